@@ -1,0 +1,2 @@
+/** Ringleader's public API. */
+export * from './machines/index.js';

@@ -1,0 +1,318 @@
+/**
+ * Wire protocol v1: every frame that crosses a WebSocket goes through this module.
+ *
+ * `parseFrame` turns untrusted input (text or an already-parsed value) into a typed
+ * frame or an error with a stable code; `encodeFrame` is its inverse. docs/PROTOCOL.md
+ * is the human-readable copy of this file and must change with it.
+ */
+
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Limits that keep one bad frame from costing the relay more than a frame's worth of work. */
+export const LIMITS = {
+  idLength: 64,
+  nonceLength: 64,
+  eligibleEntries: 100_000,
+  membersEntries: 100_000,
+  detailLength: 512,
+} as const;
+
+export type ClientId = string;
+
+const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Whether `id` may name a member: 1-64 of [A-Za-z0-9._:-], and not a routing keyword. */
+export function isValidClientId(id: unknown): id is ClientId {
+  return typeof id === 'string' && CLIENT_ID_PATTERN.test(id) && id !== 'next' && id !== 'all';
+}
+
+/** A node as it stands in an election: its id and its rank. */
+export interface Candidate {
+  id: ClientId;
+  rank: number;
+}
+
+/** The leader a node (or the relay) knows, with the term that chose it. */
+export interface LeaderInfo {
+  id: ClientId;
+  rank: number;
+  term: number;
+}
+
+/** Where a client frame goes: the next live member, every other member, or one member. */
+export type Target = 'next' | 'all' | ClientId;
+
+export const ERROR_CODES = [
+  'bad_json',
+  'bad_frame',
+  'unknown_type',
+  'unknown_target',
+  'too_large',
+  'unauthorized',
+  'rate_limited',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ---- frames a node sends (with `to`) and receives back from the relay (with `from` stamped) ----
+
+interface Routed {
+  to: Target;
+  /** Stamped by the relay with the sender's id; a client never chooses it. */
+  from?: ClientId;
+}
+
+export interface ElectionFrame extends Routed {
+  type: 'election';
+  initiator: ClientId;
+  term: number;
+  eligible: Candidate[];
+}
+
+export interface NewLeaderFrame extends Routed {
+  type: 'newLeader';
+  leaderId: ClientId;
+  rank: number;
+  term: number;
+}
+
+export interface CheckLeaderFrame extends Routed {
+  type: 'checkLeader';
+  nonce: string;
+}
+
+export interface AnswerLeaderFrame extends Routed {
+  type: 'answerLeader';
+  nonce: string;
+  term: number;
+}
+
+/** Frames a client may send to the relay. */
+export type ClientFrame = ElectionFrame | NewLeaderFrame | CheckLeaderFrame | AnswerLeaderFrame;
+
+// ---- frames only the relay originates ----
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  clientId: ClientId;
+  protocol: typeof PROTOCOL_VERSION;
+  members: ClientId[];
+  leader: LeaderInfo | null;
+}
+
+export interface RingFrame {
+  type: 'ring';
+  members: ClientId[];
+  joined?: ClientId;
+  left?: ClientId;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  detail: string;
+}
+
+export type RelayFrame = WelcomeFrame | RingFrame | ErrorFrame;
+
+/** Anything a client can receive: relay frames and forwarded client frames (with `from`). */
+export type ServerFrame = RelayFrame | ClientFrame;
+export type Frame = ServerFrame;
+export type FrameType = Frame['type'];
+
+export const CLIENT_FRAME_TYPES = ['election', 'newLeader', 'checkLeader', 'answerLeader'] as const;
+export const RELAY_FRAME_TYPES = ['welcome', 'ring', 'error'] as const;
+export const FRAME_TYPES: readonly FrameType[] = [...CLIENT_FRAME_TYPES, ...RELAY_FRAME_TYPES];
+
+export type ParseResult<F> = { ok: true; frame: F } | { ok: false; code: ErrorCode; detail: string };
+
+/** Orders candidates by (rank, id): the election rule's notion of "higher". */
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  if (a.rank !== b.rank) return a.rank < b.rank ? -1 : 1;
+  return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
+}
+
+export function encodeFrame(frame: Frame): string {
+  return JSON.stringify(frame);
+}
+
+/**
+ * Parses any frame (client or relay). `input` is raw text from a socket or a value that
+ * was already JSON-parsed. Unknown extra fields are dropped, never forwarded.
+ */
+export function parseFrame(input: unknown): ParseResult<Frame> {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (error) {
+      return fail('bad_json', `frame is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail('bad_frame', 'frame must be a JSON object');
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.type !== 'string') return fail('bad_frame', 'field "type" must be a string');
+  const parser = PARSERS[record.type as FrameType];
+  if (!Object.hasOwn(PARSERS, record.type) || !parser) {
+    return fail('unknown_type', `unknown frame type ${JSON.stringify(truncate(record.type))}`);
+  }
+  try {
+    return { ok: true, frame: parser(record) };
+  } catch (error) {
+    if (error instanceof FieldError) return fail('bad_frame', error.message);
+    throw error;
+  }
+}
+
+/** Parses a frame a client sent to the relay: only the four node-to-node types are allowed. */
+export function parseClientFrame(input: unknown): ParseResult<ClientFrame> {
+  const result = parseFrame(input);
+  if (!result.ok) return result;
+  if (!isClientFrame(result.frame)) {
+    return fail('bad_frame', `clients may not send "${result.frame.type}" frames`);
+  }
+  return result as ParseResult<ClientFrame>;
+}
+
+export function isClientFrame(frame: Frame): frame is ClientFrame {
+  return (CLIENT_FRAME_TYPES as readonly string[]).includes(frame.type);
+}
+
+// ---- field validation ----
+
+class FieldError extends Error {}
+
+function fail(code: ErrorCode, detail: string): { ok: false; code: ErrorCode; detail: string } {
+  return { ok: false, code, detail: truncate(detail) };
+}
+
+function truncate(text: string): string {
+  return text.length > LIMITS.detailLength ? `${text.slice(0, LIMITS.detailLength)}…` : text;
+}
+
+function clientId(record: Record<string, unknown>, field: string): ClientId {
+  const value = record[field];
+  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.idLength) {
+    throw new FieldError(`field "${field}" must be a client id (1-${LIMITS.idLength} characters)`);
+  }
+  return value;
+}
+
+function optionalClientId(record: Record<string, unknown>, field: string): ClientId | undefined {
+  return record[field] === undefined ? undefined : clientId(record, field);
+}
+
+function count(record: Record<string, unknown>, field: string): number {
+  const value = record[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new FieldError(`field "${field}" must be a non-negative integer`);
+  }
+  return value;
+}
+
+function nonce(record: Record<string, unknown>): string {
+  const value = record.nonce;
+  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.nonceLength) {
+    throw new FieldError(`field "nonce" must be a string of 1-${LIMITS.nonceLength} characters`);
+  }
+  return value;
+}
+
+function target(record: Record<string, unknown>): Target {
+  return clientId(record, 'to');
+}
+
+function idList(record: Record<string, unknown>, field: string): ClientId[] {
+  const value = record[field];
+  if (!Array.isArray(value) || value.length > LIMITS.membersEntries) {
+    throw new FieldError(`field "${field}" must be an array of client ids`);
+  }
+  return value.map((_, index) => clientId(value as unknown as Record<string, unknown>, String(index)));
+}
+
+function candidate(value: unknown, where: string): Candidate {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FieldError(`${where} must be an object {id, rank}`);
+  }
+  const record = value as Record<string, unknown>;
+  try {
+    return { id: clientId(record, 'id'), rank: count(record, 'rank') };
+  } catch (error) {
+    throw new FieldError(`${where}: ${(error as Error).message}`);
+  }
+}
+
+function routed(record: Record<string, unknown>): Routed {
+  const from = optionalClientId(record, 'from');
+  return from === undefined ? { to: target(record) } : { to: target(record), from };
+}
+
+const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
+  election(record) {
+    const eligible = record.eligible;
+    if (!Array.isArray(eligible) || eligible.length > LIMITS.eligibleEntries) {
+      throw new FieldError('field "eligible" must be an array of {id, rank}');
+    }
+    const candidates = eligible.map((entry, index) => candidate(entry, `eligible[${index}]`));
+    const ids = new Set(candidates.map((entry) => entry.id));
+    if (ids.size !== candidates.length) throw new FieldError('field "eligible" lists an id twice');
+    return {
+      type: 'election',
+      ...routed(record),
+      initiator: clientId(record, 'initiator'),
+      term: count(record, 'term'),
+      eligible: candidates,
+    };
+  },
+  newLeader(record) {
+    return {
+      type: 'newLeader',
+      ...routed(record),
+      leaderId: clientId(record, 'leaderId'),
+      rank: count(record, 'rank'),
+      term: count(record, 'term'),
+    };
+  },
+  checkLeader(record) {
+    return { type: 'checkLeader', ...routed(record), nonce: nonce(record) };
+  },
+  answerLeader(record) {
+    return { type: 'answerLeader', ...routed(record), nonce: nonce(record), term: count(record, 'term') };
+  },
+  welcome(record) {
+    if (record.protocol !== PROTOCOL_VERSION) {
+      throw new FieldError(`field "protocol" must be ${PROTOCOL_VERSION}`);
+    }
+    let leader: LeaderInfo | null = null;
+    if (record.leader !== null) {
+      const info = candidate(record.leader, 'field "leader"');
+      leader = { ...info, term: count(record.leader as Record<string, unknown>, 'term') };
+    }
+    return {
+      type: 'welcome',
+      clientId: clientId(record, 'clientId'),
+      protocol: PROTOCOL_VERSION,
+      members: idList(record, 'members'),
+      leader,
+    };
+  },
+  ring(record) {
+    const joined = optionalClientId(record, 'joined');
+    const left = optionalClientId(record, 'left');
+    return {
+      type: 'ring',
+      members: idList(record, 'members'),
+      ...(joined === undefined ? {} : { joined }),
+      ...(left === undefined ? {} : { left }),
+    };
+  },
+  error(record) {
+    const code = record.code;
+    if (typeof code !== 'string' || !(ERROR_CODES as readonly string[]).includes(code)) {
+      throw new FieldError(`field "code" must be one of ${ERROR_CODES.join(', ')}`);
+    }
+    const detail = typeof record.detail === 'string' ? truncate(record.detail) : '';
+    return { type: 'error', code: code as ErrorCode, detail };
+  },
+};
