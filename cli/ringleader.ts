@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * `ringleader <command>`: one entry for every process the system runs. Each subcommand lives
+ * with its folder and exports `run(argv, env)`, returning the exit code once it is done (or a
+ * promise that settles when the process should exit).
+ */
+import { ConfigError } from '../runtime/options.js';
+
+type CommandModule = { run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> };
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  relay: { summary: 'run the relay (WebSocket server, health and metrics)', load: () => import('../relay/cli.js') },
+  node: { summary: 'run one ring member', load: () => import('../node/cli.js') },
+  inspector: { summary: 'serve the live view of a running ring', load: () => import('../inspector/server/cli.js') },
+  up: { summary: 'run a relay, the inspector and N nodes on this machine (npm start)', load: () => import('./up.js') },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`);
+  return ['Usage: ringleader <command> [options]', '', 'Commands:', ...rows, '', 'Run "ringleader <command> --help" for its options.', ''].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`ringleader: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).run(rest, process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ringleader ${name}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
