@@ -32,8 +32,13 @@ export interface NodeTiming {
   checkIntervalMs: number;
   /** How long a follower waits for `answerLeader` before it starts an election (LEADER_TIMEOUT_MS). */
   leaderTimeoutMs: number;
-  /** How long a lap may take before the node starts a fresh one (ELECTION_TIMEOUT_MS). */
+  /** How long a lap may take before the node starts a fresh one (ELECTION_TIMEOUT_MS), on top of `electionHopMs` per member. */
   electionTimeoutMs: number;
+  /**
+   * Time allowed per ring member on top of `electionTimeoutMs`: a lap visits every member, so a
+   * fixed timeout that suits 5 nodes would restart (and so never finish) every lap of 1000.
+   */
+  electionHopMs: number;
   /** Spread of every timer, as a fraction of its base (0.2 = ±20%). */
   jitter: number;
 }
@@ -42,8 +47,14 @@ export const DEFAULT_TIMING: NodeTiming = {
   checkIntervalMs: 1000,
   leaderTimeoutMs: 5000,
   electionTimeoutMs: 3000,
+  electionHopMs: 20,
   jitter: 0.2,
 };
+
+/** How long a node waits for a lap over `members` members to finish, before jitter. */
+export function electionTimeoutFor(timing: NodeTiming, members: number): number {
+  return timing.electionTimeoutMs + timing.electionHopMs * Math.max(1, members);
+}
 
 export interface NodeInput {
   rank: number;
@@ -270,7 +281,7 @@ export const nodeMachine = setup({
       return { nextDelay: next.delay, random: next.state };
     }),
     jitterElection: assign(({ context }) => {
-      const next = jittered(context.timing.electionTimeoutMs, context.timing.jitter, context.random);
+      const next = jittered(electionTimeoutFor(context.timing, context.members.length), context.timing.jitter, context.random);
       return { nextDelay: next.delay, random: next.state };
     }),
     announceLeadership: emit(({ context }) => ({ type: 'leadershipAcquired' as const, term: context.leader?.term ?? context.term })),

@@ -1,5 +1,118 @@
-// Placeholder: replaced by the subcommand's real implementation.
-export async function run(): Promise<number> {
-  process.stderr.write('not implemented yet\n');
-  return 1;
+/**
+ * `ringleader relay`: runs the relay until SIGINT or SIGTERM, then closes every socket and
+ * exits 0. Bad configuration throws ConfigError, which the dispatcher turns into exit code 2.
+ */
+import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
+import { parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
+import { startRelay } from './server.js';
+
+export const RELAY_OPTIONS = {
+  port: { flag: 'port', env: 'PORT', kind: 'integer', default: 8080, min: 0, max: 65535, help: 'TCP port for WebSocket and HTTP; 0 picks a free one' },
+  host: { flag: 'host', env: 'RELAY_HOST', kind: 'string', default: '0.0.0.0', help: 'interface to listen on' },
+  token: { flag: 'token', env: 'RING_TOKEN', kind: 'string', help: 'shared secret; joins without it get HTTP 401 (prefer the env var: flags show in ps)' },
+  leaderTimeoutMs: {
+    flag: 'leader-timeout-ms',
+    env: 'LEADER_TIMEOUT_MS',
+    kind: 'integer',
+    default: DEFAULT_LEADER_TIMEOUT_MS,
+    min: 50,
+    max: 3_600_000,
+    help: 'a peer that stops answering pings leaves the ring within about this long',
+  },
+  maxPayload: {
+    flag: 'max-payload',
+    env: 'RELAY_MAX_PAYLOAD',
+    kind: 'integer',
+    default: DEFAULT_LIMITS.maxPayloadBytes,
+    min: 1024,
+    max: 16 * 1024 * 1024,
+    help: 'largest frame in bytes; larger ones close the socket with 1009',
+  },
+  rateLimit: {
+    flag: 'rate-limit',
+    env: 'RELAY_RATE_LIMIT',
+    kind: 'integer',
+    default: DEFAULT_LIMITS.rateLimitPerSecond,
+    min: 0,
+    max: 10_000_000,
+    help: 'frames per second per connection; 0 turns the limit off',
+  },
+  rateBurst: {
+    flag: 'rate-burst',
+    env: 'RELAY_RATE_BURST',
+    kind: 'integer',
+    default: DEFAULT_LIMITS.rateBurst,
+    min: 1,
+    max: 10_000_000,
+    help: 'frames a connection may send at once above the rate',
+  },
+  maxBacklog: {
+    flag: 'max-backlog',
+    env: 'RELAY_MAX_BACKLOG',
+    kind: 'integer',
+    default: DEFAULT_LIMITS.maxBacklogBytes,
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+    help: 'unsent bytes held for a peer that is not reading before it is dropped (close 4009)',
+  },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'pino log level' },
+  inspectUrl: {
+    flag: 'inspect-url',
+    env: 'INSPECT_URL',
+    kind: 'url',
+    protocols: ['ws:', 'wss:', 'http:', 'https:'],
+    help: 'stream the relay machine to this inspector',
+  },
+} satisfies OptionSpecs;
+
+const USAGE = 'ringleader relay [options]';
+const SUMMARY =
+  'The WebSocket relay of the ring: assigns client ids, routes frames (next/all/<id>), announces\n' +
+  'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.';
+
+export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { options, help } = parseOptions(RELAY_OPTIONS, argv, env);
+  if (help) {
+    process.stdout.write(renderHelp(USAGE, SUMMARY, RELAY_OPTIONS));
+    return 0;
+  }
+  const logger = createLogger({ component: 'relay', level: options.logLevel });
+  let relay;
+  try {
+    relay = await startRelay({
+      port: options.port,
+      host: options.host,
+      token: options.token,
+      leaderTimeoutMs: options.leaderTimeoutMs,
+      limits: {
+        maxPayloadBytes: options.maxPayload,
+        rateLimitPerSecond: options.rateLimit,
+        rateBurst: options.rateBurst,
+        maxBacklogBytes: options.maxBacklog,
+      },
+      logger,
+      inspectUrl: options.inspectUrl,
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? `port ${options.port} is already in use` : (error as Error).message;
+    logger.fatal({ err: error, port: options.port, host: options.host }, `relay could not start: ${reason}`);
+    process.stderr.write(`ringleader relay: could not listen on ${options.host}:${options.port}: ${reason}\n`);
+    return 1;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  logger.info({ signal }, 'relay shutting down');
+  // A second signal while closing means "now".
+  const force = () => process.exit(1);
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  await relay.close();
+  process.off('SIGINT', force);
+  process.off('SIGTERM', force);
+  return 0;
 }

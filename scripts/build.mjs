@@ -2,7 +2,7 @@
 // Type checking is separate (`npm run typecheck`), so a type error in one folder never blocks
 // running another; `npm test` runs both.
 import { build } from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots = ['index.ts', 'machines', 'runtime', 'relay', 'node', 'sim', 'cli', 'bench', 'inspector/server', 'examples'];
@@ -30,3 +30,21 @@ await build({
   logLevel: 'warning',
 });
 console.log(`build: ${entryPoints.length} files -> dist/`);
+
+// The inspector's page: one browser bundle (machines/ included, for the statechart panel) plus its
+// static files, into dist/inspector/web. No CDN: everything the page needs is served by the inspector.
+const webOut = 'dist/inspector/web';
+mkdirSync(webOut, { recursive: true });
+await build({
+  entryPoints: { app: 'inspector/web/main.ts' },
+  outdir: webOut,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+});
+for (const file of ['index.html', 'app.css']) copyFileSync(join('inspector/web', file), join(webOut, file));
+console.log(`build: inspector page -> ${webOut}/`);

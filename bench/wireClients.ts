@@ -1,0 +1,124 @@
+/**
+ * Bare WebSocket clients (no node machine) that speak just enough of the protocol to be routed:
+ * they read their id from the first frame (`welcome`) and send valid `checkLeader` frames, which
+ * both the raw and the real relay forward by `to` without looking further. They measure the
+ * transport: one hop, a token's lap, and throughput.
+ */
+import { WebSocket } from 'ws';
+import { performance } from 'node:perf_hooks';
+
+export interface WireClient {
+  id: string;
+  socket: WebSocket;
+  /** Replaces the handler for frames after `welcome` (text as received). */
+  onFrame(handler: (text: string) => void): void;
+  close(): void;
+}
+
+export function connectClient(url: string, timeoutMs = 20_000): Promise<WireClient> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    let handler: (text: string) => void = () => {};
+    let welcomed = false;
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error(`no welcome from ${url} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (!welcomed) {
+        welcomed = true;
+        clearTimeout(timer);
+        const id = (JSON.parse(text) as { clientId: string }).clientId;
+        resolve({
+          id,
+          socket,
+          onFrame: (next) => {
+            handler = next;
+          },
+          close: () => socket.terminate(),
+        });
+        return;
+      }
+      handler(text);
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      if (!welcomed) reject(error);
+    });
+  });
+}
+
+/** Connects `count` clients, `parallel` at a time, in join order. */
+export async function connectClients(url: string, count: number, parallel = 25): Promise<WireClient[]> {
+  const clients: WireClient[] = [];
+  for (let start = 0; start < count; start += parallel) {
+    const batch = await Promise.all(Array.from({ length: Math.min(parallel, count - start) }, () => connectClient(url)));
+    clients.push(...batch);
+  }
+  return clients;
+}
+
+export function closeClients(clients: readonly WireClient[]): void {
+  for (const client of clients) client.close();
+}
+
+/** A routable frame both relays accept and forward unchanged (apart from the real relay's `from`). */
+export function probeFrame(to: string, nonce: string): string {
+  return JSON.stringify({ type: 'checkLeader', to, nonce });
+}
+
+/** Milliseconds for one frame A -> relay -> B, measured `count` times one after another. */
+export async function measureHops(url: string, count: number): Promise<number[]> {
+  const [sender, receiver] = await connectClients(url, 2, 1);
+  const samples: number[] = [];
+  try {
+    for (let index = 0; index < count; index += 1) {
+      const nonce = `hop${index}`;
+      const arrived = new Promise<number>((resolve) => {
+        receiver!.onFrame((text) => {
+          if (text.includes(`"${nonce}"`)) resolve(performance.now());
+        });
+      });
+      const sentAt = performance.now();
+      sender!.socket.send(probeFrame(receiver!.id, nonce));
+      samples.push((await withTimeout(arrived, 10_000, `hop ${index}`)) - sentAt);
+    }
+  } finally {
+    sender!.close();
+    receiver!.close();
+  }
+  return samples;
+}
+
+/**
+ * A token passed to `next` by every client until it is back at the first: one lap of the ring,
+ * the floor under an election lap of the same size. Every client forwards the same text, so
+ * the clients add no work beyond receiving and sending.
+ */
+export async function measureLaps(clients: readonly WireClient[], laps: number): Promise<number[]> {
+  const token = probeFrame('next', 'lap');
+  const [origin, ...others] = clients;
+  if (!origin || others.length === 0) throw new Error('measureLaps: a lap needs at least two clients');
+  // Only the token is passed on: the real relay also sends `ring` frames, which must not multiply it.
+  const isToken = (text: string) => text.includes('"lap"');
+  for (const client of others) client.onFrame((text) => isToken(text) && client.socket.send(token));
+  const samples: number[] = [];
+  for (let lap = 0; lap < laps; lap += 1) {
+    const back = new Promise<number>((resolve) => origin.onFrame((text) => isToken(text) && resolve(performance.now())));
+    const sentAt = performance.now();
+    origin.socket.send(token);
+    samples.push((await withTimeout(back, 60_000, `lap ${lap} of ${clients.length}`)) - sentAt);
+  }
+  return samples;
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}

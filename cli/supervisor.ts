@@ -1,0 +1,429 @@
+/**
+ * The process supervisor behind `ringleader up`, the end-to-end tests and the failover benchmark:
+ * it starts the relay and the nodes as real child processes (`node dist/cli/ringleader.js ...`),
+ * learns who is who and who follows whom only from their JSON log lines, and implements
+ * RingControl with signals (SIGKILL crash, SIGSTOP/SIGCONT freeze, SIGUSR2 election).
+ *
+ * It owns its children: `stop()` ends them all (nodes first so they can leave, then the relay;
+ * SIGCONT before SIGTERM so a frozen one can act on it; SIGKILL after a grace period), and an
+ * `exit` hook SIGKILLs whatever is still alive if the parent goes away without calling `stop()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LeaderInfo } from '../machines/protocol.js';
+import type { RingControl } from '../runtime/control.js';
+import { leaderChange, nodeJoined, parseLogLine, relayListening, type LogRecord } from './logRecords.js';
+
+/**
+ * The CLI entry the children run: the built dist/cli/ringleader.js next to this module, or, when
+ * this module runs from its TypeScript source (vitest, tsx), the one in dist/ of the checkout.
+ */
+export const DEFAULT_CLI_PATH = fileURLToPath(
+  import.meta.url.endsWith('.ts') ? new URL('../dist/cli/ringleader.js', import.meta.url) : new URL('./ringleader.js', import.meta.url),
+);
+
+export type ChildRole = 'relay' | 'node';
+
+export interface SupervisedChild {
+  role: ChildRole;
+  /** Stable label for humans and errors: "relay", "node#3" (order of start). */
+  label: string;
+  process: ChildProcess;
+  pid: number;
+  /** Set once the node logs "node joined"; may change if the relay gives it a new id. */
+  clientId: string | undefined;
+  rank: number | undefined;
+  /** The leader this node last logged that it follows. */
+  leader: LeaderInfo | null;
+  frozen: boolean;
+  exited: boolean;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Every log line this child wrote, in order (tests read these to check properties). */
+  records: LogRecord[];
+  /** The last few stderr lines, shown when a child fails to start. */
+  stderrTail: string[];
+}
+
+export interface SupervisorOptions {
+  /** Path to ringleader.js; defaults to the one next to this module. */
+  cliPath?: string;
+  /** Environment for every child (LOG_PRETTY=0 is always added). Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Relay port; 0 picks a free one, and restarts reuse whatever was picked. */
+  relayPort?: number;
+  /** Extra arguments for `ringleader relay` and `ringleader node`. */
+  relayArgs?: string[];
+  nodeArgs?: string[];
+  /** How long a child may take to log that it is up (default 20 s: the machine may be busy). */
+  startTimeoutMs?: number;
+  /** SIGTERM -> SIGKILL grace period on stop (default 3 s). */
+  graceMs?: number;
+}
+
+export interface Agreement {
+  leader: LeaderInfo;
+  /** Client ids of the live, unfrozen nodes that all name `leader`. */
+  nodes: string[];
+}
+
+interface SupervisorEvents {
+  record: [child: SupervisedChild, record: LogRecord];
+  joined: [node: SupervisedChild];
+  leader: [node: SupervisedChild, leader: LeaderInfo];
+  exit: [child: SupervisedChild];
+  relay: [info: { url: string; port: number }];
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> implements RingControl {
+  readonly #cliPath: string;
+  #env: NodeJS.ProcessEnv;
+  readonly #relayArgs: string[];
+  readonly #nodeArgs: string[];
+  readonly #startTimeoutMs: number;
+  readonly #graceMs: number;
+  #relayPort: number;
+  #relay: SupervisedChild | undefined;
+  #relayUrl: string | undefined;
+  #nodes: SupervisedChild[] = [];
+  #stopping = false;
+  readonly #killAllOnExit = () => this.#killAllNow();
+
+  constructor(options: SupervisorOptions = {}) {
+    super();
+    this.#cliPath = options.cliPath ?? DEFAULT_CLI_PATH;
+    this.#env = { ...(options.env ?? process.env), LOG_PRETTY: '0' };
+    this.#relayPort = options.relayPort ?? 0;
+    this.#relayArgs = options.relayArgs ?? [];
+    this.#nodeArgs = options.nodeArgs ?? [];
+    this.#startTimeoutMs = options.startTimeoutMs ?? 20_000;
+    this.#graceMs = options.graceMs ?? 3_000;
+    // A record per line is emitted to every listener; the tests and `up` add several.
+    this.setMaxListeners(0);
+    process.on('exit', this.#killAllOnExit);
+  }
+
+  /** Adds to the environment of children started from now on (e.g. INSPECT_URL once known). */
+  setChildEnv(extra: NodeJS.ProcessEnv): void {
+    this.#env = { ...this.#env, ...extra, LOG_PRETTY: '0' };
+  }
+
+  /** The port the next startRelay binds (before the first start; restarts keep theirs). */
+  setRelayPort(port: number): void {
+    this.#relayPort = port;
+  }
+
+  /** ws:// URL of the relay (after startRelay). */
+  get relayUrl(): string {
+    if (this.#relayUrl === undefined) throw new Error('the relay has not been started');
+    return this.#relayUrl;
+  }
+
+  /** http:// URL of the relay's own port, where /status, /healthz and /metrics live. */
+  get relayHttpUrl(): string {
+    return this.relayUrl.replace(/^ws/, 'http').replace(/\/$/, '');
+  }
+
+  get relay(): SupervisedChild | undefined {
+    return this.#relay;
+  }
+
+  /** Nodes that have not exited, in start order. */
+  get nodes(): SupervisedChild[] {
+    return this.#nodes.filter((node) => !node.exited);
+  }
+
+  /** Every node ever started, including the ones that exited (their logs stay readable). */
+  get allNodes(): SupervisedChild[] {
+    return [...this.#nodes];
+  }
+
+  /** The live node that the relay calls `clientId`. */
+  node(clientId: string): SupervisedChild | undefined {
+    return this.nodes.find((node) => node.clientId === clientId);
+  }
+
+  async startRelay(): Promise<{ url: string; port: number }> {
+    if (this.#relay && !this.#relay.exited) throw new Error('the relay is already running');
+    const child = this.#spawn('relay', 'relay', ['relay', '--port', String(this.#relayPort), ...this.#relayArgs]);
+    this.#relay = child;
+    const info = await this.#waitForRecord(child, relayListening, 'log "relay listening"');
+    // Restarts must come back on the same port, or the nodes could not find the relay again.
+    this.#relayPort = info.port;
+    this.#relayUrl = info.url;
+    this.emit('relay', info);
+    return info;
+  }
+
+  /** Starts one node process and resolves once it has joined the ring. */
+  async startNode(options: { rank?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<SupervisedChild> {
+    const args = ['node', '--relay', this.relayUrl, ...this.#nodeArgs, ...(options.args ?? [])];
+    if (options.rank !== undefined) args.push('--rank', String(options.rank));
+    const child = this.#spawn('node', `node#${this.#nodes.length + 1}`, args, options.env);
+    this.#nodes.push(child);
+    await this.#waitForRecord(child, nodeJoined, 'log "node joined"');
+    return child;
+  }
+
+  /** Starts `count` nodes one after another (joins are serialised so ids follow start order). */
+  async startNodes(count: number, ranks?: readonly number[]): Promise<SupervisedChild[]> {
+    const started: SupervisedChild[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const rank = ranks?.[index];
+      started.push(await this.startNode(rank === undefined ? {} : { rank }));
+    }
+    return started;
+  }
+
+  // ---- RingControl: what the inspector's buttons do ----
+
+  async crash(clientId: string): Promise<void> {
+    const node = this.#requireNode(clientId);
+    const exited = waitForExit(node);
+    node.process.kill('SIGKILL');
+    await exited;
+  }
+
+  async freeze(clientId: string): Promise<void> {
+    const node = this.#requireNode(clientId);
+    node.process.kill('SIGSTOP');
+    node.frozen = true;
+  }
+
+  async unfreeze(clientId: string): Promise<void> {
+    const node = this.#requireNode(clientId);
+    node.process.kill('SIGCONT');
+    node.frozen = false;
+  }
+
+  async startElection(clientId: string): Promise<void> {
+    const node = this.#requireNode(clientId);
+    if (node.frozen) throw new Error(`${clientId} is frozen; unfreeze it first`);
+    node.process.kill('SIGUSR2');
+  }
+
+  async addNode(options: { rank?: number } = {}): Promise<void> {
+    await this.startNode(options);
+  }
+
+  /** Kills the relay as a crash would (SIGKILL) and starts a new one on the same port. */
+  async restartRelay(): Promise<void> {
+    const relay = this.#relay;
+    if (relay && !relay.exited) {
+      const exited = waitForExit(relay);
+      relay.process.kill('SIGKILL');
+      await exited;
+    }
+    await this.startRelay();
+  }
+
+  // ---- what tests, the benchmark and `up` ask about the ring ----
+
+  /**
+   * The leader every live, unfrozen node names (same id and term), provided that leader is one
+   * of them and names itself; null while they disagree or before anyone has a leader.
+   */
+  agreement(): Agreement | null {
+    const members = this.nodes.filter((node) => !node.frozen && node.clientId !== undefined);
+    const first = members[0]?.leader;
+    if (!first) return null;
+    for (const node of members) {
+      if (!node.leader || node.leader.id !== first.id || node.leader.term !== first.term) return null;
+    }
+    if (!members.some((node) => node.clientId === first.id)) return null;
+    return { leader: first, nodes: members.map((node) => node.clientId!) };
+  }
+
+  /**
+   * Resolves with the first non-undefined value of `check`, tested now and after every log line
+   * (and every 100 ms, for conditions that depend on time or exits). Rejects after `timeoutMs`.
+   */
+  waitFor<T>(check: () => T | undefined | null | false, options: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+    const { timeoutMs = 30_000, what = 'condition' } = options;
+    return new Promise<T>((resolve, reject) => {
+      const test = () => {
+        let value: T | undefined | null | false;
+        try {
+          value = check();
+        } catch (error) {
+          finish();
+          reject(error as Error);
+          return;
+        }
+        if (value !== undefined && value !== null && value !== false) {
+          finish();
+          resolve(value);
+        }
+      };
+      const poll = setInterval(test, 100);
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        this.off('record', test);
+        this.off('exit', test);
+      };
+      this.on('record', test);
+      this.on('exit', test);
+      test();
+    });
+  }
+
+  /** The relay's GET /status: members in ring order and the leader it last saw announced. */
+  async relayStatus(): Promise<{ members: string[]; leader: LeaderInfo | null }> {
+    const response = await fetch(`${this.relayHttpUrl}/status`);
+    if (!response.ok) throw new Error(`GET /status answered ${response.status}`);
+    return (await response.json()) as { members: string[]; leader: LeaderInfo | null };
+  }
+
+  /** Ends every child: nodes first (SIGTERM lets them leave the ring), then the relay. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await Promise.all(this.nodes.map((node) => this.#terminate(node)));
+    if (this.#relay && !this.#relay.exited) await this.#terminate(this.#relay);
+    process.off('exit', this.#killAllOnExit);
+  }
+
+  // ---- internals ----
+
+  #spawn(role: ChildRole, label: string, args: string[], extraEnv?: NodeJS.ProcessEnv): SupervisedChild {
+    if (this.#stopping) throw new Error('the supervisor is stopping');
+    const child = spawn(process.execPath, [this.#cliPath, ...args], {
+      env: { ...this.#env, ...extraEnv, LOG_PRETTY: '0' },
+      // stdin is a pipe nobody writes to, so a child could notice its parent vanished (EOF).
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${label}`);
+    const supervised: SupervisedChild = {
+      role,
+      label,
+      process: child,
+      pid: child.pid,
+      clientId: undefined,
+      rank: undefined,
+      leader: null,
+      frozen: false,
+      exited: false,
+      exit: undefined,
+      records: [],
+      stderrTail: [],
+    };
+    createInterface({ input: child.stdout! }).on('line', (line) => this.#onLine(supervised, line));
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      supervised.stderrTail.push(line);
+      if (supervised.stderrTail.length > 20) supervised.stderrTail.shift();
+      this.#onLine(supervised, line);
+    });
+    child.stdin?.on('error', () => {});
+    child.on('exit', (code, signal) => {
+      supervised.exited = true;
+      supervised.frozen = false;
+      supervised.exit = { code, signal };
+      this.emit('exit', supervised);
+    });
+    return supervised;
+  }
+
+  #onLine(child: SupervisedChild, line: string): void {
+    if (line.trim() === '') return;
+    const record = parseLogLine(line);
+    child.records.push(record);
+    if (child.role === 'node') {
+      const joined = nodeJoined(record);
+      if (joined) {
+        child.clientId = joined.clientId;
+        if (joined.rank !== undefined) child.rank = joined.rank;
+      }
+      const self = {
+        ...(child.clientId === undefined ? {} : { clientId: child.clientId }),
+        ...(child.rank === undefined ? {} : { rank: child.rank }),
+      };
+      const leader = leaderChange(record, self);
+      const changed = leader && (child.leader?.id !== leader.id || child.leader.term !== leader.term);
+      if (leader) child.leader = leader;
+      this.emit('record', child, record);
+      if (joined) this.emit('joined', child);
+      if (leader && changed) this.emit('leader', child, leader);
+      return;
+    }
+    this.emit('record', child, record);
+  }
+
+  #waitForRecord<T>(child: SupervisedChild, match: (record: LogRecord) => T | null, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onRecord = (from: SupervisedChild, record: LogRecord) => {
+        if (from !== child) return;
+        const value = match(record);
+        if (value !== null) {
+          finish();
+          resolve(value);
+        }
+      };
+      const onExit = (from: SupervisedChild) => {
+        if (from !== child) return;
+        finish();
+        reject(new Error(`${child.label} exited (${describeExit(child)}) before it would ${what}${stderrOf(child)}`));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`${child.label} did not ${what} within ${this.#startTimeoutMs} ms${stderrOf(child)}`));
+      }, this.#startTimeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        this.off('record', onRecord);
+        this.off('exit', onExit);
+      };
+      this.on('record', onRecord);
+      this.on('exit', onExit);
+    });
+  }
+
+  #requireNode(clientId: string): SupervisedChild {
+    const node = this.node(clientId);
+    if (!node) throw new Error(`no running node is called ${clientId}`);
+    return node;
+  }
+
+  async #terminate(child: SupervisedChild): Promise<void> {
+    if (child.exited) return;
+    const exited = waitForExit(child);
+    // A stopped process only acts on SIGTERM once it runs again.
+    if (child.frozen) child.process.kill('SIGCONT');
+    child.process.kill('SIGTERM');
+    const timer = setTimeout(() => child.process.kill('SIGKILL'), this.#graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Last resort when the parent exits without `stop()`: synchronous, so it works in an exit hook. */
+  #killAllNow(): void {
+    for (const child of [...this.#nodes, ...(this.#relay ? [this.#relay] : [])]) {
+      if (!child.exited) {
+        try {
+          child.process.kill('SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+}
+
+function waitForExit(child: SupervisedChild): Promise<void> {
+  if (child.exited) return Promise.resolve();
+  return new Promise((resolve) => child.process.once('exit', () => resolve()));
+}
+
+export function describeExit(child: SupervisedChild): string {
+  if (!child.exit) return 'running';
+  return child.exit.signal ? `signal ${child.exit.signal}` : `code ${child.exit.code}`;
+}
+
+function stderrOf(child: SupervisedChild): string {
+  return child.stderrTail.length === 0 ? '' : `:\n${child.stderrTail.join('\n')}`;
+}

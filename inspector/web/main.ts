@@ -1,0 +1,239 @@
+/**
+ * The inspector page: one WebSocket to /events brings the ring's state, its frames and its log
+ * (inspector/server/messages.ts); buttons POST to /api/control. While paused, messages wait in
+ * a queue and are applied on resume, so the picture never jumps ahead of the animation.
+ */
+import { nodeMachine } from '../../machines/nodeMachine.js';
+import type { ControlAction, ElectionView, LogEntry, NodeView, RingState, ServerMessage } from '../server/messages.js';
+import { LEGEND_STATES, STATE_COLORS } from './colors.js';
+import { byId, clock, el } from './dom.js';
+import { RingView } from './ringView.js';
+import { StatechartPanel } from './statechart.js';
+
+const LOG_ROWS = 300;
+const QUEUE_LIMIT = 5000;
+
+let state: RingState | null = null;
+let selectedKey: string | null = null;
+let controls = false;
+let paused = false;
+let queue: ServerMessage[] = [];
+const log: LogEntry[] = [];
+
+const ring = new RingView(byId<SVGSVGElement>('ring'), (key) => select(key));
+const chart = new StatechartPanel(nodeMachine, byId<SVGSVGElement>('chart'), byId('transitions'), byId('recent'));
+const tokenInput = byId<HTMLInputElement>('token');
+tokenInput.value = new URLSearchParams(location.search).get('token') ?? localStorage.getItem('ringleader.token') ?? '';
+tokenInput.addEventListener('change', () => localStorage.setItem('ringleader.token', tokenInput.value));
+
+byId('legend').replaceChildren(
+  ...LEGEND_STATES.map((name) => {
+    const item = el('span');
+    const dot = el('i');
+    dot.style.background = STATE_COLORS[name];
+    item.append(dot, document.createTextNode(name));
+    return item;
+  }),
+);
+
+// ---- playback ----
+const pauseButton = byId<HTMLButtonElement>('pause');
+pauseButton.addEventListener('click', () => {
+  paused = !paused;
+  ring.paused = paused;
+  pauseButton.textContent = paused ? 'Resume' : 'Pause';
+  if (!paused) {
+    const waiting = queue;
+    queue = [];
+    for (const message of waiting) apply(message);
+  }
+});
+const speed = byId<HTMLInputElement>('speed');
+speed.addEventListener('input', () => {
+  ring.speed = Number(speed.value);
+  byId('speed-value').textContent = `${Number(speed.value).toFixed(1)}×`;
+});
+byId<HTMLInputElement>('show-heartbeats').addEventListener('change', () => renderLog());
+
+// ---- the push channel ----
+function connect(): void {
+  const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/events`);
+  const status = byId('connection');
+  socket.addEventListener('open', () => {
+    status.textContent = 'live';
+    status.classList.add('online');
+  });
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data)) as ServerMessage;
+    if (paused && message.type !== 'hello') {
+      queue.push(message);
+      if (queue.length > QUEUE_LIMIT) queue.shift();
+      byId('connection').textContent = `paused · ${queue.length} waiting`;
+      return;
+    }
+    apply(message);
+  });
+  socket.addEventListener('close', () => {
+    status.textContent = 'offline, reconnecting…';
+    status.classList.remove('online');
+    setTimeout(connect, 1000);
+  });
+}
+
+function apply(message: ServerMessage): void {
+  switch (message.type) {
+    case 'hello':
+      controls = message.controls;
+      byId('ring-controls').hidden = !controls;
+      byId('token-box').hidden = !(controls && message.tokenRequired);
+      document.body.classList.toggle('no-controls', !controls);
+      log.length = 0;
+      log.push(...message.log);
+      renderLog();
+      break;
+    case 'state':
+      state = message.state;
+      render();
+      break;
+    case 'frame':
+      ring.launch(message.frame);
+      break;
+    case 'log':
+      log.push(message.entry);
+      if (log.length > LOG_ROWS * 3) log.splice(0, log.length - LOG_ROWS * 3);
+      renderLog();
+      break;
+  }
+  if (!paused) byId('connection').textContent = byId('connection').classList.contains('online') ? 'live' : 'offline';
+}
+
+// ---- rendering ----
+function render(): void {
+  if (!state) return;
+  if (selectedKey === null || !state.nodes.some((node) => node.key === selectedKey)) {
+    selectedKey = state.nodes.find((node) => node.state === 'leader')?.key ?? state.nodes[0]?.key ?? null;
+  }
+  const leader = state.leader;
+  const summary = byId('summary');
+  summary.replaceChildren();
+  if (leader) {
+    summary.append('Leader ', el('strong', { 'data-testid': 'leader' }, leader.id), ` · rank ${leader.rank} · term ${leader.term} · `);
+  } else {
+    summary.append(el('strong', { 'data-testid': 'leader' }, 'no leader'), ' · ');
+  }
+  summary.append(`${state.relay.members.length} nodes in the ring`);
+  ring.render(state, selectedKey);
+  renderNodes(state.nodes);
+  renderElections(state.elections);
+  const selected = state.nodes.find((node) => node.key === selectedKey) ?? null;
+  byId('panel-title').textContent = selected ? `${selected.id ?? '?'} · ${selected.statePath}` : '—';
+  chart.show(selected);
+}
+
+function renderNodes(nodes: NodeView[]): void {
+  const rows = nodes.map((node) => {
+    const gone = node.state === 'crashed' || node.state === 'exited';
+    const row = el('tr', { 'data-node': node.id ?? '', class: `${node.key === selectedKey ? 'selected' : ''}${gone ? ' gone' : ''}` });
+    const chip = el('span', { class: 'chip', 'data-testid': 'state' }, node.state);
+    chip.style.background = STATE_COLORS[node.state];
+    const stateCell = el('td');
+    stateCell.append(chip);
+    row.append(
+      el('td', {}, `${node.id ?? '?'}${node.member || gone ? '' : ' (out of ring)'}`),
+      el('td', {}, node.rank === null ? '' : String(node.rank)),
+      stateCell,
+      el('td', {}, node.leader ? node.leader.id : '—'),
+      el('td', {}, String(node.term)),
+    );
+    const buttons = el('td', { class: 'controls-col' });
+    if (controls && node.id !== null && !gone) {
+      const frozen = node.state === 'frozen';
+      buttons.append(
+        button('Crash', 'crash', node.id),
+        button(frozen ? 'Unfreeze' : 'Freeze', frozen ? 'unfreeze' : 'freeze', node.id),
+        button('Start election', 'startElection', node.id),
+      );
+    }
+    row.append(buttons);
+    row.addEventListener('click', () => select(node.key));
+    return row;
+  });
+  byId('nodes').querySelector('tbody')!.replaceChildren(...rows);
+  byId('nodes').classList.toggle('no-controls', !controls);
+}
+
+function renderElections(elections: ElectionView[]): void {
+  const longest = Math.max(1, ...elections.map((election) => (election.agreedAt ?? election.completedAt ?? election.startedAt) - election.startedAt));
+  const rows = elections
+    .slice()
+    .reverse()
+    .map((election) => {
+      const row = el('tr', { 'data-term': String(election.term) });
+      const agreed = election.agreedAt === null ? null : election.agreedAt - election.startedAt;
+      const agreedCell = el('td');
+      const bar = el('span', { class: 'bar' });
+      bar.style.width = `${Math.max(2, (80 * (agreed ?? 0)) / longest)}px`;
+      agreedCell.append(bar, agreed === null ? (election.winner ? 'not yet' : 'in progress') : `${agreed} ms`);
+      row.append(
+        el('td', {}, String(election.term)),
+        el('td', { 'data-testid': 'initiator' }, election.initiators.join(', ')),
+        el('td', {}, election.reason),
+        el('td', {}, clock(election.startedAt)),
+        el('td', {}, String(election.frames)),
+        el('td', { class: 'winner', 'data-testid': 'winner' }, election.winner ? `${election.winner.id} (rank ${election.winner.rank})` : '…'),
+        agreedCell,
+      );
+      return row;
+    });
+  byId('elections').querySelector('tbody')!.replaceChildren(...rows);
+}
+
+function renderLog(): void {
+  const showHeartbeats = byId<HTMLInputElement>('show-heartbeats').checked;
+  const entries = log.filter((entry) => showHeartbeats || entry.kind !== 'heartbeat').slice(-LOG_ROWS).reverse();
+  byId('log').replaceChildren(
+    ...entries.map((entry) => {
+      const item = el('li', { 'data-kind': entry.kind });
+      item.append(el('time', {}, clock(entry.at)), el('span', { class: `kind k-${entry.kind}` }, entry.kind), document.createTextNode(entry.text));
+      return item;
+    }),
+  );
+}
+
+function select(key: string): void {
+  selectedKey = key;
+  render();
+}
+
+// ---- controls ----
+function button(label: string, action: ControlAction, id?: string): HTMLButtonElement {
+  const node = el('button', { type: 'button', 'data-action': action, ...(id ? { 'data-id': id } : {}) }, label);
+  node.addEventListener('click', (event) => {
+    event.stopPropagation();
+    void sendControl(action, id);
+  });
+  return node;
+}
+
+for (const node of byId('ring-controls').querySelectorAll<HTMLButtonElement>('button[data-action]')) {
+  node.addEventListener('click', () => void sendControl(node.dataset.action as ControlAction));
+}
+
+async function sendControl(action: ControlAction, id?: string): Promise<void> {
+  const status = byId('control-status');
+  status.classList.remove('error');
+  status.textContent = `${action}${id ? ` ${id}` : ''}…`;
+  try {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (tokenInput.value) headers.Authorization = `Bearer ${tokenInput.value}`;
+    const response = await fetch('/api/control', { method: 'POST', headers, body: JSON.stringify({ action, ...(id ? { id } : {}) }) });
+    const body = (await response.json()) as { error?: string };
+    if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+    status.textContent = `${action}${id ? ` ${id}` : ''}: done`;
+  } catch (error) {
+    status.classList.add('error');
+    status.textContent = `${action} failed: ${(error as Error).message}`;
+  }
+}
+
+connect();

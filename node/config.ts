@@ -1,0 +1,60 @@
+/**
+ * `ringleader node` configuration: one declaration per option (flag, environment variable,
+ * default), turned into `joinRing` options. The names are DESIGN.md's.
+ */
+import { DEFAULT_TIMING } from '../machines/nodeMachine.js';
+import { LOG_LEVELS } from '../runtime/logger.js';
+import type { OptionSpec, ParsedOptions } from '../runtime/options.js';
+
+export const NODE_USAGE = 'ringleader node [options]';
+export const NODE_SUMMARY =
+  'Runs one ring member: joins the relay, takes part in elections, and logs every election, leader change,\n' +
+  'join and leave as a JSON line. SIGUSR2 starts an election; SIGTERM/SIGINT leave gracefully (handing\n' +
+  'leadership off if held) and exit 0. Exit codes: 0 left, 1 fatal (e.g. wrong RING_TOKEN), 2 bad configuration.';
+
+export const nodeOptionSpecs = {
+  relay: {
+    flag: 'relay',
+    env: 'RELAY_URL',
+    kind: 'url',
+    protocols: ['ws:', 'wss:'],
+    default: 'ws://localhost:8080',
+    help: 'address of the relay',
+  },
+  rank: { flag: 'rank', env: 'RANK', kind: 'integer', min: 0, help: 'this node\'s rank; highest (rank, id) wins (default: random)' },
+  checkIntervalMs: {
+    flag: 'check-interval',
+    env: 'CHECK_INTERVAL_MS',
+    kind: 'integer',
+    min: 1,
+    default: DEFAULT_TIMING.checkIntervalMs,
+    help: 'how often a follower asks the leader whether it is alive, ms',
+  },
+  leaderTimeoutMs: {
+    flag: 'leader-timeout',
+    env: 'LEADER_TIMEOUT_MS',
+    kind: 'integer',
+    min: 3,
+    default: DEFAULT_TIMING.leaderTimeoutMs,
+    help: 'silence from the leader that starts an election, ms (a third of it is the relay-silence bound)',
+  },
+  electionTimeoutMs: {
+    flag: 'election-timeout',
+    env: 'ELECTION_TIMEOUT_MS',
+    kind: 'integer',
+    min: 1,
+    default: DEFAULT_TIMING.electionTimeoutMs,
+    help: 'how long an election lap may take before a new one starts, ms',
+  },
+  token: { flag: 'token', env: 'RING_TOKEN', kind: 'string', help: 'shared secret the relay requires (prefer the env variable)' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'pino log level' },
+  inspectUrl: {
+    flag: 'inspect-url',
+    env: 'INSPECT_URL',
+    kind: 'url',
+    protocols: ['ws:', 'wss:'],
+    help: 'stream this node\'s statechart to an inspector (ws:// URL)',
+  },
+} satisfies Record<string, OptionSpec>;
+
+export type NodeOptions = ParsedOptions<typeof nodeOptionSpecs>;

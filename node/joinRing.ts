@@ -1,0 +1,469 @@
+/**
+ * The embeddable library: `joinRing()` makes this process a ring member and tells it, through
+ * callbacks or an async iterator, when it leads, when it stops, and who leads otherwise.
+ *
+ * Everything here is built on the node machine's emitted events and snapshots; the election
+ * rule stays in machines/. Emitted events are queued and handed to user code only after the
+ * machine's snapshot is updated, so a callback that reads `node.isLeader()` or `node.leader()`
+ * sees the state the event describes.
+ */
+import { randomInt } from 'node:crypto';
+import { pino } from 'pino';
+import { createActor, type InspectionEvent } from 'xstate';
+import { DEFAULT_TIMING, nodeMachine, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
+import type { ClientId, LeaderInfo } from '../machines/protocol.js';
+import type { Logger } from '../runtime/logger.js';
+import { DEFAULT_BACKOFF } from './backoff.js';
+import { Listeners, type Unsubscribe } from './listeners.js';
+import { createNodeLog } from './nodeLog.js';
+import { createRelayConnection, type RelayLink } from './relayConnection.js';
+
+export type { Unsubscribe };
+
+/** The node machine's timers plus the connection's. */
+export interface RingTiming extends NodeTiming {
+  /**
+   * A relay link silent for this long is dead: the node drops it, steps down if it leads, and
+   * reconnects. Default: a third of `leaderTimeoutMs`, so a cut-off leader steps down before a
+   * follower's leader timeout (at least 0.8 of it, after jitter) can fire, and before the relay
+   * (pinging every half leader timeout) can drop it (docs/GUARANTEES.md).
+   */
+  heartbeatTimeoutMs: number;
+  /** First reconnect delay; each retry doubles it, up to `reconnectMaxDelayMs`, with jitter. */
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+}
+
+export interface JoinRingOptions {
+  /** The relay's address, e.g. `ws://relay:8080`. */
+  relay: string;
+  /** This node's rank: the highest (rank, id) of an election wins. Default: random. */
+  rank?: number;
+  /** The ring's shared secret (RING_TOKEN), if the relay requires one. */
+  token?: string;
+  /** A pino logger; default: warnings and errors to stderr. */
+  logger?: Logger;
+  /** Aborting it leaves the ring, as `node.leave()` does. */
+  signal?: AbortSignal;
+  timing?: Partial<RingTiming>;
+  /** XState inspection hook (e.g. from runtime/inspection.ts) for the node machine. */
+  inspect?: (event: InspectionEvent) => void;
+  /** Seed of the machine's timer jitter. Default: random. */
+  seed?: number;
+}
+
+/** Handed to `onStartedLeading`: the term is the fencing token; `signal` aborts the moment leadership ends. */
+export interface Leadership {
+  term: number;
+  signal: AbortSignal;
+}
+
+export interface LeadershipEnded {
+  term: number;
+}
+
+/** How a node's membership ended: `node.closed` resolves with it. */
+export type CloseOutcome = { reason: 'left' } | { reason: 'fatal'; error: Error };
+
+export interface RingNode {
+  /** The id the relay gave this node (kept across reconnects when the relay grants `resume`). */
+  readonly id: ClientId;
+  readonly rank: number;
+  /** True while this node leads and its relay link is alive (heard from within the heartbeat window). */
+  isLeader(): boolean;
+  /** The newest leader this node knows, or null while unknown. Kept while the relay is away. */
+  leader(): LeaderInfo | null;
+  /** The term of the newest leader this node knows (0 before any): never decreases. When leading, the fencing token. */
+  term(): number;
+  /** The ring's members in ring order, as last heard from the relay. */
+  members(): ClientId[];
+  /** Called each time this node becomes leader; also at once if it leads when you subscribe. */
+  onStartedLeading(callback: (leadership: Leadership) => unknown): Unsubscribe;
+  /** Called each time this node's leadership ends (after its `signal` aborted). */
+  onStoppedLeading(callback: (ended: LeadershipEnded) => unknown): Unsubscribe;
+  /** Called for each new leader (this node included); also at once with the current one if known. */
+  onNewLeader(callback: (leader: LeaderInfo) => unknown): Unsubscribe;
+  /** The same changes as `onNewLeader`, as an async iterator; it ends when the node leaves. */
+  leaders(): AsyncIterableIterator<LeaderInfo>;
+  /**
+   * Hands leadership off: the ring elects another leader at once (one lap), this node stays a
+   * member. Resolves with the new leader; if this node does not lead, resolves with the current
+   * one. Rejects when there is nobody to hand off to.
+   */
+  resign(): Promise<LeaderInfo | null>;
+  /** Asks for an election now (what the inspector's "start election" button and SIGUSR2 do). */
+  startElection(): void;
+  /** Hands leadership off if held, then closes the connection. Idempotent. */
+  leave(): Promise<void>;
+  /** Resolves when this node is no longer a member: it left, or the relay refused it for good. */
+  readonly closed: Promise<CloseOutcome>;
+}
+
+/** The reason a leadership `signal` carries when it aborts. */
+export class LeadershipLostError extends Error {
+  override name = 'LeadershipLostError';
+  constructor(readonly term: number) {
+    super(`leadership of term ${term} ended`);
+  }
+}
+
+/** Joins the ring at `options.relay` and resolves once the relay has welcomed this node. */
+export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
+  const member = new RingMember(options);
+  await member.welcomed;
+  return member;
+}
+
+function resolveTiming(timing: Partial<RingTiming> | undefined): RingTiming {
+  const node = { ...DEFAULT_TIMING, ...timing };
+  return {
+    ...node,
+    heartbeatTimeoutMs: timing?.heartbeatTimeoutMs ?? Math.round(node.leaderTimeoutMs / 3),
+    reconnectInitialDelayMs: timing?.reconnectInitialDelayMs ?? DEFAULT_BACKOFF.initialDelayMs,
+    reconnectMaxDelayMs: timing?.reconnectMaxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+  };
+}
+
+function validate(options: JoinRingOptions): void {
+  let url: URL;
+  try {
+    url = new URL(options.relay);
+  } catch {
+    throw new TypeError(`joinRing: relay must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TypeError(`joinRing: relay must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
+  }
+  if (options.rank !== undefined && (!Number.isSafeInteger(options.rank) || options.rank < 0)) {
+    throw new TypeError(`joinRing: rank must be a non-negative integer, got ${String(options.rank)}`);
+  }
+}
+
+function defaultLogger(): Logger {
+  return pino({ level: 'warn', base: { component: 'ringleader', pid: process.pid } }, process.stderr);
+}
+
+function sameLeader(a: LeaderInfo | null, b: LeaderInfo): boolean {
+  return a !== null && a.id === b.id && a.rank === b.rank && a.term === b.term;
+}
+
+type Watcher = (event: NodeEmitted | { type: 'finished' }) => void;
+
+interface LeaderStream {
+  push(leader: LeaderInfo): void;
+  end(): void;
+}
+
+class RingMember implements RingNode {
+  readonly rank: number;
+  readonly closed: Promise<CloseOutcome>;
+  readonly welcomed: Promise<void>;
+
+  private readonly logger: Logger;
+  private readonly timing: RingTiming;
+  private readonly actor: NodeActor;
+  private readonly link: RelayLink;
+  private readonly logEvent: (event: NodeEmitted) => void;
+  private readonly started: Listeners<Leadership>;
+  private readonly stopped: Listeners<LeadershipEnded>;
+  private readonly newLeader: Listeners<LeaderInfo>;
+  private readonly watchers = new Set<Watcher>();
+  private readonly streams = new Set<LeaderStream>();
+
+  private pending: NodeEmitted[] = [];
+  private flushing = false;
+  private joined = false;
+  private finished = false;
+  private leadership: { term: number; controller: AbortController } | null = null;
+  private reported: LeaderInfo | null = null;
+  private leaving: Promise<void> | null = null;
+  private resigning: Promise<LeaderInfo | null> | null = null;
+  private settleWelcome: { resolve: () => void; reject: (error: unknown) => void };
+  private resolveClosed!: (outcome: CloseOutcome) => void;
+  private readonly detachSignal: () => void;
+
+  constructor(private readonly options: JoinRingOptions) {
+    validate(options);
+    this.logger = options.logger ?? defaultLogger();
+    this.rank = options.rank ?? randomInt(0, 1_000_000);
+    this.timing = resolveTiming(options.timing);
+    this.started = new Listeners('onStartedLeading', this.logger);
+    this.stopped = new Listeners('onStoppedLeading', this.logger);
+    this.newLeader = new Listeners('onNewLeader', this.logger);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    let settle!: typeof this.settleWelcome;
+    this.welcomed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.settleWelcome = settle;
+    this.logEvent = createNodeLog(this.logger, () => this.logFields());
+
+    const connection = createRelayConnection({
+      url: options.relay,
+      token: options.token,
+      logger: this.logger,
+      heartbeatTimeoutMs: this.timing.heartbeatTimeoutMs,
+      backoff: { initialDelayMs: this.timing.reconnectInitialDelayMs, maxDelayMs: this.timing.reconnectMaxDelayMs },
+      logFields: () => this.logFields(),
+      onWelcome: (frame, resumed) => {
+        // Logged before the machine sees the welcome, so it precedes any line the welcome causes.
+        const fields = { ...this.logFields(), clientId: frame.clientId, memberCount: frame.members.length };
+        if (!this.joined) this.logger.info(fields, 'node joined');
+        else this.logger.info({ ...fields, resumed }, 'node rejoined');
+      },
+      onFatal: (error) => this.finish({ reason: 'fatal', error }),
+    });
+    this.link = connection.link;
+
+    const { timing } = this;
+    this.actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection.logic } }), {
+      input: {
+        rank: this.rank,
+        seed: options.seed ?? randomInt(0, 2 ** 31 - 1),
+        timing: {
+          checkIntervalMs: timing.checkIntervalMs,
+          leaderTimeoutMs: timing.leaderTimeoutMs,
+          electionTimeoutMs: timing.electionTimeoutMs,
+          jitter: timing.jitter,
+        },
+      },
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.actor.on('*', (event) => {
+      this.pending.push(event as NodeEmitted);
+    });
+    this.actor.subscribe({
+      next: (snapshot) => {
+        if (!this.joined && snapshot.context.id !== null && snapshot.matches('online')) {
+          this.joined = true;
+          this.settleWelcome.resolve();
+        }
+        this.flush();
+      },
+      error: (error) => {
+        this.logger.error({ ...this.logFields(), err: error }, 'node machine failed');
+        this.finish({ reason: 'fatal', error: error instanceof Error ? error : new Error(String(error)) });
+      },
+    });
+
+    const signal = options.signal;
+    const onAbort = () => {
+      if (!this.joined) this.settleWelcome.reject(signal?.reason ?? new Error('joinRing aborted'));
+      void this.leave();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.detachSignal = () => signal?.removeEventListener('abort', onAbort);
+
+    if (signal?.aborted) {
+      this.settleWelcome.reject(signal.reason ?? new Error('joinRing aborted'));
+      this.finish({ reason: 'left' });
+      return;
+    }
+    this.actor.start();
+  }
+
+  get id(): ClientId {
+    return this.actor.getSnapshot().context.id ?? '';
+  }
+
+  isLeader(): boolean {
+    return !this.finished && this.leadership !== null && this.link.isFresh();
+  }
+
+  leader(): LeaderInfo | null {
+    return this.actor.getSnapshot().context.leader;
+  }
+
+  term(): number {
+    return this.actor.getSnapshot().context.leader?.term ?? 0;
+  }
+
+  members(): ClientId[] {
+    return [...this.actor.getSnapshot().context.members];
+  }
+
+  onStartedLeading(callback: (leadership: Leadership) => unknown): Unsubscribe {
+    const unsubscribe = this.started.add(callback);
+    if (this.leadership) this.started.call(callback, { term: this.leadership.term, signal: this.leadership.controller.signal });
+    return unsubscribe;
+  }
+
+  onStoppedLeading(callback: (ended: LeadershipEnded) => unknown): Unsubscribe {
+    return this.stopped.add(callback);
+  }
+
+  onNewLeader(callback: (leader: LeaderInfo) => unknown): Unsubscribe {
+    const unsubscribe = this.newLeader.add(callback);
+    if (this.reported) this.newLeader.call(callback, this.reported);
+    return unsubscribe;
+  }
+
+  leaders(): AsyncIterableIterator<LeaderInfo> {
+    const queue: LeaderInfo[] = this.reported ? [this.reported] : [];
+    let wake: ((result: IteratorResult<LeaderInfo>) => void) | null = null;
+    let ended = false;
+    const stream: LeaderStream = {
+      push(leader) {
+        if (wake) {
+          const resolve = wake;
+          wake = null;
+          resolve({ value: leader, done: false });
+        } else queue.push(leader);
+      },
+      end() {
+        ended = true;
+        if (wake) {
+          const resolve = wake;
+          wake = null;
+          resolve({ value: undefined, done: true });
+        }
+      },
+    };
+    if (this.finished) stream.end();
+    else this.streams.add(stream);
+    const iterator: AsyncIterableIterator<LeaderInfo> = {
+      next: () => {
+        const value = queue.shift();
+        if (value !== undefined) return Promise.resolve({ value, done: false });
+        if (ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (wake = resolve));
+      },
+      return: () => {
+        this.streams.delete(stream);
+        queue.length = 0;
+        stream.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  startElection(): void {
+    if (!this.finished) this.actor.send({ type: 'startElection' });
+  }
+
+  resign(): Promise<LeaderInfo | null> {
+    if (this.finished) return Promise.reject(new Error('resign: this node has left the ring'));
+    const snapshot = this.actor.getSnapshot();
+    if (this.resigning) return this.resigning;
+    if (!snapshot.matches({ online: 'leader' })) return Promise.resolve(snapshot.context.leader);
+    if (!snapshot.context.members.some((member) => member !== snapshot.context.id)) {
+      return Promise.reject(new Error('resign: no other member to hand leadership to'));
+    }
+    this.resigning = new Promise<LeaderInfo | null>((resolve, reject) => {
+      const watcher: Watcher = (event) => {
+        if (event.type === 'leaderChanged' && event.leader.id !== this.id) done(() => resolve(event.leader));
+        else if (event.type === 'leadershipAcquired') done(() => reject(new Error('resign: the hand-off failed and this node was elected again')));
+        else if (event.type === 'finished') done(() => reject(new Error('resign: this node left the ring before the hand-off completed')));
+      };
+      const done = (settle: () => void) => {
+        this.watchers.delete(watcher);
+        this.resigning = null;
+        settle();
+      };
+      this.watchers.add(watcher);
+      this.logger.info(this.logFields(), 'resigning leadership');
+      this.actor.send({ type: 'resign' });
+    });
+    return this.resigning;
+  }
+
+  leave(): Promise<void> {
+    this.leaving ??= this.leaveNow();
+    return this.leaving;
+  }
+
+  private async leaveNow(): Promise<void> {
+    if (this.finished) return;
+    const snapshot = this.actor.getSnapshot();
+    const othersToHandTo = snapshot.context.members.some((member) => member !== snapshot.context.id);
+    if (snapshot.matches({ online: 'leader' }) && othersToHandTo) {
+      const handoffMs = 2 * this.timing.electionTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          this.resign(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no hand-off within ${handoffMs} ms`)), handoffMs);
+          }),
+        ]);
+      } catch (error) {
+        // The lap got lost or we were elected again: leaving still works, the others elect on our `left`.
+        this.logger.warn({ ...this.logFields(), reason: (error as Error).message }, 'leaving without a hand-off');
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    // Closing the socket first lets the machine hear `relay.closed` and step down the usual way.
+    await this.link.close();
+    this.logger.info(this.logFields(), 'node left');
+    this.finish({ reason: 'left' });
+  }
+
+  private finish(outcome: CloseOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detachSignal();
+    void this.link.close();
+    this.flush();
+    this.actor.stop();
+    this.endLeadership();
+    if (!this.joined) this.settleWelcome.reject(outcome.reason === 'fatal' ? outcome.error : new Error('left before joining'));
+    for (const watcher of [...this.watchers]) watcher({ type: 'finished' });
+    for (const stream of this.streams) stream.end();
+    this.streams.clear();
+    this.resolveClosed(outcome);
+  }
+
+  private logFields(): { clientId: ClientId | null; rank: number; term: number } {
+    const context = this.actor?.getSnapshot().context;
+    return { clientId: context?.id ?? null, rank: this.rank, term: context?.term ?? 0 };
+  }
+
+  /** Hands queued machine events to logs and user code, in the order the machine emitted them. */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (let event = this.pending.shift(); event !== undefined; event = this.pending.shift()) {
+        this.logEvent(event);
+        this.dispatch(event);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private dispatch(event: NodeEmitted): void {
+    switch (event.type) {
+      case 'leaderChanged':
+        if (!sameLeader(this.reported, event.leader)) {
+          this.reported = event.leader;
+          this.newLeader.emit(event.leader);
+          for (const stream of this.streams) stream.push(event.leader);
+        }
+        break;
+      case 'leadershipAcquired':
+        this.beginLeadership(event.term);
+        break;
+      case 'leadershipLost':
+        this.endLeadership();
+        break;
+    }
+    for (const watcher of [...this.watchers]) watcher(event);
+  }
+
+  private beginLeadership(term: number): void {
+    if (this.leadership) this.endLeadership();
+    const controller = new AbortController();
+    this.leadership = { term, controller };
+    this.started.emit({ term, signal: controller.signal });
+  }
+
+  private endLeadership(): void {
+    if (!this.leadership) return;
+    const { term, controller } = this.leadership;
+    this.leadership = null;
+    controller.abort(new LeadershipLostError(term));
+    this.stopped.emit({ term });
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * One pino line per thing an operator cares about, written from the node machine's emitted
+ * events: elections, leader changes, leadership, membership and relay errors. Every line carries
+ * the node's clientId, rank and term (from `fields`), so `grep clientId` tells one node's story.
+ */
+import { compareCandidates, type Candidate } from '../machines/protocol.js';
+import type { NodeEmitted } from '../machines/nodeMachine.js';
+import type { Logger } from '../runtime/logger.js';
+
+export interface NodeLogFields {
+  clientId: string | null;
+  rank: number;
+  term: number;
+}
+
+/** Returns the function that logs one emitted event. */
+export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (event: NodeEmitted) => void {
+  // The node that closes a lap is the only one that sees the ranks of everyone who took part;
+  // it remembers them so its "leader changed" line can say whether the winner topped them all.
+  let lastCompleted: { term: number; eligible: Candidate[] } | null = null;
+
+  return (event) => {
+    const base = fields();
+    switch (event.type) {
+      case 'electionStarted':
+        logger.info({ ...base, term: event.term, initiator: event.initiator, reason: event.reason }, 'election started');
+        return;
+      case 'electionCompleted':
+        lastCompleted = { term: event.term, eligible: event.eligible };
+        logger.info(
+          { ...base, term: event.term, winner: event.winner.id, winnerRank: event.winner.rank, eligibleCount: event.eligible.length },
+          'election completed',
+        );
+        return;
+      case 'leaderChanged': {
+        const { leader, previous } = event;
+        const eligible = lastCompleted?.term === leader.term ? lastCompleted.eligible : null;
+        const highestOfElection = eligible === null ? undefined : eligible.every((entry) => compareCandidates(entry, leader) <= 0);
+        logger.info(
+          {
+            ...base,
+            term: leader.term,
+            leaderId: leader.id,
+            leaderRank: leader.rank,
+            previousLeaderId: previous?.id ?? null,
+            // Known only to the node that closed the lap; others learned the leader from an announcement.
+            ...(highestOfElection === undefined ? {} : { highestOfElection, eligibleCount: eligible!.length }),
+            // Stability: a node that joined after the election may outrank the leader, and that is fine.
+            ...(base.rank > leader.rank ? { outrankedBySelf: true } : {}),
+          },
+          'leader changed',
+        );
+        return;
+      }
+      case 'leadershipAcquired':
+        logger.info({ ...base, term: event.term }, 'leadership acquired');
+        return;
+      case 'leadershipLost':
+        logger.info({ ...base, term: event.term }, 'leadership lost');
+        return;
+      case 'membershipChanged':
+        if (event.joined !== undefined) {
+          logger.info({ ...base, memberId: event.joined, memberCount: event.members.length }, 'member joined');
+        } else if (event.left !== undefined) {
+          logger.info({ ...base, memberId: event.left, memberCount: event.members.length }, 'member left');
+        }
+        return;
+      case 'frameDropped':
+        logger.debug(
+          { ...base, reason: event.reason, frameTerm: event.frame.term, initiator: event.frame.initiator, from: event.frame.from },
+          'election frame dropped',
+        );
+        return;
+      case 'relayError':
+        logger.warn({ ...base, code: event.code, detail: event.detail }, 'relay error');
+        return;
+    }
+  };
+}

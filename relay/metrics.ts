@@ -1,0 +1,89 @@
+/**
+ * The relay's counters, and their Prometheus text rendering (exposition format 0.0.4), written
+ * by hand: a handful of counters and one histogram do not need a client library.
+ *
+ * Counters are plain fields so the per-frame path costs one property increment.
+ */
+import { CLIENT_FRAME_TYPES, ERROR_CODES, RELAY_FRAME_TYPES, type ClientFrame, type ErrorCode, type RelayFrame } from '../machines/protocol.js';
+import { LEAVE_REASONS, type LeaveReason } from './limits.js';
+
+/** Failover buckets, in seconds: from well under a heartbeat to past the default leader timeout. */
+export const FAILOVER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+export class Histogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly buckets: readonly number[]) {
+    this.counts = buckets.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count += 1;
+    for (let index = 0; index < this.buckets.length; index += 1) {
+      if (value <= this.buckets[index]!) this.counts[index]! += 1;
+    }
+  }
+}
+
+function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+}
+
+export class RelayMetrics {
+  members = 0;
+  joins = 0;
+  readonly leaves = zeroes<LeaveReason>(LEAVE_REASONS);
+  electionsStarted = 0;
+  leaderChanges = 0;
+  /** Client frames accepted and routed, by type (once per frame, not per recipient). */
+  readonly forwarded = zeroes<ClientFrame['type']>(CLIENT_FRAME_TYPES);
+  /** Frames the relay itself wrote, by type (once per recipient). */
+  readonly relayFramesSent = zeroes<RelayFrame['type']>(RELAY_FRAME_TYPES);
+  readonly rejected = zeroes<ErrorCode>(ERROR_CODES);
+  readonly failover = new Histogram(FAILOVER_BUCKETS);
+  private readonly startedAt = Date.now();
+
+  get uptimeSeconds(): number {
+    return (Date.now() - this.startedAt) / 1000;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    };
+    const labelled = (name: string, label: string, values: Record<string, number>) => {
+      for (const [key, value] of Object.entries(values)) lines.push(`${name}{${label}="${key}"} ${value}`);
+    };
+
+    metric('ringleader_relay_members', 'gauge', 'Members in the ring now.');
+    lines.push(`ringleader_relay_members ${this.members}`);
+    metric('ringleader_relay_joins_total', 'counter', 'Connections admitted to the ring.');
+    lines.push(`ringleader_relay_joins_total ${this.joins}`);
+    metric('ringleader_relay_leaves_total', 'counter', 'Members that left the ring, by reason.');
+    labelled('ringleader_relay_leaves_total', 'reason', this.leaves);
+    metric('ringleader_relay_elections_started_total', 'counter', 'Election frames sent by their own initiator.');
+    lines.push(`ringleader_relay_elections_started_total ${this.electionsStarted}`);
+    metric('ringleader_relay_leader_changes_total', 'counter', 'newLeader announcements that superseded the last known leader.');
+    lines.push(`ringleader_relay_leader_changes_total ${this.leaderChanges}`);
+    metric('ringleader_relay_frames_forwarded_total', 'counter', 'Client frames routed, by type.');
+    labelled('ringleader_relay_frames_forwarded_total', 'type', this.forwarded);
+    metric('ringleader_relay_frames_sent_total', 'counter', 'Frames the relay itself sent (welcome, ring, error), by type, per recipient.');
+    labelled('ringleader_relay_frames_sent_total', 'type', this.relayFramesSent);
+    metric('ringleader_relay_frames_rejected_total', 'counter', 'Rejected client input, by error code.');
+    labelled('ringleader_relay_frames_rejected_total', 'code', this.rejected);
+
+    const failover = 'ringleader_relay_failover_seconds';
+    metric(failover, 'histogram', "Time from the announced leader's leave to the next newLeader.");
+    this.failover.buckets.forEach((bound, index) => lines.push(`${failover}_bucket{le="${bound}"} ${this.failover.counts[index]}`));
+    lines.push(`${failover}_bucket{le="+Inf"} ${this.failover.count}`);
+    lines.push(`${failover}_sum ${this.failover.sum}`, `${failover}_count ${this.failover.count}`);
+
+    metric('ringleader_relay_uptime_seconds', 'gauge', 'Seconds since the relay started.');
+    lines.push(`ringleader_relay_uptime_seconds ${this.uptimeSeconds}`);
+    return `${lines.join('\n')}\n`;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The properties of DESIGN.md as the simulator checks them, after every event it runs.
+ *
+ * The checker has its own copy of "highest (rank, id)" on purpose: if it called the machines'
+ * `winnerOf`, a broken election rule would grade itself. Definitions (docs/ALGORITHM.md):
+ *
+ * - One leader per term: no two processes are ever in state `leader` with the same term, at any
+ *   time in the run (stronger than "at every instant": a term is a fencing token). A node in state
+ *   `leader` names itself as leader, and some completed election of that term chose its id.
+ * - Validity: when a node completes an election, the winner it announces is the highest
+ *   (rank, id) among the `eligible` entries that are members in that node's view of the ring
+ *   (its last `welcome`/`ring`, plus itself), and the winner's rank is the rank its process has.
+ * - Agreement: every live process is online and in `follower`/`checking`, naming the same leader
+ *   and term, except that leader itself, which is in state `leader`; the relay's ring holds
+ *   exactly the live processes.
+ * - Stability: once agreement holds, it keeps holding (joins included) until a fault other than
+ *   a join; a joiner never deposes the leader.
+ * - Liveness: agreement is reached within a budget (see the simulation's budgets).
+ * - Nothing lost: every frame a node sends and every frame the relay delivers survives
+ *   encode/parse unchanged, no machine ever throws, the relay never answers a well-behaved node
+ *   with an error other than `unknown_target`, and frames are only lost to an injected fault.
+ */
+import type { SnapshotFrom } from 'xstate';
+import type { Candidate, ClientId, LeaderInfo } from '../machines/protocol.js';
+import type { NodeEmitted, NodeMachine } from '../machines/nodeMachine.js';
+
+export type NodeSnapshot = SnapshotFrom<NodeMachine>;
+
+export type PropertyName = 'one-leader-per-term' | 'validity' | 'agreement' | 'stability' | 'liveness' | 'nothing-lost';
+
+export interface Violation {
+  property: PropertyName;
+  at: number;
+  message: string;
+}
+
+export type Role = 'offline' | 'leader' | 'follower' | 'electing';
+
+export function roleOf(snapshot: NodeSnapshot): Role {
+  const value = snapshot.value;
+  if (value === 'disconnected') return 'offline';
+  const online = typeof value === 'object' ? (value as { online?: string }).online : undefined;
+  if (online === 'leader') return 'leader';
+  if (online === 'follower' || online === 'checking') return 'follower';
+  return 'electing';
+}
+
+/** Independent of machines/election.ts on purpose: the highest (rank, id), ids compared as strings. */
+export function highestCandidate(entries: readonly Candidate[]): Candidate | null {
+  let best: Candidate | null = null;
+  for (const entry of entries) {
+    if (best === null || entry.rank > best.rank || (entry.rank === best.rank && entry.id > best.id)) best = entry;
+  }
+  return best;
+}
+
+function stanceOf(snapshot: NodeSnapshot): string {
+  const role = roleOf(snapshot);
+  const { leader, id } = snapshot.context;
+  if (role === 'leader') return leader !== null && leader.id === id ? `L|${leader.id}|${leader.term}` : 'X';
+  if (role === 'follower' && leader !== null) return `F|${leader.id}|${leader.term}`;
+  return role === 'offline' ? 'O' : 'X';
+}
+
+export class PropertyChecker {
+  readonly violations: Violation[] = [];
+  /** term -> the process (sim index) that led in it. */
+  private readonly leaderOfTerm = new Map<number, number>();
+  /** term -> ids chosen by completed elections of that term. */
+  private readonly chosen = new Map<number, Set<ClientId>>();
+  /** Stance of each live process -> how many hold it; agreement is read off these counts. */
+  private readonly stances = new Map<number, string>();
+  private readonly stanceCounts = new Map<string, number>();
+  /** The agreed leader while the stability window is open. */
+  private stable: LeaderInfo | null = null;
+
+  constructor(private readonly now: () => number) {}
+
+  fail(property: PropertyName, message: string): void {
+    this.violations.push({ property, at: this.now(), message });
+  }
+
+  get failed(): boolean {
+    return this.violations.length > 0;
+  }
+
+  /** Every new snapshot of a live process. */
+  observe(index: number, snapshot: NodeSnapshot): void {
+    const stance = stanceOf(snapshot);
+    this.setStance(index, stance);
+    const { leader, id } = snapshot.context;
+    if (roleOf(snapshot) === 'leader') {
+      if (leader === null || leader.id !== id) {
+        this.fail('one-leader-per-term', `node #${index} (${id}) is in state leader but names ${JSON.stringify(leader)} as leader`);
+        return;
+      }
+      const holder = this.leaderOfTerm.get(leader.term);
+      if (holder === undefined) this.leaderOfTerm.set(leader.term, index);
+      else if (holder !== index) {
+        this.fail('one-leader-per-term', `term ${leader.term} has two leaders: process #${holder} and process #${index} (${id})`);
+      }
+      if (!this.chosen.get(leader.term)?.has(leader.id)) {
+        this.fail('validity', `${id} leads term ${leader.term} but no completed election of term ${leader.term} chose it`);
+      }
+    }
+    if (this.stable !== null && stance !== 'O' && !this.agreesWithStable(stance)) {
+      this.fail(
+        'stability',
+        `the agreed leader ${this.stable.id} (term ${this.stable.term}) lost node #${index} (${id}), now ${stance}, with no fault but joins since agreement`,
+      );
+    }
+  }
+
+  forget(index: number): void {
+    this.setStance(index, null);
+  }
+
+  /** An `electionCompleted` emitted by a node whose view of the ring is `members`. */
+  electionCompleted(
+    index: number,
+    self: ClientId | null,
+    members: readonly ClientId[],
+    event: Extract<NodeEmitted, { type: 'electionCompleted' }>,
+    rankOf: (id: ClientId) => number | undefined,
+  ): void {
+    const live = new Set(members);
+    if (self !== null) live.add(self);
+    const expected = highestCandidate(event.eligible.filter((entry) => live.has(entry.id)));
+    const { winner } = event;
+    if (expected === null || expected.id !== winner.id || expected.rank !== winner.rank) {
+      this.fail(
+        'validity',
+        `node #${index} (${self}) completed term ${event.term} with winner ${winner.id}/${winner.rank}, but the highest live entry of ` +
+          `${JSON.stringify(event.eligible)} in its view ${JSON.stringify([...live])} is ${JSON.stringify(expected)}`,
+      );
+    }
+    const trueRank = rankOf(winner.id);
+    if (trueRank !== undefined && trueRank !== winner.rank) {
+      this.fail('validity', `term ${event.term} chose ${winner.id} with rank ${winner.rank}, but that process has rank ${trueRank}`);
+    }
+    if (winner.term !== event.term) this.fail('validity', `election of term ${event.term} announced term ${winner.term}`);
+    let ids = this.chosen.get(event.term);
+    if (ids === undefined) this.chosen.set(event.term, (ids = new Set()));
+    ids.add(winner.id);
+  }
+
+  /**
+   * The agreed leader when every live process agrees (see the file comment), else null.
+   * `ringSize` is how many members the relay has (null while it is down).
+   */
+  agreement(liveProcesses: number, ringSize: number | null): LeaderInfo | null {
+    if (ringSize !== liveProcesses || this.stances.size !== liveProcesses) return null;
+    let leader: LeaderInfo | null = null;
+    let followers = 0;
+    for (const [stance, count] of this.stanceCounts) {
+      const [kind, id, term] = stance.split('|');
+      if (kind === 'L' && count === 1 && leader === null) leader = { id: id!, rank: 0, term: Number(term) };
+      else if (kind === 'F') followers += count;
+      else return null;
+    }
+    if (leader === null || followers !== liveProcesses - 1) return null;
+    if (followers > 0 && this.stanceCounts.get(`F|${leader.id}|${leader.term}`) !== followers) return null;
+    return leader;
+  }
+
+  /** Opens the stability window on an agreed leader (null closes it: a fault other than a join). */
+  setStable(leader: LeaderInfo | null): void {
+    this.stable = leader;
+  }
+
+  get stableLeader(): LeaderInfo | null {
+    return this.stable;
+  }
+
+  private agreesWithStable(stance: string): boolean {
+    const { id, term } = this.stable!;
+    return stance === `F|${id}|${term}` || stance === `L|${id}|${term}`;
+  }
+
+  private setStance(index: number, stance: string | null): void {
+    const previous = this.stances.get(index);
+    if (previous === stance) return;
+    if (previous !== undefined) {
+      const left = (this.stanceCounts.get(previous) ?? 1) - 1;
+      if (left === 0) this.stanceCounts.delete(previous);
+      else this.stanceCounts.set(previous, left);
+    }
+    if (stance === null) {
+      this.stances.delete(index);
+      return;
+    }
+    this.stances.set(index, stance);
+    this.stanceCounts.set(stance, (this.stanceCounts.get(stance) ?? 0) + 1);
+  }
+}

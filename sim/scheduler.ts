@@ -1,0 +1,79 @@
+/**
+ * Virtual time and the agenda of things that happen at it. Events at the same instant run in
+ * the order they were scheduled, so a run depends only on its seed.
+ */
+
+interface Entry {
+  at: number;
+  seq: number;
+  run: () => void;
+}
+
+export class Scheduler {
+  private heap: Entry[] = [];
+  private seq = 0;
+  now = 0;
+
+  /** Runs `run` at virtual time `at` (never earlier than now). */
+  at(at: number, run: () => void): void {
+    this.push({ at: Math.max(at, this.now), seq: this.seq++, run });
+  }
+
+  after(delay: number, run: () => void): void {
+    this.at(this.now + delay, run);
+  }
+
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** When the next event is due, or null when nothing is scheduled. */
+  peekTime(): number | null {
+    return this.heap[0]?.at ?? null;
+  }
+
+  /** Runs the next event; false when the agenda is empty. */
+  step(): boolean {
+    const entry = this.pop();
+    if (entry === undefined) return false;
+    this.now = entry.at;
+    entry.run();
+    return true;
+  }
+
+  private push(entry: Entry): void {
+    const heap = this.heap;
+    heap.push(entry);
+    let index = heap.length - 1;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (!before(heap[index]!, heap[parent]!)) break;
+      [heap[index], heap[parent]] = [heap[parent]!, heap[index]!];
+      index = parent;
+    }
+  }
+
+  private pop(): Entry | undefined {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (top === undefined || last === undefined || heap.length === 0) return top;
+    heap[0] = last;
+    let index = 0;
+    for (;;) {
+      const left = 2 * index + 1;
+      const right = left + 1;
+      let smallest = index;
+      if (left < heap.length && before(heap[left]!, heap[smallest]!)) smallest = left;
+      if (right < heap.length && before(heap[right]!, heap[smallest]!)) smallest = right;
+      if (smallest === index) break;
+      [heap[index], heap[smallest]] = [heap[smallest]!, heap[index]!];
+      index = smallest;
+    }
+    return top;
+  }
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}

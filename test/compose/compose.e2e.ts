@@ -1,0 +1,168 @@
+/**
+ * Docker Compose end to end, against a real Docker engine that the harness starts itself:
+ * `up --build --scale node=5`, all five agree on one leader, the leader's container is stopped
+ * and the four left agree on a new one, scale to 7 and all agree (the leader stays: joiners do
+ * not depose it), then every container stops cleanly on SIGTERM and `down` removes it all.
+ *
+ * Opt-in (`npm run test:compose`): it installs Docker if missing and starts dockerd as root.
+ * COMPOSE_FLAVOUR=v1 runs the same steps with docker-compose 1.29 instead of `docker compose`.
+ */
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMPOSE_FILE, log, startComposeHarness, type ComposeFlavour, type ComposeHarness } from './harness.js';
+import { agreement, nodeView, relayStatus, type LeaderInfo } from './ring.js';
+import { run, waitFor } from './run.js';
+
+const PROJECT = `rle2e${process.pid}`;
+// Generous: a shared 2-core machine, several test suites at once.
+const SETTLE_MS = Number(process.env.COMPOSE_E2E_SETTLE_MS ?? 180_000);
+const timings: Record<string, number> = {};
+
+let harness: ComposeHarness | undefined;
+let relayPort = 0;
+let inspectorPort = 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await work();
+  } finally {
+    timings[name] = Date.now() - started;
+    log(`${name}: ${timings[name]} ms`);
+  }
+}
+
+function h(): ComposeHarness {
+  if (!harness) throw new Error('harness not started');
+  return harness;
+}
+
+async function runningNodeContainers(): Promise<string[]> {
+  const { stdout } = await h().docker([
+    'ps', '-q', '--no-trunc',
+    '--filter', `label=com.docker.compose.project=${PROJECT}`,
+    '--filter', 'label=com.docker.compose.service=node',
+  ]);
+  return stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+/** Waits until the ring of `size` agrees on one leader; returns it and its container. */
+async function settledRing(size: number): Promise<{ leader: LeaderInfo; leaderContainer: string }> {
+  let why = '';
+  try {
+    return await waitFor(
+      `${size} nodes to agree on one leader`,
+      async () => {
+        const status = await relayStatus(relayPort);
+        const views = await Promise.all((await runningNodeContainers()).map((id) => nodeView(h().docker, id)));
+        const verdict = agreement(status, views, size);
+        if ('why' in verdict) {
+          why = verdict.why;
+          return undefined;
+        }
+        return verdict;
+      },
+      SETTLE_MS,
+      1_000,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (last: ${why})`);
+  }
+}
+
+describe('docker compose', () => {
+  beforeAll(async () => {
+    relayPort = await freePort();
+    inspectorPort = await freePort();
+    const flavour = process.env.COMPOSE_FLAVOUR as ComposeFlavour | undefined;
+    harness = await timed('harness (tools, dockerd, base image)', () =>
+      startComposeHarness({
+        project: PROJECT,
+        ...(flavour ? { flavour } : {}),
+        // Ports the test picked free, so a user's ring on 8080/8090 and other test runs do not collide.
+        env: { RELAY_PORT: String(relayPort), INSPECTOR_PORT: String(inspectorPort), LOG_LEVEL: 'info' },
+      }),
+    );
+    log(`compose flavour: ${harness.flavour}`);
+  }, 900_000);
+
+  afterAll(async () => {
+    if (harness) await timed('cleanup (down + dockerd stop)', () => harness!.stop());
+    log(`timings (ms): ${JSON.stringify(timings)}`);
+  }, 300_000);
+
+  it('accepts the compose file in Compose v2, docker-compose 1.29 and docker stack', async () => {
+    const { tools } = h();
+    const env = { ...h().engine.env };
+    if (tools.composeV2Config) {
+      await run(tools.docker, ['compose', '-f', COMPOSE_FILE, 'config', '-q'], { env: { ...env, DOCKER_CONFIG: tools.composeV2Config } });
+    }
+    if (tools.composeV1) await run(tools.composeV1, ['-f', COMPOSE_FILE, 'config', '-q'], { env });
+    // Swarm reads the same file: `docker stack config` checks it without needing a swarm.
+    const stack = await run(tools.docker, ['stack', 'config', '-c', COMPOSE_FILE], { env });
+    expect(stack.stdout).toMatch(/replicas: 5/);
+    expect(tools.composeV2Config ?? tools.composeV1).toBeDefined();
+  });
+
+  it('elects one leader among 5 nodes, replaces a stopped leader, and scales to 7', async () => {
+    await timed('up --build --scale node=5', () =>
+      h().compose(['up', '--build', '--detach', '--scale', 'node=5'], { timeoutMs: 900_000 }),
+    );
+
+    // The healthcheck (node -e fetch /healthz inside the container) turns the relay healthy.
+    await timed('relay healthy', () =>
+      waitFor(
+        'the relay container to be healthy',
+        async () => {
+          const { stdout } = await h().docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=relay', '--filter', 'health=healthy']);
+          return stdout.trim() ? true : undefined;
+        },
+        SETTLE_MS,
+        1_000,
+      ),
+    );
+
+    const first = await timed('5 nodes agree', () => settledRing(5));
+    log(`leader of 5: ${first.leader.id} rank ${first.leader.rank} term ${first.leader.term}`);
+
+    await timed('docker stop leader', () => h().docker(['stop', first.leaderContainer], { timeoutMs: 60_000 }));
+    const second = await timed('4 nodes agree on a new leader', () => settledRing(4));
+    log(`leader of 4: ${second.leader.id} rank ${second.leader.rank} term ${second.leader.term}`);
+    expect(second.leader.id).not.toBe(first.leader.id);
+    expect(second.leader.term).toBeGreaterThan(first.leader.term);
+    expect(second.leaderContainer).not.toBe(first.leaderContainer);
+
+    // Back to scale: compose starts the stopped container again (a fresh process, a new member)
+    // and adds two more, so 7 run.
+    await timed('up --scale node=7', () => h().compose(['up', '--detach', '--scale', 'node=7'], { timeoutMs: 300_000 }));
+    const third = await timed('7 nodes agree', () => settledRing(7));
+    log(`leader of 7: ${third.leader.id} rank ${third.leader.rank} term ${third.leader.term}`);
+    // Stability: the healthy leader is not deposed by members joining, even of higher rank.
+    expect(third.leader.id).toBe(second.leader.id);
+    expect(third.leader.term).toBe(second.leader.term);
+
+    // Every process handles SIGTERM itself (relay exits 0, nodes leave the ring and exit 0), so
+    // nothing waits for the kill timeout; a container killed after the timeout exits 137.
+    await timed('compose stop', () => h().compose(['stop', '--timeout', '10'], { timeoutMs: 120_000 }));
+    const { stdout } = await h().docker(['ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Names}} {{.Status}}']);
+    const exits = stdout.trim().split('\n').filter(Boolean);
+    log(`after stop:\n  ${exits.join('\n  ')}`);
+    expect(exits.length).toBeGreaterThanOrEqual(9);
+    for (const line of exits) expect(line).toMatch(/Exited \(0\)/);
+
+    await timed('down', () => h().compose(['down', '--remove-orphans', '--timeout', '10'], { timeoutMs: 120_000 }));
+    const left = await h().docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+    expect(left.stdout.trim()).toBe('');
+  });
+});

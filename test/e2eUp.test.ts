@@ -1,0 +1,107 @@
+/**
+ * `ringleader up` as a user runs it: it starts, prints where to look and when all nodes agree,
+ * and on Ctrl-C (SIGINT) stops every child it started and exits 0. Bad options fail fast.
+ * (`npm run build` first: this runs dist/cli/ringleader.js.)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
+import { DEADLINE_MS, FAST_TIMING } from './e2eHarness.js';
+
+const started: ChildProcess[] = [];
+const childPids: number[] = [];
+
+afterEach(() => {
+  // Whatever a failed test left behind: `up` itself and every child it reported.
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of childPids.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+function startUp(args: string[]) {
+  const child = spawn(process.execPath, [DEFAULT_CLI_PATH, 'up', ...args], {
+    env: { ...process.env, ...FAST_TIMING },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const pid of line.matchAll(/\(.*pid (\d+)\)/g)) childPids.push(Number(pid[1]));
+    for (const waiter of waiters) waiter();
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+
+  /** Resolves with the first stdout line matching `pattern` (lines already printed count). */
+  function waitForLine(pattern: RegExp): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const line = lines.find((candidate) => pattern.test(candidate));
+        if (line !== undefined) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      };
+      const timer = setTimeout(
+        () => reject(new Error(`no line matching ${pattern} within ${DEADLINE_MS} ms; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`)),
+        DEADLINE_MS,
+      );
+      waiters.push(check);
+      void exited.then(() => setTimeout(check, 0));
+      check();
+    });
+  }
+  return { child, lines, exited, waitForLine, stderr: () => stderr };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('ringleader up', () => {
+  it('starts a ring, prints where to look and the agreement, and stops everything on SIGINT', async () => {
+    const up = startUp(['--nodes', '3', '--port', '0', '--inspector-port', '0']);
+
+    const relayLine = await up.waitForLine(/^relay\s+ws:\/\//);
+    const statusLine = await up.waitForLine(/^status\s+http:\/\//);
+    await up.waitForLine(/^metrics\s+http:\/\/.*\/metrics$/);
+    await up.waitForLine(/^inspector\s+/);
+    const agreement = await up.waitForLine(/all 3 nodes agree: leader \S+ \(rank -?\d+, term \d+\)/);
+    // Leader changes are shown per node, in the compact form.
+    expect(up.lines.some((line) => /^\S+ → leader \S+ \(rank -?\d+, term \d+\)$/.test(line))).toBe(true);
+
+    // The printed status URL answers, and names the leader the agreement line names.
+    const statusUrl = statusLine.split(/\s+/)[1]!;
+    const leaderId = /leader (\S+)/.exec(agreement)![1];
+    const status = (await (await fetch(statusUrl)).json()) as { members: string[]; leader: { id: string } | null };
+    expect(status.members).toHaveLength(3);
+    expect(status.members).toContain(leaderId);
+
+    const children = [...new Set(childPids)];
+    expect(children).toHaveLength(4); // relay + 3 nodes
+    expect(relayLine).toMatch(/pid \d+/);
+    for (const pid of children) expect(isAlive(pid)).toBe(true);
+
+    up.child.kill('SIGINT');
+    const exit = await up.exited;
+    expect(exit, up.stderr()).toEqual({ code: 0, signal: null });
+    for (const pid of children) expect(isAlive(pid), `child ${pid} outlived up`).toBe(false);
+  });
+
+  it('fails fast with a clear message on a bad option', async () => {
+    const up = startUp(['--nodes', 'lots', '--port', '0']);
+    const exit = await up.exited;
+    expect(exit.code).toBe(2);
+    expect(up.stderr()).toMatch(/--nodes.*must be an integer, got "lots"/);
+  });
+});

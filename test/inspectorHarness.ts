@@ -1,0 +1,199 @@
+/**
+ * A ring of real machines (relayMachine + nodeMachine) in one process over a simulated
+ * transport, each actor streaming through the real producer (runtime/inspection.ts) to an
+ * inspector's /inspect. It implements RingControl, so the inspector's buttons work on it:
+ * crash = the actor and its inspection stream die and the relay sees the socket close.
+ * Used by the inspector's tests; the process-level ring (relay/, node/, up) is tested elsewhere.
+ */
+import { createActor, fromCallback, type Actor } from 'xstate';
+import { nextClientId, relayMachine, type RelayActor } from '../machines/relayMachine.js';
+import { nodeMachine, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from '../machines/nodeMachine.js';
+import type { ServerFrame } from '../machines/protocol.js';
+import type { RingControl } from '../runtime/control.js';
+import { createInspection, type Inspection } from '../runtime/inspection.js';
+import { createLogger } from '../runtime/logger.js';
+
+const logger = createLogger({ component: 'test-ring', level: 'silent', pretty: false });
+
+export const FAST_TIMING: Partial<NodeTiming> = { checkIntervalMs: 300, leaderTimeoutMs: 1000, electionTimeoutMs: 1500, jitter: 0.2 };
+/** One-way delay of every frame through the simulated relay. */
+const LATENCY_MS = 5;
+
+interface Member {
+  id: string | null;
+  rank: number;
+  actor: Actor<typeof nodeMachine>;
+  inspection: Inspection;
+  deliver: ((event: RelayConnectionEvent) => void) | null;
+  frozen: boolean;
+  evictTimer: NodeJS.Timeout | null;
+}
+
+export class InProcessRing implements RingControl {
+  private relay!: RelayActor;
+  private relayInspection!: Inspection;
+  private members: Member[] = [];
+  private timers = new Set<NodeJS.Timeout>();
+  private nextRank: number;
+  private seed = 1;
+
+  constructor(
+    private readonly inspectUrl: string | undefined,
+    private readonly timing: Partial<NodeTiming> = FAST_TIMING,
+  ) {
+    this.nextRank = 5;
+    this.startRelay();
+  }
+
+  /** Adds nodes one after another (ring order = join order) and waits until each has joined. */
+  async addNodes(ranks: number[]): Promise<void> {
+    for (const rank of ranks) {
+      const member = this.spawn(rank);
+      await waitUntil(() => member.id !== null, 5000);
+    }
+  }
+
+  ids(): string[] {
+    return this.relay.getSnapshot().context.members;
+  }
+
+  /** The leader every live node names, or null while they disagree. */
+  agreedLeader(): string | null {
+    const live = this.members.filter((member) => !member.frozen && member.id !== null && this.ids().includes(member.id));
+    const names = new Set(live.map((member) => member.actor.getSnapshot().context.leader?.id ?? null));
+    const [only] = names;
+    return names.size === 1 && only !== null && only !== undefined ? only : null;
+  }
+
+  // ---- RingControl ----
+
+  async crash(id: string): Promise<void> {
+    const member = this.byId(id);
+    this.members = this.members.filter((other) => other !== member);
+    member.deliver = null;
+    if (member.evictTimer) clearTimeout(member.evictTimer);
+    member.actor.stop();
+    member.inspection.stop();
+    this.relay.send({ type: 'leave', id });
+  }
+
+  async freeze(id: string): Promise<void> {
+    const member = this.byId(id);
+    member.frozen = true;
+    // As the relay's ping/pong would: a frozen member leaves the ring after about a leader timeout.
+    member.evictTimer = setTimeout(() => this.relay.send({ type: 'leave', id }), this.timing.leaderTimeoutMs ?? 1000);
+  }
+
+  async unfreeze(id: string): Promise<void> {
+    const member = this.byId(id);
+    member.frozen = false;
+    if (member.evictTimer) clearTimeout(member.evictTimer);
+    member.evictTimer = null;
+    if (!this.ids().includes(id)) {
+      member.deliver?.({ type: 'relay.closed', reason: 'evicted while frozen' });
+      this.later(() => this.join(member), 50);
+    }
+  }
+
+  async startElection(id: string): Promise<void> {
+    this.byId(id).actor.send({ type: 'startElection' });
+  }
+
+  async addNode(options?: { rank?: number }): Promise<void> {
+    this.spawn(options?.rank ?? this.nextRank++);
+  }
+
+  async restartRelay(): Promise<void> {
+    this.relay.stop();
+    this.relayInspection.stop();
+    for (const member of this.members) member.deliver?.({ type: 'relay.closed', reason: 'relay restarted' });
+    this.startRelay();
+    this.later(() => {
+      for (const member of this.members) this.join(member);
+    }, 100);
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const member of this.members) {
+      if (member.evictTimer) clearTimeout(member.evictTimer);
+      member.actor.stop();
+      member.inspection.stop();
+    }
+    this.members = [];
+    this.relay.stop();
+    this.relayInspection.stop();
+  }
+
+  // ---- the simulated transport ----
+
+  private startRelay(): void {
+    this.relayInspection = createInspection({ url: this.inspectUrl, name: 'relay', logger });
+    const relay = createActor(relayMachine, { inspect: this.relayInspection.inspect });
+    relay.on('deliver', ({ to, frame }) => {
+      for (const id of to) this.later(() => this.deliverTo(id, frame), LATENCY_MS);
+    });
+    relay.start();
+    this.relay = relay;
+  }
+
+  private deliverTo(id: string, frame: ServerFrame): void {
+    const member = this.members.find((other) => other.id === id);
+    if (!member || member.frozen) return;
+    member.deliver?.(frame as RelayConnectionEvent);
+  }
+
+  private spawn(rank: number): Member {
+    const inspection = createInspection({ url: this.inspectUrl, name: `node rank ${rank}`, logger });
+    const member: Member = { id: null, rank, actor: null as never, inspection, deliver: null, frozen: false, evictTimer: null };
+    const connection = fromCallback<RelayCommand>(({ sendBack, receive }) => {
+      member.deliver = (event) => sendBack(event);
+      receive((command) => {
+        if (member.frozen || member.id === null || !this.ids().includes(member.id)) return;
+        const from = member.id;
+        this.later(() => this.relay.send({ type: 'frame', from, frame: command.frame }), LATENCY_MS);
+      });
+      this.later(() => this.join(member), LATENCY_MS);
+      return () => {
+        member.deliver = null;
+      };
+    });
+    member.actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection } }), {
+      input: { rank, seed: this.seed++, timing: this.timing },
+      inspect: inspection.inspect,
+    });
+    this.members.push(member);
+    member.actor.start();
+    return member;
+  }
+
+  private join(member: Member): void {
+    if (!this.members.includes(member)) return;
+    const id = nextClientId(this.relay.getSnapshot().context, member.id);
+    member.id = id;
+    this.relay.send({ type: 'join', id });
+  }
+
+  private byId(id: string): Member {
+    const member = this.members.find((other) => other.id === id);
+    if (!member) throw new Error(`no node ${id} in this ring`);
+    return member;
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+}
+
+/** Polls `condition` until it holds or `timeoutMs` passes (then throws with `what`). */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
