@@ -119,7 +119,7 @@ export function rssMB(pid: number): number {
 }
 
 /** The real relay's frames forwarded so far, by type, from GET /metrics. */
-export async function forwardedFrames(relay: ChildRelay): Promise<Record<string, number>> {
+export async function forwardedFrames(relay: Pick<ChildRelay, 'httpUrl'>): Promise<Record<string, number>> {
   const response = await fetch(`${relay.httpUrl}/metrics`);
   if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
   const text = await response.text();

@@ -12,6 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import { Supervisor, type Agreement } from '../cli/supervisor.js';
 import { DEFAULT_TIMING } from '../machines/nodeMachine.js';
+import { summarize, type Summary } from './stats.js';
 
 export type FailoverScenario = 'kill' | 'stop';
 
@@ -21,9 +22,7 @@ export interface FailoverMeasurement {
   leaderTimeoutMs: number;
   /** Milliseconds from the signal to agreement, one per trial. */
   samples: number[];
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
+  summary: Summary;
 }
 
 export interface ProcessFailoverOptions {
@@ -59,7 +58,7 @@ export async function measureProcessFailover(options: ProcessFailoverOptions = {
           samples.push(await oneTrial(supervisor, scenario, size));
           progress(`  ${scenario} n=${size} trial ${trial}/${trials}: ${samples.at(-1)} ms`);
         }
-        results.push(summarise(scenario, size, leaderTimeoutMs, samples));
+        results.push({ scenario, nodes: size, leaderTimeoutMs, samples, summary: summarize(samples) });
       }
     } finally {
       process.off('SIGINT', stopOnSignal);
@@ -96,23 +95,16 @@ function agreementOf(supervisor: Supervisor, accept: (agreement: Agreement) => b
   );
 }
 
-export function summarise(scenario: FailoverScenario, nodes: number, leaderTimeoutMs: number, samples: number[]): FailoverMeasurement {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const medianMs = sorted.length % 2 === 1 ? sorted[middle]! : Math.round((sorted[middle - 1]! + sorted[middle]!) / 2);
-  return { scenario, nodes, leaderTimeoutMs, samples, medianMs, minMs: sorted[0]!, maxMs: sorted.at(-1)! };
-}
-
 export function formatFailoverTable(results: readonly FailoverMeasurement[]): string {
   const header = ['signal', 'nodes', 'LEADER_TIMEOUT_MS', 'trials', 'median ms', 'min ms', 'max ms'];
   const rows = results.map((result) => [
     result.scenario === 'kill' ? 'SIGKILL' : 'SIGSTOP',
     String(result.nodes),
     String(result.leaderTimeoutMs),
-    String(result.samples.length),
-    String(result.medianMs),
-    String(result.minMs),
-    String(result.maxMs),
+    String(result.summary.trials),
+    String(Math.round(result.summary.median)),
+    String(Math.round(result.summary.min)),
+    String(Math.round(result.summary.max)),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padStart(widths[column]!)).join('  ');

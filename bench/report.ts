@@ -50,7 +50,7 @@ export function withBaseline(row: Omit<Row, 'ratio' | 'baseline'>, baseline: Bas
 
 export function formatNumber(value: number, unit: string): string {
   if (unit === 'MB') return value.toFixed(0);
-  if (unit === 'frames/s' || unit === 'elections/s' || unit === 'frames') return Math.round(value).toLocaleString('en-US');
+  if (unit === 'frames/s' || unit === 'frames') return Math.round(value).toLocaleString('en-US');
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');
   if (Math.abs(value) >= 100) return value.toFixed(0);
   if (Math.abs(value) >= 10) return value.toFixed(1);

@@ -42,11 +42,12 @@ export function relayListening(record: LogRecord): { port: number; url: string }
 }
 
 /**
- * `node joined`, or after a reconnect `rejoined the ring with the same id` / `... with a new id`:
+ * `node joined`, or after a reconnect `node rejoined` (with `resumed`):
  * the id the relay gave this process and its rank.
  */
 export function nodeJoined(record: LogRecord): { clientId: string; rank: number | undefined } | null {
-  if (record.msg !== 'node joined' && !String(record.msg).startsWith('rejoined the ring')) return null;
+  const joined = record.msg === 'node joined' || record.msg === 'node rejoined' || String(record.msg).startsWith('rejoined the ring');
+  if (!joined) return null;
   const clientId = stringField(record, 'clientId') ?? stringField(record, 'id');
   if (clientId === undefined) return null;
   return { clientId, rank: numberField(record, 'rank') };

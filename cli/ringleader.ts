@@ -5,6 +5,7 @@
  * promise that settles when the process should exit).
  */
 import { ConfigError } from '../runtime/options.js';
+import { exitWithSupervisor } from './orphanGuard.js';
 
 type CommandModule = { run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> };
 
@@ -42,4 +43,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Children of `ringleader up` end when it does, even when it could not stop them (cli/orphanGuard.ts).
+exitWithSupervisor(process.env);
 process.exitCode = await main(process.argv.slice(2));

@@ -7,6 +7,8 @@
  * It owns its children: `stop()` ends them all (nodes first so they can leave, then the relay;
  * SIGCONT before SIGTERM so a frozen one can act on it; SIGKILL after a grace period), and an
  * `exit` hook SIGKILLs whatever is still alive if the parent goes away without calling `stop()`.
+ * If the parent is killed outright, each child notices it was re-parented and leaves by itself
+ * (cli/orphanGuard.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -14,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LeaderInfo } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
+import { SUPERVISOR_PID_ENV } from './orphanGuard.js';
 import { leaderChange, nodeJoined, parseLogLine, relayListening, type LogRecord } from './logRecords.js';
 
 /**
@@ -70,7 +73,10 @@ export interface Agreement {
 
 interface SupervisorEvents {
   record: [child: SupervisedChild, record: LogRecord];
-  joined: [node: SupervisedChild];
+  /** A node joined the ring; `rejoined` when it had joined before (a reconnect). */
+  joined: [node: SupervisedChild, rejoined: boolean];
+  /** A RingControl action was carried out (from the inspector, a test, ...). */
+  control: [action: keyof RingControl, detail: string];
   leader: [node: SupervisedChild, leader: LeaderInfo];
   exit: [child: SupervisedChild];
   relay: [info: { url: string; port: number }];
@@ -181,18 +187,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   async crash(clientId: string): Promise<void> {
     const node = this.#requireNode(clientId);
     const exited = waitForExit(node);
+    this.emit('control', 'crash', clientId);
     node.process.kill('SIGKILL');
     await exited;
   }
 
   async freeze(clientId: string): Promise<void> {
     const node = this.#requireNode(clientId);
+    this.emit('control', 'freeze', clientId);
     node.process.kill('SIGSTOP');
     node.frozen = true;
   }
 
   async unfreeze(clientId: string): Promise<void> {
     const node = this.#requireNode(clientId);
+    this.emit('control', 'unfreeze', clientId);
     node.process.kill('SIGCONT');
     node.frozen = false;
   }
@@ -200,15 +209,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   async startElection(clientId: string): Promise<void> {
     const node = this.#requireNode(clientId);
     if (node.frozen) throw new Error(`${clientId} is frozen; unfreeze it first`);
+    this.emit('control', 'startElection', clientId);
     node.process.kill('SIGUSR2');
   }
 
   async addNode(options: { rank?: number } = {}): Promise<void> {
+    this.emit('control', 'addNode', options.rank === undefined ? '' : `rank ${options.rank}`);
     await this.startNode(options);
   }
 
   /** Kills the relay as a crash would (SIGKILL) and starts a new one on the same port. */
   async restartRelay(): Promise<void> {
+    this.emit('control', 'restartRelay', '');
     const relay = this.#relay;
     if (relay && !relay.exited) {
       const exited = waitForExit(relay);
@@ -294,9 +306,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   #spawn(role: ChildRole, label: string, args: string[], extraEnv?: NodeJS.ProcessEnv): SupervisedChild {
     if (this.#stopping) throw new Error('the supervisor is stopping');
     const child = spawn(process.execPath, [this.#cliPath, ...args], {
-      env: { ...this.#env, ...extraEnv, LOG_PRETTY: '0' },
-      // stdin is a pipe nobody writes to, so a child could notice its parent vanished (EOF).
-      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...this.#env, ...extraEnv, LOG_PRETTY: '0', [SUPERVISOR_PID_ENV]: String(process.pid) },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid === undefined) throw new Error(`could not start ${label}`);
     const supervised: SupervisedChild = {
@@ -319,7 +330,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
       if (supervised.stderrTail.length > 20) supervised.stderrTail.shift();
       this.#onLine(supervised, line);
     });
-    child.stdin?.on('error', () => {});
     child.on('exit', (code, signal) => {
       supervised.exited = true;
       supervised.frozen = false;
@@ -335,6 +345,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     child.records.push(record);
     if (child.role === 'node') {
       const joined = nodeJoined(record);
+      const rejoined = child.clientId !== undefined;
       if (joined) {
         child.clientId = joined.clientId;
         if (joined.rank !== undefined) child.rank = joined.rank;
@@ -347,7 +358,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
       const changed = leader && (child.leader?.id !== leader.id || child.leader.term !== leader.term);
       if (leader) child.leader = leader;
       this.emit('record', child, record);
-      if (joined) this.emit('joined', child);
+      if (joined) this.emit('joined', child, rejoined);
       if (leader && changed) this.emit('leader', child, leader);
       return;
     }

@@ -28,11 +28,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     LEADER_TIMEOUT_MS: String(options.leaderTimeoutMs),
     ELECTION_TIMEOUT_MS: String(options.electionTimeoutMs),
     LOG_LEVEL: options.logLevel,
-    ...(options.ringToken === undefined ? {} : { RING_TOKEN: options.ringToken }),
+    ...(options.token === undefined ? {} : { RING_TOKEN: options.token }),
   };
-  // PORT and RELAY_URL are `up`'s business: the relay and nodes get them as flags.
+  // PORT, RELAY_URL and RANK are `up`'s business: the relay and nodes get them as flags.
   delete childEnv.PORT;
   delete childEnv.RELAY_URL;
+  delete childEnv.RANK; // one rank for every node would make elections a tie on ids
   const supervisor = new Supervisor({ env: childEnv, relayPort: options.port, relayArgs: ['--host', LOOPBACK] });
   const report = reportToConsole(supervisor, { write, childLogs: options.childLogs });
 
@@ -75,11 +76,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const port = options.port === 0 ? await freePort() : options.port;
     supervisor.setRelayPort(port);
     if (options.inspector) {
-      inspector = await startInspector({
-        port: options.inspectorPort,
+      inspector = await startInspectorOn(options.inspectorPort, {
         host: LOOPBACK,
         relayUrl: `ws://${LOOPBACK}:${port}`,
         control: supervisor,
+        token: options.token ?? '',
+        // At the default level the inspector only speaks up about problems: this console is for the ring.
         logger: createLogger({ component: 'inspector', level: options.logLevel === 'info' ? 'warn' : options.logLevel }),
       });
       if (!env.INSPECT_URL) supervisor.setChildEnv({ INSPECT_URL: inspector.ingestUrl });
@@ -93,5 +95,17 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     write(`starting ${options.nodes} node${options.nodes === 1 ? '' : 's'}...`);
     await supervisor.startNodes(options.nodes);
     return true;
+  }
+}
+
+/** The inspector, with an error that says which option to change when its port is taken. */
+async function startInspectorOn(port: number, options: Omit<Parameters<typeof startInspector>[0], 'port'>): Promise<RunningInspector> {
+  try {
+    return await startInspector({ ...options, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`the inspector cannot listen on port ${port}: it is in use (choose another with --inspector-port, 0 for any)`);
+    }
+    throw error;
   }
 }

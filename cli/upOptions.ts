@@ -52,7 +52,12 @@ export const upOptionSpecs = {
     max: 3_600_000,
     help: 'how long one lap of the ring may take before it is restarted',
   },
-  ringToken: { flag: 'ring-token', env: 'RING_TOKEN', kind: 'string', help: 'shared secret the relay requires from every node (default: none)' },
+  token: {
+    flag: 'token',
+    env: 'RING_TOKEN',
+    kind: 'string',
+    help: 'shared secret of the ring: the relay requires it from every node, the inspector for its controls (prefer the env var: flags show in ps)',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'log level of the relay and nodes' },
   childLogs: {
     flag: 'child-logs',

@@ -66,9 +66,9 @@ export function reportToConsole(supervisor: Supervisor, { write, childLogs }: Co
       write(formatChildRecord(child, record));
     }
   });
-  supervisor.on('joined', (node) => {
+  supervisor.on('joined', (node, rejoined) => {
     if (quiet) return;
-    write(`+ ${nameOf(node)} joined (rank ${node.rank ?? '?'}, pid ${node.pid})`);
+    write(rejoined ? `↻ ${nameOf(node)} rejoined` : `+ ${nameOf(node)} joined (rank ${node.rank ?? '?'}, pid ${node.pid})`);
     checkAgreement();
   });
   supervisor.on('leader', (node, leader) => {
@@ -80,6 +80,9 @@ export function reportToConsole(supervisor: Supervisor, { write, childLogs }: Co
     if (quiet) return;
     write(`✗ ${nameOf(child)} exited (${describeExit(child)})`);
     checkAgreement();
+  });
+  supervisor.on('control', (action, detail) => {
+    if (!quiet) write(`» ${action}${detail ? ` ${detail}` : ''}`);
   });
   supervisor.on('relay', ({ url }) => {
     if (!quiet && ready) write(`relay back on ${url}`);

@@ -132,9 +132,26 @@ function electionDecision(context: NodeContext, event: NodeEvent): ElectionDecis
 }
 
 function announcedLeader(event: NodeEvent): LeaderInfo | null {
-  if (event.type === 'newLeader') return { id: event.leaderId, rank: event.rank, term: event.term };
-  if (event.type === 'welcome') return event.leader;
-  return null;
+  return event.type === 'newLeader' ? { id: event.leaderId, rank: event.rank, term: event.term } : null;
+}
+
+/**
+ * Whom a node follows after `welcome`. Ids outlive processes (a relay restart hands out `n1`
+ * again; a refused `?resume=` gives a new one), so a leader named by id alone may be someone
+ * else: a claim naming the node's own id counts only if the node kept its id and remembers
+ * leading itself. Between the node's memory and the relay's, the later term wins, and on a tie
+ * the relay's (the ring has been following it while this node was away).
+ */
+export function leaderAfterWelcome(context: Pick<NodeContext, 'id' | 'leader'>, welcome: WelcomeFrame): LeaderInfo | null {
+  const resumed = context.id !== null && context.id === welcome.clientId;
+  const selfClaim = (leader: LeaderInfo | null) => leader !== null && (leader.id === context.id || leader.id === welcome.clientId);
+  let known = context.leader;
+  if (selfClaim(known) && !(resumed && known!.id === welcome.clientId)) known = null;
+  let told = welcome.leader;
+  if (told !== null && told.id === welcome.clientId && !(resumed && known !== null && known.id === told.id && known.term === told.term)) told = null;
+  if (known === null) return told;
+  if (told === null) return known;
+  return told.term >= known.term ? told : known;
 }
 
 export const nodeMachine = setup({
@@ -156,16 +173,33 @@ export const nodeMachine = setup({
   guards: {
     isLeaderSelf: ({ context }) => context.leader !== null && context.leader.id === context.id,
     knowsLiveLeader: ({ context }) => context.leader !== null && context.members.includes(context.leader.id),
-    isAlone: ({ context }) => context.members.length === 1 && context.members[0] === context.id,
+    /**
+     * Alone and not new: a fresh node (term 0) alone on the ring may be facing a relay that just
+     * restarted, with the members that know the current term still reconnecting; it waits in
+     * `awaiting` for them (they re-announce the leader) instead of starting terms again at 1.
+     */
+    isAloneAndKnowsTerms: ({ context }) => context.members.length === 1 && context.members[0] === context.id && context.term > 0,
     completesElectionAsWinner: ({ context, event }) => {
       const decision = electionDecision(context, event);
       return decision?.kind === 'complete' && decision.winner.id === context.id;
     },
     completesElection: ({ context, event }) => electionDecision(context, event)?.kind === 'complete',
     forwardsElection: ({ context, event }) => electionDecision(context, event)?.kind === 'forward',
+    /** My win, announced by the node that completed the lap: my id and rank, in a term whose frame I joined. */
     announcesSelf: ({ context, event }) => {
       const leader = announcedLeader(event);
-      return leader !== null && leader.id === context.id && supersedes(leader, context.leader);
+      return (
+        leader !== null &&
+        leader.id === context.id &&
+        leader.rank === context.rank &&
+        context.round?.term === leader.term &&
+        supersedes(leader, context.leader)
+      );
+    },
+    /** The leader this node already knows, announcing itself again after it reconnected. */
+    reannouncesKnownLeader: ({ context, event }) => {
+      const leader = announcedLeader(event);
+      return leader !== null && leader.id !== context.id && leader.id === context.leader?.id && leader.term === context.leader.term;
     },
     announcesOther: ({ context, event }) => {
       const leader = announcedLeader(event);
@@ -188,9 +222,18 @@ export const nodeMachine = setup({
     canHandOff: ({ context }) => context.members.some((member) => member !== context.id),
   },
   actions: {
-    rememberWelcome: assign(({ event }) => {
-      if (event.type !== 'welcome') return {};
-      return { id: event.clientId, members: event.members, round: null, standing: true };
+    rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'welcome') return;
+      const leader = leaderAfterWelcome(context, event);
+      if (leader !== context.leader && leader !== null) enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
+      enqueue.assign({
+        id: event.clientId,
+        members: event.members,
+        leader,
+        term: Math.max(context.term, leader?.term ?? 0, event.leader?.term ?? 0),
+        round: null,
+        standing: true,
+      });
     }),
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ring') return;
@@ -307,7 +350,7 @@ export const nodeMachine = setup({
   states: {
     disconnected: {
       on: {
-        welcome: { target: 'online.route', actions: ['rememberWelcome', 'adoptAnnouncedLeader'] },
+        welcome: { target: 'online.route', actions: 'rememberWelcome' },
       },
     },
     online: {
@@ -344,7 +387,7 @@ export const nodeMachine = setup({
           always: [
             { guard: 'isLeaderSelf', target: 'leader', actions: 'announceSelf' },
             { guard: 'knowsLiveLeader', target: 'follower' },
-            { guard: 'isAlone', target: 'electing', actions: { type: 'startElection', params: 'alone' } },
+            { guard: 'isAloneAndKnowsTerms', target: 'electing', actions: { type: 'startElection', params: 'alone' } },
             { target: 'awaiting' },
           ],
         },
@@ -360,6 +403,7 @@ export const nodeMachine = setup({
         awaiting: {
           entry: 'jitterElection',
           on: {
+            newLeader: { guard: 'reannouncesKnownLeader', target: 'follower' },
             ring: [
               {
                 guard: 'laneBrokenAndITakeOver',

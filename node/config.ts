@@ -23,7 +23,7 @@ export const nodeOptionSpecs = {
   },
   rank: { flag: 'rank', env: 'RANK', kind: 'integer', min: 0, help: 'this node\'s rank; highest (rank, id) wins (default: random)' },
   checkIntervalMs: {
-    flag: 'check-interval',
+    flag: 'check-interval-ms',
     env: 'CHECK_INTERVAL_MS',
     kind: 'integer',
     min: 1,
@@ -31,7 +31,7 @@ export const nodeOptionSpecs = {
     help: 'how often a follower asks the leader whether it is alive, ms',
   },
   leaderTimeoutMs: {
-    flag: 'leader-timeout',
+    flag: 'leader-timeout-ms',
     env: 'LEADER_TIMEOUT_MS',
     kind: 'integer',
     min: 3,
@@ -39,7 +39,7 @@ export const nodeOptionSpecs = {
     help: 'silence from the leader that starts an election, ms (a third of it is the relay-silence bound)',
   },
   electionTimeoutMs: {
-    flag: 'election-timeout',
+    flag: 'election-timeout-ms',
     env: 'ELECTION_TIMEOUT_MS',
     kind: 'integer',
     min: 1,

@@ -7,9 +7,12 @@
  *   machine is in `disconnected` and learns everything afresh from the next `welcome`).
  * - When the socket goes away the machine hears `relay.closed` (so a leader steps down), and the
  *   connection retries with capped exponential backoff and jitter, asking for its old id.
- * - Dead links are noticed locally: the client pings the relay and treats a silence longer than
- *   `heartbeatTimeoutMs` as a dead link. That bound is what lets a cut-off leader step down
- *   before the others could elect a successor (see docs/GUARANTEES.md).
+ * - Dead links are noticed locally, as a lease: the client pings the relay, and each pong proves
+ *   the link worked both ways at the moment that ping was sent. When no round trip has been
+ *   confirmed for `heartbeatTimeoutMs`, the link is dead: the node drops it (and a leader steps
+ *   down). Frames and relay pings alone do not count: they prove only the relay-to-node half,
+ *   and a leader whose answers are lost must step down too. That bound is what lets a cut-off
+ *   leader step down before the others could elect a successor (see docs/GUARANTEES.md).
  * - HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never retried.
  */
 import { performance } from 'node:perf_hooks';
@@ -31,7 +34,7 @@ export interface RelayConnectionOptions {
   /** RING_TOKEN, sent as `Authorization: Bearer <token>`. */
   token?: string | undefined;
   logger: Logger;
-  /** A link silent (no frame, ping or pong) for longer than this is dead. */
+  /** A link with no confirmed round trip (ping answered by pong) for this long is dead. */
   heartbeatTimeoutMs: number;
   backoff?: BackoffPolicy;
   /** Fields every log line carries (clientId, rank, term), read when the line is written. */
@@ -44,7 +47,7 @@ export interface RelayConnectionOptions {
 
 /** What the host may ask of the connection besides the machine's commands. */
 export interface RelayLink {
-  /** True while the socket is open and the relay was heard from within the heartbeat window. */
+  /** True while the socket is open and a round trip sent within the heartbeat window was confirmed. */
   isFresh(): boolean;
   /** Stops for good (no reconnect) and resolves once the socket is closed. Safe to call twice. */
   close(): Promise<void>;
@@ -61,7 +64,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
   const log = options.logger;
 
   let socket: WebSocket | null = null;
-  let lastHeardAt = Number.NEGATIVE_INFINITY;
+  /** When the latest round trip the relay confirmed was sent (performance.now()). */
+  let confirmedAt = Number.NEGATIVE_INFINITY;
   let stopped = false;
   let closed: Promise<void> | null = null;
   let stopSession: (() => Promise<void>) | null = null;
@@ -70,7 +74,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     isFresh: () =>
       socket !== null &&
       socket.readyState === WebSocket.OPEN &&
-      performance.now() - lastHeardAt < options.heartbeatTimeoutMs,
+      performance.now() - confirmedAt < options.heartbeatTimeoutMs,
     close() {
       stopped = true;
       closed ??= stopSession ? stopSession() : Promise.resolve();
@@ -87,29 +91,41 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     let lastError: string | undefined;
     const closeWaiters: Array<() => void> = [];
 
-    const heard = () => {
-      lastHeardAt = performance.now();
-    };
-
     const stopHeartbeat = () => {
       clearInterval(pingTimer);
       clearTimeout(silenceTimer);
     };
 
-    /** Pings keep traffic flowing on a healthy link even when the relay pings rarely. */
-    const startHeartbeat = (ws: WebSocket) => {
-      heard();
+    /**
+     * Three pings per window, each numbered; the pong echoes the number, so the node knows when
+     * the ping it answers was sent. `openedFrom` is when the upgrade request went out: the
+     * handshake itself is the first confirmed round trip.
+     */
+    const startHeartbeat = (ws: WebSocket, openedFrom: number) => {
+      confirmedAt = openedFrom;
+      const sentAt = new Map<number, number>();
+      let sequence = 0;
+      ws.on('pong', (data) => {
+        const number = Number(data.toString());
+        const sent = sentAt.get(number);
+        if (sent === undefined) return;
+        confirmedAt = Math.max(confirmedAt, sent);
+        for (const key of sentAt.keys()) if (key <= number) sentAt.delete(key);
+      });
       pingTimer = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.ping();
+        if (ws.readyState !== WebSocket.OPEN) return;
+        sequence += 1;
+        sentAt.set(sequence, performance.now());
+        ws.ping(String(sequence));
       }, Math.max(10, Math.floor(options.heartbeatTimeoutMs / 3)));
       const watch = () => {
-        const silentMs = performance.now() - lastHeardAt;
-        if (silentMs >= options.heartbeatTimeoutMs) {
-          log.warn({ ...fields(), silentMs: Math.round(silentMs) }, 'relay silent, dropping the connection');
+        const unconfirmedMs = performance.now() - confirmedAt;
+        if (unconfirmedMs >= options.heartbeatTimeoutMs) {
+          log.warn({ ...fields(), unconfirmedMs: Math.round(unconfirmedMs) }, 'relay silent, dropping the connection');
           ws.terminate();
           return;
         }
-        silenceTimer = setTimeout(watch, options.heartbeatTimeoutMs - silentMs);
+        silenceTimer = setTimeout(watch, options.heartbeatTimeoutMs - unconfirmedMs);
       };
       silenceTimer = setTimeout(watch, options.heartbeatTimeoutMs);
     };
@@ -117,6 +133,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     const connect = () => {
       const url = new URL(options.url);
       if (clientId !== null) url.searchParams.set('resume', clientId);
+      const requestedAt = performance.now();
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
         handshakeTimeout: Math.max(options.heartbeatTimeoutMs, 1000),
@@ -134,14 +151,9 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       ws.on('open', () => {
         opened = true;
         lastError = undefined;
-        startHeartbeat(ws);
+        startHeartbeat(ws, requestedAt);
       });
-      ws.on('ping', heard);
-      ws.on('pong', heard);
-      ws.on('message', (data, isBinary) => {
-        heard();
-        receiveFrame(data, isBinary);
-      });
+      ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
       });

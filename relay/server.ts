@@ -30,6 +30,8 @@ export interface RelayOptions {
   logger?: Logger;
   logLevel?: string;
   inspectUrl?: string | undefined;
+  /** Route every frame as a relay-machine event (default: only when inspecting); see ConnectionHub. */
+  machineRoutesEveryFrame?: boolean;
 }
 
 export interface RunningRelay {
@@ -56,7 +58,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const logger = options.logger ?? createLogger({ component: 'relay', level: options.logLevel ?? 'info' });
   const inspection = createInspection({ url: options.inspectUrl, name: 'relay', logger });
   const metrics = new RelayMetrics();
-  const hub = new ConnectionHub({ limits, logger, metrics, inspect: inspection.inspect });
+  const hub = new ConnectionHub({
+    limits,
+    logger,
+    metrics,
+    inspect: inspection.inspect,
+    ...(options.machineRoutesEveryFrame === undefined ? {} : { machineRoutesEveryFrame: options.machineRoutesEveryFrame }),
+  });
 
   const server = createServer(createHttpHandler({ status: () => hub.status(), metrics: () => metrics.render() }));
   const sockets = new WebSocketServer({
@@ -95,7 +103,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
 
   const port = (server.address() as AddressInfo).port;
   const url = `ws://${urlHost(host)}:${port}`;
-  logger.info({ port, url, host, auth: token !== undefined, limits }, 'relay listening');
+  // Other processes find the ephemeral port in this line, so it is written even at LOG_LEVEL=warn.
+  const announcer = logger.isLevelEnabled('info') || logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
+  announcer.info({ port, url, host, auth: token !== undefined, limits }, 'relay listening');
 
   let closing: Promise<void> | null = null;
   return {

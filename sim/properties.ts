@@ -4,9 +4,12 @@
  * The checker has its own copy of "highest (rank, id)" on purpose: if it called the machines'
  * `winnerOf`, a broken election rule would grade itself. Definitions (docs/ALGORITHM.md):
  *
- * - One leader per term: no two processes are ever in state `leader` with the same term, at any
- *   time in the run (stronger than "at every instant": a term is a fencing token). A node in state
- *   `leader` names itself as leader, and some completed election of that term chose its id.
+ * - One leader per term: at no instant are two live processes in state `leader` with the same
+ *   term. Frozen processes count (they still believe they lead), except one whose socket the
+ *   relay has already closed (dropped by the heartbeat, or the relay restarted): the close is the
+ *   next thing it reads, and terms are only remembered by connected processes (docs/ALGORITHM.md,
+ *   "Limits"). A node in state `leader` names itself as leader, and some completed election of
+ *   that term chose its id with its rank.
  * - Validity: when a node completes an election, the winner it announces is the highest
  *   (rank, id) among the `eligible` entries that are members in that node's view of the ring
  *   (its last `welcome`/`ring`, plus itself), and the winner's rank is the rank its process has.
@@ -64,8 +67,10 @@ function stanceOf(snapshot: NodeSnapshot): string {
 
 export class PropertyChecker {
   readonly violations: Violation[] = [];
-  /** term -> the process (sim index) that led in it. */
-  private readonly leaderOfTerm = new Map<number, number>();
+  /** term -> the live processes (sim index) in state leader with that term, and the term each leads. */
+  private readonly leadersOfTerm = new Map<number, Set<number>>();
+  private readonly leadingTerm = new Map<number, number>();
+  private readonly cutOff = new Set<number>();
   /** term -> ids chosen by completed elections of that term. */
   private readonly chosen = new Map<number, Set<ClientId>>();
   /** Stance of each live process -> how many hold it; agreement is read off these counts. */
@@ -89,15 +94,19 @@ export class PropertyChecker {
     const stance = stanceOf(snapshot);
     this.setStance(index, stance);
     const { leader, id } = snapshot.context;
-    if (roleOf(snapshot) === 'leader') {
+    const leading = roleOf(snapshot) === 'leader';
+    this.setLeading(index, leading && leader !== null && !this.cutOff.has(index) ? leader.term : null);
+    if (leading) {
       if (leader === null || leader.id !== id) {
         this.fail('one-leader-per-term', `node #${index} (${id}) is in state leader but names ${JSON.stringify(leader)} as leader`);
         return;
       }
-      const holder = this.leaderOfTerm.get(leader.term);
-      if (holder === undefined) this.leaderOfTerm.set(leader.term, index);
-      else if (holder !== index) {
-        this.fail('one-leader-per-term', `term ${leader.term} has two leaders: process #${holder} and process #${index} (${id})`);
+      const holders = this.leadersOfTerm.get(leader.term);
+      if (holders !== undefined && holders.size > 1) {
+        this.fail('one-leader-per-term', `term ${leader.term} has ${holders.size} leaders at once: processes ${[...holders].map((p) => `#${p}`).join(', ')}`);
+      }
+      if (leader.rank !== snapshot.context.rank) {
+        this.fail('validity', `node #${index} (${id}) leads term ${leader.term} under rank ${leader.rank}, but its rank is ${snapshot.context.rank}`);
       }
       if (!this.chosen.get(leader.term)?.has(leader.id)) {
         this.fail('validity', `${id} leads term ${leader.term} but no completed election of term ${leader.term} chose it`);
@@ -111,8 +120,34 @@ export class PropertyChecker {
     }
   }
 
+  /** The relay closed this process's socket (or took it back by a new join). */
+  setCutOff(index: number, cutOff: boolean): void {
+    if (cutOff) {
+      this.cutOff.add(index);
+      this.setLeading(index, null);
+    } else this.cutOff.delete(index);
+  }
+
+  /** A process died: it holds no stance and leads nothing any more. */
   forget(index: number): void {
     this.setStance(index, null);
+    this.setLeading(index, null);
+  }
+
+  private setLeading(index: number, term: number | null): void {
+    const previous = this.leadingTerm.get(index);
+    if (previous === term || (previous === undefined && term === null)) return;
+    if (previous !== undefined) {
+      const holders = this.leadersOfTerm.get(previous)!;
+      holders.delete(index);
+      if (holders.size === 0) this.leadersOfTerm.delete(previous);
+      this.leadingTerm.delete(index);
+    }
+    if (term === null) return;
+    this.leadingTerm.set(index, term);
+    let holders = this.leadersOfTerm.get(term);
+    if (holders === undefined) this.leadersOfTerm.set(term, (holders = new Set()));
+    holders.add(index);
   }
 
   /** An `electionCompleted` emitted by a node whose view of the ring is `members`. */
@@ -121,7 +156,7 @@ export class PropertyChecker {
     self: ClientId | null,
     members: readonly ClientId[],
     event: Extract<NodeEmitted, { type: 'electionCompleted' }>,
-    rankOf: (id: ClientId) => number | undefined,
+    ranksOf: (id: ClientId) => ReadonlySet<number> | undefined,
   ): void {
     const live = new Set(members);
     if (self !== null) live.add(self);
@@ -134,9 +169,9 @@ export class PropertyChecker {
           `${JSON.stringify(event.eligible)} in its view ${JSON.stringify([...live])} is ${JSON.stringify(expected)}`,
       );
     }
-    const trueRank = rankOf(winner.id);
-    if (trueRank !== undefined && trueRank !== winner.rank) {
-      this.fail('validity', `term ${event.term} chose ${winner.id} with rank ${winner.rank}, but that process has rank ${trueRank}`);
+    const trueRanks = ranksOf(winner.id);
+    if (trueRanks === undefined || !trueRanks.has(winner.rank)) {
+      this.fail('validity', `term ${event.term} chose ${winner.id} with rank ${winner.rank}, but no process that held that id has that rank`);
     }
     if (winner.term !== event.term) this.fail('validity', `election of term ${event.term} announced term ${winner.term}`);
     let ids = this.chosen.get(event.term);

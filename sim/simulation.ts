@@ -128,7 +128,8 @@ interface SimNode {
 }
 
 const DEFAULT_LINK_DELAY = { min: 1, max: 10 };
-const RECONNECT_MAX_MS = 2000;
+/** Reconnect backoff as node/backoff.ts does it: 100 ms doubling to 5 s, equal jitter. */
+const RECONNECT_MAX_MS = 5000;
 
 export function runSimulation(options: SimulationOptions): SimulationSummary {
   return new Simulation(options).run();
@@ -166,6 +167,9 @@ class Simulation {
   private readonly rankRange: number;
 
   private readonly nodes: SimNode[] = [];
+  /** Kept as counts because the properties are checked after every step. */
+  private liveCount = 0;
+  private frozenCount = 0;
   private relay: RelayActor | null = null;
   private relayEpoch = 0;
   private readonly relayConnections = new Map<ClientId, Connection>();
@@ -215,6 +219,7 @@ class Simulation {
       this.scheduler.at(this.rng.int(0, 200), () => this.addNode());
     }
     this.phaseDeadline = 200 + this.healBudget(this.options.nodes);
+    this.wakeAt(this.phaseDeadline + 1);
     const stopOnViolation = this.options.stopOnViolation ?? true;
     while (this.phase !== 'done') {
       if (!this.scheduler.step()) {
@@ -271,15 +276,15 @@ class Simulation {
 
   private afterStep(): void {
     const now = this.scheduler.now;
-    const live = this.liveNodes().length;
+    const live = this.liveCount;
     const agreed = this.checker.agreement(live, this.relay === null ? null : this.relayConnections.size);
-    const quiet = now >= this.lastDisturbance + this.quietPeriod(live) && !this.nodes.some((node) => node.alive && node.frozen);
+    const quiet = now >= this.lastDisturbance + this.quietPeriod(live) && this.frozenCount === 0;
     if (agreed !== null && quiet && this.checker.stableLeader === null && this.phase !== 'healing') {
       this.checker.setStable(agreed);
     }
     switch (this.phase) {
       case 'startup':
-        if (agreed !== null) {
+        if (agreed !== null && this.nodes.length >= this.options.nodes) {
           this.trace(`agreement at startup on ${agreed.id} term ${agreed.term}`);
           this.timeToAgreementMs = now;
           this.startFaultPhase();
@@ -303,6 +308,7 @@ class Simulation {
           this.checker.setStable(agreed);
           this.phase = 'settle';
           this.settleUntil = now + this.settleMs;
+          this.wakeAt(this.settleUntil);
         } else if (now > this.phaseDeadline) {
           this.checker.fail('liveness', `no agreement ${Math.round(this.phaseDeadline - this.phaseStartedAt)} ms after the ring healed`);
         }
@@ -340,6 +346,11 @@ class Simulation {
     this.checker.setStable(agreed);
     this.phase = 'settle';
     this.settleUntil = this.scheduler.now + this.settleMs;
+    this.wakeAt(this.settleUntil);
+  }
+
+  private wakeAt(at: number): void {
+    this.scheduler.at(at, () => undefined);
   }
 
   private nextFailover(): void {
@@ -372,6 +383,7 @@ class Simulation {
       this.crash(leader);
       this.phase = 'failover';
       this.phaseDeadline = this.scheduler.now + budget;
+      this.wakeAt(this.phaseDeadline + 1);
     });
   }
 
@@ -407,6 +419,9 @@ class Simulation {
       this.phase = 'healing';
       this.phaseStartedAt = this.scheduler.now;
       this.phaseDeadline = this.scheduler.now + this.healBudget(this.liveNodes().length);
+      // A quiet ring (one leader alone) schedules nothing; these wake-ups let the phase end on time.
+      this.wakeAt(this.phaseStartedAt + this.quietPeriod(this.liveNodes().length));
+      this.wakeAt(this.phaseDeadline + 1);
     };
     if (this.relay !== null) relayBack();
     else this.onRelayUp = relayBack;
@@ -485,6 +500,8 @@ class Simulation {
   private crash(node: SimNode): void {
     this.trace(`crash #${node.index} (${node.snapshot.context.id})`);
     node.alive = false;
+    this.liveCount -= 1;
+    if (node.frozen) this.frozenCount -= 1;
     node.frozen = false;
     node.backlog = [];
     this.checker.forget(node.index);
@@ -502,6 +519,7 @@ class Simulation {
   private freeze(node: SimNode, durationMs: number): void {
     this.trace(`freeze #${node.index} (${node.snapshot.context.id}) for ${durationMs} ms`);
     node.frozen = true;
+    this.frozenCount += 1;
     const serial = ++node.freezeSerial;
     // The relay pings every heartbeat and drops a member that missed a whole interval.
     const dropAt = this.scheduler.now + this.heartbeatMs + this.rng.int(0, this.heartbeatMs);
@@ -525,6 +543,7 @@ class Simulation {
   private unfreeze(node: SimNode): void {
     this.trace(`unfreeze #${node.index} (${node.snapshot.context.id}), backlog ${node.backlog.length}`);
     node.frozen = false;
+    this.frozenCount -= 1;
     node.freezeSerial += 1;
     // As in Node's event loop after SIGCONT: overdue timers first, then what the socket holds.
     node.clock.set(this.scheduler.now);
@@ -544,6 +563,7 @@ class Simulation {
     for (const conn of this.relayConnections.values()) {
       conn.broken = true;
       conn.atRelay = 'closed';
+      this.checker.setCutOff(conn.node.index, true);
       const node = conn.node;
       this.scheduler.after(this.linkDelay(), () => this.toNode(node, () => this.nodeSeesClose(node, conn)));
     }
@@ -610,6 +630,7 @@ class Simulation {
     if (conn.id === null || this.relayConnections.get(conn.id) !== conn || this.relay === null) return;
     this.relayConnections.delete(conn.id);
     conn.atRelay = 'closed';
+    this.checker.setCutOff(conn.node.index, true);
     this.trace(`relay: ${conn.id} leaves (${why})`);
     this.relay.send({ type: 'leave', id: conn.id });
   }
@@ -658,6 +679,7 @@ class Simulation {
     });
     actor.on('leaderChanged', (event) => this.trace(`#${index} (${node.snapshot?.context.id}) follows ${event.leader.id} term ${event.leader.term}`));
     this.nodes.push(node);
+    this.liveCount += 1;
     node.snapshot = actor.getSnapshot();
     actor.start();
     this.trace(`process #${index} starts with rank ${rank}`);
@@ -711,6 +733,7 @@ class Simulation {
       conn.relayEpoch = this.relayEpoch;
       conn.atRelay = 'open';
       this.relayConnections.set(id, conn);
+      this.checker.setCutOff(node.index, false);
       let ranks = this.idRanks.get(id);
       if (ranks === undefined) this.idRanks.set(id, (ranks = new Set()));
       ranks.add(node.rank);

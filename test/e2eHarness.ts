@@ -24,7 +24,6 @@ export async function startRing(options: { ranks: readonly number[]; env?: NodeJ
   const supervisor = new Supervisor({
     env: { ...process.env, ...FAST_TIMING, LOG_LEVEL: 'info', ...options.env },
     relayPort: 0,
-    ...(process.env.C2_SHIM ? { cliPath: process.env.C2_SHIM } : {}),
   });
   running.push(supervisor);
   await supervisor.startRelay();
@@ -86,6 +85,18 @@ export function leadershipClaims(supervisor: Supervisor): Map<number, Set<string
 /** Terms in which more than one process claimed leadership (should be none). */
 export function doubleClaims(supervisor: Supervisor): [number, string[]][] {
   return [...leadershipClaims(supervisor)].filter(([, who]) => who.size > 1).map(([term, who]) => [term, [...who]]);
+}
+
+/**
+ * What the node that closed the lap of `term` said about validity: its "leader changed" line
+ * carries `highestOfElection` (it alone saw every rank of the lap). Empty when `term` was not
+ * chosen by a lap this supervisor saw closed.
+ */
+export function closingVerdicts(supervisor: Supervisor, term: number): boolean[] {
+  return supervisor.allNodes
+    .flatMap((node) => recordsWithMessage(node, 'leader changed'))
+    .filter((record) => record.term === term && typeof record.highestOfElection === 'boolean')
+    .map((record) => record.highestOfElection as boolean);
 }
 
 export function recordsWithMessage(node: SupervisedChild, msg: string) {

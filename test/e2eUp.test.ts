@@ -1,6 +1,7 @@
 /**
  * `ringleader up` as a user runs it: it starts, prints where to look and when all nodes agree,
- * and on Ctrl-C (SIGINT) stops every child it started and exits 0. Bad options fail fast.
+ * and on Ctrl-C (SIGINT) stops every child it started and exits 0; killed outright, its children
+ * still end. Bad options fail fast.
  * (`npm run build` first: this runs dist/cli/ringleader.js.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -96,6 +97,20 @@ describe('ringleader up', () => {
     const exit = await up.exited;
     expect(exit, up.stderr()).toEqual({ code: 0, signal: null });
     for (const pid of children) expect(isAlive(pid), `child ${pid} outlived up`).toBe(false);
+  });
+
+  it('leaves no child behind even when it is killed outright (SIGKILL)', async () => {
+    const up = startUp(['--nodes', '2', '--port', '0', '--no-inspector']);
+    await up.waitForLine(/all 2 nodes agree/);
+    const children = [...new Set(childPids)];
+    expect(children).toHaveLength(3);
+
+    up.child.kill('SIGKILL');
+    await up.exited;
+    // Each child notices it lost its parent and leaves by itself.
+    const deadline = Date.now() + DEADLINE_MS;
+    while (children.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(children.filter(isAlive), 'children still running after up was killed').toEqual([]);
   });
 
   it('fails fast with a clear message on a bad option', async () => {

@@ -37,7 +37,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 1;
   }
   logger.info({ url: inspector.url, ingestUrl: inspector.ingestUrl, relay: options.relay }, `inspector at ${inspector.url} (set INSPECT_URL=${inspector.ingestUrl})`);
-  process.stdout.isTTY && process.stdout.write(`\n  Inspector: ${inspector.url}\n  INSPECT_URL=${inspector.ingestUrl}\n\n`);
+  if (process.stdout.isTTY) process.stdout.write(`\n  Inspector: ${inspector.url}\n  INSPECT_URL=${inspector.ingestUrl}\n\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

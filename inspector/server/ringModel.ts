@@ -45,6 +45,7 @@ const LOG_LIMIT = 500;
 const ELECTION_LIMIT = 50;
 /** How long a crashed or exited node stays on the page, greyed, before it is forgotten. */
 export const GONE_TTL_MS = 60_000;
+const UNSEEN_START = 'unknown (its start was not seen)';
 const FRAME_TYPES = new Set(['election', 'newLeader', 'checkLeader', 'answerLeader']);
 const LEAF_STATES = new Set(['disconnected', 'route', 'follower', 'checking', 'awaiting', 'electing', 'leader']);
 
@@ -305,10 +306,11 @@ export class RingModel {
     const starts = initiator === from && eligible.length <= 1;
     let election = this.elections.get(term);
     if (!election) {
+      // Streams from different processes race: a forwarded lap can arrive before its start.
       election = {
         term,
         initiators: [initiator],
-        reason: starts ? describeReason(process.lastEvent) : 'unknown (its start was not seen)',
+        reason: UNSEEN_START,
         startedAt: this.now(),
         frames: 0,
         eligible,
@@ -318,13 +320,21 @@ export class RingModel {
       };
       this.elections.set(term, election);
       while (this.elections.size > ELECTION_LIMIT) this.elections.delete(Math.min(...this.elections.keys()));
-      this.addLog('election', `election for term ${term} started by ${initiator} (${election.reason})`, initiator);
-    } else if (starts && !election.initiators.includes(initiator)) {
-      election.initiators.push(initiator);
-      this.addLog('election', `${initiator} also started a lap for term ${term} (${describeReason(process.lastEvent)})`, initiator);
+    }
+    if (starts) {
+      const reason = describeReason(process.lastEvent);
+      if (election.reason === UNSEEN_START) {
+        election.reason = reason;
+        if (!election.initiators.includes(initiator)) election.initiators.unshift(initiator);
+        this.addLog('election', `election for term ${term} started by ${initiator} (${reason})`, initiator);
+      } else if (!election.initiators.includes(initiator)) {
+        election.initiators.push(initiator);
+        this.addLog('election', `${initiator} also started a lap for term ${term} (${reason})`, initiator);
+      }
     }
     election.frames += 1;
-    election.eligible = eligible;
+    // The longest list is the furthest the lap got; a late-arriving earlier frame must not shrink it.
+    if (eligible.length >= election.eligible.length) election.eligible = eligible;
   }
 
   private onNewLeaderFrame(frame: Record<string, unknown>, term: number, target: string): void {

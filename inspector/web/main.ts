@@ -6,7 +6,7 @@
 import { nodeMachine } from '../../machines/nodeMachine.js';
 import type { ControlAction, ElectionView, LogEntry, NodeView, RingState, ServerMessage } from '../server/messages.js';
 import { LEGEND_STATES, STATE_COLORS } from './colors.js';
-import { byId, clock, el } from './dom.js';
+import { byId, clock, el, setAttributes, setText } from './dom.js';
 import { RingView } from './ringView.js';
 import { StatechartPanel } from './statechart.js';
 
@@ -130,36 +130,53 @@ function render(): void {
   chart.show(selected);
 }
 
+interface NodeRow {
+  row: HTMLTableRowElement;
+  cells: HTMLTableCellElement[];
+  chip: HTMLSpanElement;
+  buttons: HTMLTableCellElement;
+  buttonsFor: string;
+}
+const nodeRows = new Map<string, NodeRow>();
+
+/** Rows are kept and updated in place: a button re-created on every heartbeat would swallow clicks. */
 function renderNodes(nodes: NodeView[]): void {
+  const body = byId('nodes').querySelector('tbody')!;
   const rows = nodes.map((node) => {
+    let entry = nodeRows.get(node.key);
+    if (!entry) {
+      const row = el('tr');
+      const cells = [el('td'), el('td'), el('td'), el('td'), el('td')];
+      const chip = el('span', { class: 'chip', 'data-testid': 'state' });
+      cells[2]!.append(chip);
+      const buttons = el('td', { class: 'controls-col' });
+      row.append(...cells, buttons);
+      row.addEventListener('click', () => select(node.key));
+      entry = { row, cells, chip, buttons, buttonsFor: '' };
+      nodeRows.set(node.key, entry);
+    }
     const gone = node.state === 'crashed' || node.state === 'exited';
-    const row = el('tr', { 'data-node': node.id ?? '', class: `${node.key === selectedKey ? 'selected' : ''}${gone ? ' gone' : ''}` });
-    const chip = el('span', { class: 'chip', 'data-testid': 'state' }, node.state);
-    chip.style.background = STATE_COLORS[node.state];
-    const stateCell = el('td');
-    stateCell.append(chip);
-    row.append(
-      el('td', {}, `${node.id ?? '?'}${node.member || gone ? '' : ' (out of ring)'}`),
-      el('td', {}, node.rank === null ? '' : String(node.rank)),
-      stateCell,
-      el('td', {}, node.leader ? node.leader.id : '—'),
-      el('td', {}, String(node.term)),
-    );
-    const buttons = el('td', { class: 'controls-col' });
-    if (controls && node.id !== null && !gone) {
-      const frozen = node.state === 'frozen';
-      buttons.append(
-        button('Crash', 'crash', node.id),
-        button(frozen ? 'Unfreeze' : 'Freeze', frozen ? 'unfreeze' : 'freeze', node.id),
-        button('Start election', 'startElection', node.id),
+    setAttributes(entry.row, { 'data-node': node.id ?? '', class: `${node.key === selectedKey ? 'selected' : ''}${gone ? ' gone' : ''}` });
+    const texts = [`${node.id ?? '?'}${node.member || gone ? '' : ' (out of ring)'}`, node.rank === null ? '' : String(node.rank), '', node.leader ? node.leader.id : '—', String(node.term)];
+    texts.forEach((text, index) => index !== 2 && setText(entry.cells[index]!, text));
+    setText(entry.chip, node.state);
+    entry.chip.style.background = STATE_COLORS[node.state];
+    const frozen = node.state === 'frozen';
+    const wanted = controls && node.id !== null && !gone ? `${node.id}:${frozen}` : '';
+    if (wanted !== entry.buttonsFor) {
+      entry.buttonsFor = wanted;
+      entry.buttons.replaceChildren(
+        ...(wanted && node.id !== null
+          ? [button('Crash', 'crash', node.id), button(frozen ? 'Unfreeze' : 'Freeze', frozen ? 'unfreeze' : 'freeze', node.id), button('Start election', 'startElection', node.id)]
+          : []),
       );
     }
-    row.append(buttons);
-    row.addEventListener('click', () => select(node.key));
-    return row;
+    return entry.row;
   });
-  byId('nodes').querySelector('tbody')!.replaceChildren(...rows);
-  byId('nodes').classList.toggle('no-controls', !controls);
+  const keys = new Set(nodes.map((node) => node.key));
+  for (const key of nodeRows.keys()) if (!keys.has(key)) nodeRows.delete(key);
+  const current = Array.from(body.children);
+  if (current.length !== rows.length || rows.some((row, index) => current[index] !== row)) body.replaceChildren(...rows);
 }
 
 function renderElections(elections: ElectionView[]): void {
@@ -215,7 +232,7 @@ function button(label: string, action: ControlAction, id?: string): HTMLButtonEl
   return node;
 }
 
-for (const node of byId('ring-controls').querySelectorAll<HTMLButtonElement>('button[data-action]')) {
+for (const node of Array.from(byId('ring-controls').querySelectorAll<HTMLButtonElement>('button[data-action]'))) {
   node.addEventListener('click', () => void sendControl(node.dataset.action as ControlAction));
 }
 

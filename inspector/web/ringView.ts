@@ -5,21 +5,33 @@
  */
 import type { FrameView, NodeView, RingState } from '../server/messages.js';
 import { FRAME_COLORS, STATE_COLORS } from './colors.js';
-import { svg } from './dom.js';
+import { setAttributes, setText, svg } from './dom.js';
 
 const SIZE = 520;
 const CENTER = SIZE / 2;
-const RADIUS = 190;
+const RADIUS = 180;
+const MARGIN = 48;
 const NODE_RADIUS = 31;
 /** How long a frame takes to travel at speed 1×. */
 const FLIGHT_MS = 900;
 const MAX_FLIGHTS = 300;
 
 interface Point { x: number; y: number; angle: number }
+interface NodeShapes {
+  group: SVGGElement;
+  halo: SVGCircleElement;
+  body: SVGCircleElement;
+  id: SVGTextElement;
+  rank: SVGTextElement;
+  crown: SVGTextElement;
+  label: SVGTextElement;
+  title: SVGTitleElement;
+}
 interface Flight { frame: FrameView; from: string; to: string; start: number; alongRing: boolean }
 
 export class RingView {
   private positions = new Map<string, Point>();
+  private nodeShapes = new Map<string, NodeShapes>();
   private flights: Flight[] = [];
   private clock = 0;
   private lastTick = performance.now();
@@ -36,6 +48,8 @@ export class RingView {
     this.nodesLayer = svg('g');
     this.flightsLayer = svg('g');
     root.append(this.arcsLayer, this.center, this.nodesLayer, this.flightsLayer);
+    // Margins beyond the circle for the state labels, which sit outside the nodes.
+    root.setAttribute('viewBox', `${-MARGIN} ${-MARGIN / 3} ${SIZE + 2 * MARGIN} ${SIZE + (2 * MARGIN) / 3}`);
     const tick = (now: number) => {
       const elapsed = Math.min(now - this.lastTick, 100);
       this.lastTick = now;
@@ -56,7 +70,12 @@ export class RingView {
     });
     this.drawArcs(nodes);
     this.drawCenter(state);
-    this.nodesLayer.replaceChildren(...nodes.map((node) => this.drawNode(node, node.key === selected, state)));
+    const groups = nodes.map((node) => this.drawNode(node, node.key === selected, state));
+    const keys = new Set(nodes.map((node) => node.key));
+    for (const key of this.nodeShapes.keys()) if (!keys.has(key)) this.nodeShapes.delete(key);
+    // Re-attach only when the set or order changed, so a click in progress is never interrupted.
+    const current = Array.from(this.nodesLayer.children);
+    if (current.length !== groups.length || groups.some((group, index) => current[index] !== group)) this.nodesLayer.replaceChildren(...groups);
   }
 
   launch(frame: FrameView): void {
@@ -101,31 +120,45 @@ export class RingView {
     this.center.replaceChildren(...lines);
   }
 
+  /** Updates the node's shapes in place: a node re-created on every heartbeat would swallow clicks. */
   private drawNode(node: NodeView, selected: boolean, state: RingState): SVGGElement {
+    const key = node.key;
+    let shapes = this.nodeShapes.get(key);
+    if (!shapes) {
+      const group = svg('g');
+      const halo = svg('circle', { r: NODE_RADIUS + 7, fill: 'none', stroke: '#e0b000', 'stroke-width': 4 });
+      const body = svg('circle', { class: 'body', r: NODE_RADIUS });
+      const id = svg('text', { class: 'id', 'text-anchor': 'middle', y: -2 });
+      const rank = svg('text', { class: 'rank', 'text-anchor': 'middle', y: 14 });
+      const crown = svg('text', { 'text-anchor': 'middle', y: -NODE_RADIUS - 12, 'font-size': 20 }, '♛');
+      const label = svg('text', { class: 'state-label' });
+      const title = svg('title');
+      group.append(title, halo, body, id, rank, crown, label);
+      group.addEventListener('click', () => this.onSelect(key));
+      shapes = { group, halo, body, id, rank, crown, label, title };
+      this.nodeShapes.set(key, shapes);
+    }
     const point = this.positions.get(node.id ?? node.key)!;
     const isLeader = node.state === 'leader' || (state.leader !== null && node.id === state.leader.id && node.member);
-    const group = svg('g', { class: `ring-node${selected ? ' selected' : ''}`, 'data-node': node.id ?? '', 'data-state': node.state, transform: `translate(${point.x} ${point.y})` });
-    if (isLeader) group.append(svg('circle', { r: NODE_RADIUS + 7, fill: 'none', stroke: '#e0b000', 'stroke-width': 4 }));
-    group.append(
-      svg('circle', {
-        class: 'body',
-        r: NODE_RADIUS,
-        fill: STATE_COLORS[node.state],
-        opacity: node.member || node.state === 'frozen' ? 1 : 0.55,
-        'stroke-dasharray': node.member ? '' : '5 4',
-        stroke: node.member ? 'none' : '#666',
-      }),
-      svg('text', { class: 'id', 'text-anchor': 'middle', y: -2 }, node.id ?? '?'),
-      svg('text', { class: 'rank', 'text-anchor': 'middle', y: 14 }, node.rank === null ? '' : `rank ${node.rank}`),
-    );
-    if (isLeader) group.append(svg('text', { 'text-anchor': 'middle', y: -NODE_RADIUS - 12, 'font-size': 20 }, '♛'));
+    const { group, halo, body, id, rank, crown, label, title } = shapes;
+    setAttributes(group, { class: `ring-node${selected ? ' selected' : ''}`, 'data-node': node.id ?? '', 'data-state': node.state, transform: `translate(${point.x} ${point.y})` });
+    setAttributes(halo, { visibility: isLeader ? 'visible' : 'hidden' });
+    setAttributes(crown, { visibility: isLeader ? 'visible' : 'hidden' });
+    setAttributes(body, {
+      fill: STATE_COLORS[node.state],
+      opacity: node.member || node.state === 'frozen' ? 1 : 0.55,
+      'stroke-dasharray': node.member ? 'none' : '5 4',
+      stroke: node.member ? 'none' : '#666',
+    });
+    setText(id, node.id ?? '?');
+    setText(rank, node.rank === null ? '' : String(node.rank));
+    setText(title, `${node.id ?? '?'} · rank ${node.rank ?? '?'} · ${node.statePath} · term ${node.term}`);
     // State label outside the circle, away from the centre.
     const dx = Math.cos(point.angle) * (NODE_RADIUS + 16);
     const dy = Math.sin(point.angle) * (NODE_RADIUS + 16) + 4;
     const anchor = Math.abs(Math.cos(point.angle)) < 0.3 ? 'middle' : Math.cos(point.angle) > 0 ? 'start' : 'end';
-    const label = node.state === 'leader' ? `leader · term ${node.term}` : node.state;
-    group.append(svg('text', { class: 'state-label', x: dx, y: isLeader && dy < 0 ? dy - 18 : dy, 'text-anchor': anchor }, label));
-    group.addEventListener('click', () => this.onSelect(node.key));
+    setAttributes(label, { x: dx, y: isLeader && dy < 0 ? dy - 18 : dy, 'text-anchor': anchor });
+    setText(label, node.state === 'leader' ? `leader · term ${node.term}` : node.state);
     return group;
   }
 

@@ -7,7 +7,10 @@
  * Opt-in (`npm run test:compose`): it installs Docker if missing and starts dockerd as root.
  * COMPOSE_FLAVOUR=v1 runs the same steps with docker-compose 1.29 instead of `docker compose`.
  */
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPOSE_FILE, log, startComposeHarness, type ComposeFlavour, type ComposeHarness } from './harness.js';
 import { agreement, nodeView, relayStatus, type LeaderInfo } from './ring.js';
@@ -17,6 +20,7 @@ const PROJECT = `rle2e${process.pid}`;
 // Generous: a shared 2-core machine, several test suites at once.
 const SETTLE_MS = Number(process.env.COMPOSE_E2E_SETTLE_MS ?? 180_000);
 const timings: Record<string, number> = {};
+const LOG_FILE = join(tmpdir(), 'ringleader-compose-e2e.log');
 
 let harness: ComposeHarness | undefined;
 let relayPort = 0;
@@ -98,6 +102,12 @@ describe('docker compose', () => {
   }, 900_000);
 
   afterAll(async () => {
+    if (harness) {
+      // Kept for reading after a failure: every container's log, before `down` removes them.
+      const logs = await harness.compose(['logs', '--no-color', '--timestamps'], { allowFailure: true, timeoutMs: 60_000 }).catch(() => undefined);
+      if (logs) writeFileSync(LOG_FILE, logs.stdout + logs.stderr);
+      log(`container logs: ${LOG_FILE}`);
+    }
     if (harness) await timed('cleanup (down + dockerd stop)', () => harness!.stop());
     log(`timings (ms): ${JSON.stringify(timings)}`);
   }, 300_000);
@@ -135,6 +145,18 @@ describe('docker compose', () => {
 
     const first = await timed('5 nodes agree', () => settledRing(5));
     log(`leader of 5: ${first.leader.id} rank ${first.leader.rank} term ${first.leader.term}`);
+
+    // The inspector's page is served on its published port.
+    const page = await waitFor(
+      'the inspector page',
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${inspectorPort}/`, { signal: AbortSignal.timeout(5_000) });
+        return response.ok ? response.text() : undefined;
+      },
+      SETTLE_MS,
+      1_000,
+    );
+    expect(page).toMatch(/<html/i);
 
     await timed('docker stop leader', () => h().docker(['stop', first.leaderContainer], { timeoutMs: 60_000 }));
     const second = await timed('4 nodes agree on a new leader', () => settledRing(4));

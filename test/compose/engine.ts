@@ -9,8 +9,9 @@
  *   this machine use at the same time. Containers on one compose network talk over the bridge
  *   (layer 2) and published ports go through docker-proxy, so neither needs forwarding.
  * - `--bridge=none`: no default docker0 bridge left behind; compose makes its own network.
- * - iptables: dockerd adds DOCKER* chains and jumps to them; `stop()` removes exactly those and
- *   puts the FORWARD policy and ip_forward back as they were.
+ * - iptables: dockerd adds DOCKER* chains and jumps to them; `stop()` removes exactly those, and
+ *   any docker bridge that was not there before, and puts the FORWARD policy and ip_forward back
+ *   as they were.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
@@ -69,6 +70,7 @@ export async function startDockerEngine(options: { docker: string; dockerConfig?
     await killProcessesUnder(dir);
     await unmountUnder(dir);
     await removeDockerIptables();
+    await removeDockerLinks(before.dockerLinks);
     await restoreHostNetworkState(before);
     rmSync(dir, { recursive: true, force: true });
     options.log(`docker engine stopped, ${dir} removed`);
@@ -102,6 +104,25 @@ function tail(file: string): string {
 interface HostNetworkState {
   forwardPolicy: string | undefined;
   ipForward: string | undefined;
+  /** Docker-named network interfaces present before the engine started (left alone). */
+  dockerLinks: string[];
+}
+
+const DOCKER_LINK = /^(docker0|docker_gwbridge|br-[0-9a-f]{12})$/;
+
+async function dockerLinks(): Promise<string[]> {
+  const listed = await run('ip', ['-o', 'link', 'show'], { allowFailure: true }).catch(() => undefined);
+  return (listed?.stdout ?? '')
+    .split('\n')
+    .map((line) => line.match(/^\d+:\s+([^:@\s]+)/)?.[1])
+    .filter((name): name is string => name !== undefined && DOCKER_LINK.test(name));
+}
+
+/** Deletes bridges the engine made and left (a swarm's docker_gwbridge, say); never older ones. */
+async function removeDockerLinks(before: string[]): Promise<void> {
+  for (const name of await dockerLinks()) {
+    if (!before.includes(name)) await run('ip', ['link', 'delete', name], { allowFailure: true });
+  }
 }
 
 async function hostNetworkState(): Promise<HostNetworkState> {
@@ -113,7 +134,7 @@ async function hostNetworkState(): Promise<HostNetworkState> {
   } catch {
     ipForward = undefined;
   }
-  return { forwardPolicy: policy, ipForward };
+  return { forwardPolicy: policy, ipForward, dockerLinks: await dockerLinks() };
 }
 
 async function restoreHostNetworkState(before: HostNetworkState): Promise<void> {
@@ -136,7 +157,7 @@ async function removeDockerIptables(): Promise<void> {
     const listed = await run('iptables', ['-t', table, '-S'], { allowFailure: true }).catch(() => undefined);
     if (!listed || listed.code !== 0) continue;
     const lines = listed.stdout.split('\n');
-    const dockerRule = /DOCKER|docker0|\bbr-[0-9a-f]{12}\b/;
+    const dockerRule = /DOCKER|docker0|docker_gwbridge|\bbr-[0-9a-f]{12}\b/;
     for (const line of lines) {
       const match = line.match(/^-A (\S+) (.*)$/);
       if (!match || !dockerRule.test(line) || match[1]!.startsWith('DOCKER')) continue;

@@ -1,0 +1,180 @@
+/**
+ * A ring of real node machines in this process (the library, `joinRing`), over loopback to a
+ * relay child process. It measures what a user of the library would see: the time from one
+ * node's `startElection()` (or a crash) until every node's `onNewLeader` has named the new leader.
+ *
+ * Crashes: `joinRing` has no "crash" (its `leave()` hands leadership off first, which is the
+ * polite path, not a failure), so a victim is built from the same public pieces `joinRing` uses,
+ * the node machine and `createRelayConnection`, and "crashes" by closing its socket with no
+ * hand-off: to the relay and the other nodes that is exactly a dead process.
+ */
+import { pino } from 'pino';
+import { createActor } from 'xstate';
+import { nodeMachine, type NodeActor } from '../machines/nodeMachine.js';
+import type { LeaderInfo } from '../machines/protocol.js';
+import { joinRing, type RingNode, type RingTiming } from '../node/joinRing.js';
+import { createRelayConnection, type RelayLink } from '../node/relayConnection.js';
+import type { Logger } from '../runtime/logger.js';
+import { sleep, waitUntil } from './stats.js';
+import { withTimeout } from './wireClients.js';
+
+/** One logger for every in-process node: warnings only, so logging costs nothing per frame. */
+export const quietLogger: Logger = pino({ level: 'warn', base: { component: 'bench-node' } }, process.stderr);
+
+interface Member {
+  /** The leader this member's `onNewLeader` last named. */
+  leader: LeaderInfo | null;
+  id(): string;
+}
+
+/** A member that can die without a hand-off; see the module comment. */
+export interface CrashableNode {
+  readonly actor: NodeActor;
+  id(): string;
+  leader(): LeaderInfo | null;
+  crash(): Promise<void>;
+}
+
+export async function joinCrashable(relay: string, rank: number, timing: Partial<RingTiming>, logger = quietLogger): Promise<CrashableNode> {
+  const connection = createRelayConnection({
+    url: relay,
+    logger,
+    heartbeatTimeoutMs: timing.heartbeatTimeoutMs ?? Math.round((timing.leaderTimeoutMs ?? 5000) / 2),
+  });
+  const link: RelayLink = connection.link;
+  const actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection.logic } }), {
+    input: { rank, seed: rank, timing },
+  });
+  actor.start();
+  await waitUntil(() => actor.getSnapshot().context.id !== null && actor.getSnapshot().matches('online'), {
+    timeoutMs: 30_000,
+    what: 'the crashable node to be welcomed',
+    intervalMs: 2,
+  });
+  return {
+    actor,
+    id: () => actor.getSnapshot().context.id ?? '',
+    leader: () => actor.getSnapshot().context.leader,
+    async crash() {
+      await link.close();
+      actor.stop();
+    },
+  };
+}
+
+export class InProcessRing {
+  readonly nodes: RingNode[] = [];
+  private readonly members: Member[] = [];
+  /** Called on every leader a member names; the current trial's watcher. */
+  private onLeader: (() => void) | null = null;
+  private crashables: CrashableNode[] = [];
+
+  constructor(
+    readonly relayUrl: string,
+    readonly timing: Partial<RingTiming> = {},
+  ) {}
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  /** Joins `count` library nodes with ranks `firstRank`, `firstRank + 1`, …, `parallel` joins at a time. */
+  async grow(count: number, options: { firstRank?: number; parallel?: number; progress?: (joined: number) => void } = {}): Promise<void> {
+    const { firstRank = this.nodes.length, parallel = 20 } = options;
+    for (let start = 0; start < count; start += parallel) {
+      const batch = Math.min(parallel, count - start);
+      const joined = await Promise.all(
+        Array.from({ length: batch }, (_, offset) =>
+          joinRing({ relay: this.relayUrl, rank: firstRank + start + offset, seed: firstRank + start + offset, timing: this.timing, logger: quietLogger }),
+        ),
+      );
+      for (const node of joined) this.watch(node);
+      options.progress?.(this.nodes.length);
+    }
+  }
+
+  private watch(node: RingNode): void {
+    this.nodes.push(node);
+    const member: Member = { leader: null, id: () => node.id };
+    this.members.push(member);
+    node.onNewLeader((leader) => {
+      member.leader = leader;
+      this.onLeader?.();
+    });
+  }
+
+  /** Adds a crashable member; it takes part like any other and is watched through its machine's events. */
+  async addCrashable(rank: number): Promise<CrashableNode> {
+    const node = await joinCrashable(this.relayUrl, rank, this.timing);
+    const member: Member = { leader: node.leader(), id: () => node.id() };
+    this.members.push(member);
+    this.crashables.push(node);
+    node.actor.on('leaderChanged', (event) => {
+      member.leader = event.leader;
+      this.onLeader?.();
+    });
+    return node;
+  }
+
+  /** The leader every member names, or null while they differ. */
+  agreement(): LeaderInfo | null {
+    const first = this.members[0]?.leader ?? null;
+    if (first === null) return null;
+    for (const member of this.members) {
+      const leader = member.leader;
+      if (leader === null || leader.id !== first.id || leader.term !== first.term) return null;
+    }
+    return first;
+  }
+
+  async waitForAgreement(timeoutMs = 120_000): Promise<LeaderInfo> {
+    return waitUntil(() => this.agreement(), { timeoutMs, what: `${this.size} in-process nodes to agree on a leader`, intervalMs: 10 });
+  }
+
+  /**
+   * Runs `act` and resolves with the milliseconds until every member names one leader of a term
+   * above `aboveTerm` (checked on every leader event, so the figure has no polling in it).
+   */
+  timeAgreementAfter(act: () => void | Promise<void>, aboveTerm: number, timeoutMs = 60_000): Promise<{ ms: number; leader: LeaderInfo }> {
+    const agreed = new Promise<{ ms: number; leader: LeaderInfo }>((resolve) => {
+      this.onLeader = () => {
+        const leader = this.agreement();
+        if (leader !== null && leader.term > aboveTerm) {
+          const ms = performance.now() - start;
+          this.onLeader = null;
+          resolve({ ms, leader });
+        }
+      };
+    });
+    const start = performance.now();
+    void act();
+    return withTimeout(agreed, timeoutMs, `agreement of ${this.size} nodes above term ${aboveTerm}`).finally(() => {
+      this.onLeader = null;
+    });
+  }
+
+  /** One election lap started by node `initiator` (index into `nodes`). */
+  async election(initiator: number): Promise<{ ms: number; leader: LeaderInfo }> {
+    const before = await this.waitForAgreement();
+    return this.timeAgreementAfter(() => this.nodes[initiator]!.startElection(), before.term);
+  }
+
+  /** Removes a crashed member from the agreement check (it can no longer name anyone). */
+  forget(node: CrashableNode): void {
+    const index = this.crashables.indexOf(node);
+    if (index !== -1) this.crashables.splice(index, 1);
+    const memberIndex = this.members.findIndex((member) => member.id() === node.id());
+    if (memberIndex !== -1) this.members.splice(memberIndex, 1);
+  }
+
+  async close(): Promise<void> {
+    this.onLeader = null;
+    await Promise.all(this.crashables.map((node) => node.crash()));
+    // Followers first, the leader last: alone by then, it leaves without a hand-off lap.
+    const leaders = this.nodes.filter((node) => node.leader()?.id === node.id);
+    const followers = this.nodes.filter((node) => !leaders.includes(node));
+    const leave = (node: RingNode) => Promise.race([node.leave(), sleep(5000)]);
+    await Promise.all(followers.map(leave));
+    await Promise.all(leaders.map(leave));
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * A child process holding one ring of N in-process nodes (`joinRing`), so that the ring's
+ * memory is measured alone and its event loop is not shared with the benchmark's bookkeeping.
+ * It runs election laps, then crash failovers, then reports its own RSS and the relay's.
+ *
+ *   node dist/bench/ringHost.js '{"relayUrl":"ws://…","relayPid":123,"nodes":100,"elections":5,"crashes":5}'
+ *
+ * Each stdout line is JSON: `{"progress": "…"}` while it works, then `{"result": HostResult}`.
+ * It exits 0 after the result, 1 on failure (with `{"error": "…"}`).
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { forwardedFrames, framesBetween, rssMB, track } from './childServer.js';
+import { InProcessRing } from './inProcessRing.js';
+import { sleep } from './stats.js';
+import { closeClients, connectClients, measureLaps } from './wireClients.js';
+
+export interface HostConfig {
+  relayUrl: string;
+  relayPid: number;
+  nodes: number;
+  elections: number;
+  crashes: number;
+  /** Joins in flight at once; large rings join one at a time (see bench/README.md). */
+  parallelJoins?: number;
+  /**
+   * A raw relay: N bare clients join it and a token lap is run right before each election lap,
+   * in this same process, so that the baseline sees the same machine load as the figure.
+   */
+  rawRelayUrl?: string;
+}
+
+export interface CrashTrial {
+  ms: number;
+  /** Frames the relay forwarded between the crash and agreement, by type (GET /metrics deltas). */
+  frames: Record<string, number>;
+}
+
+export interface HostResult {
+  nodes: number;
+  joinMs: number;
+  electionMs: number[];
+  /** Raw token laps of the same N, one before each election lap (empty without rawRelayUrl). */
+  rawLapMs: number[];
+  crashes: CrashTrial[];
+  /** RSS of this process with the ring joined and agreed, after a GC. */
+  hostRssMB: number;
+  /** RSS of this process before any node joined (the Node runtime and modules). */
+  emptyRssMB: number;
+  relayRssMB: number;
+}
+
+const TOP_RANK = 1_000_000;
+
+function say(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+export async function hostRing(config: HostConfig): Promise<HostResult> {
+  collectGarbage();
+  const emptyRssMB = process.memoryUsage().rss / 1024 / 1024;
+  const relayHttp = config.relayUrl.replace(/^ws/, 'http');
+  const metrics = () => forwardedFrames({ httpUrl: relayHttp });
+  const ring = new InProcessRing(config.relayUrl);
+  try {
+    const joinStart = performance.now();
+    await ring.grow(config.nodes, {
+      parallel: config.parallelJoins ?? (config.nodes > 200 ? 1 : 20),
+      progress: (joined) => {
+        if (joined % 100 === 0 || joined === config.nodes) say({ progress: `${joined}/${config.nodes} nodes joined` });
+      },
+    });
+    await ring.waitForAgreement(120_000);
+    const joinMs = performance.now() - joinStart;
+    // Let the join's backlog of ring frames drain before anything is timed.
+    await sleep(Math.min(5000, 200 + config.nodes * 2));
+
+    collectGarbage();
+    const hostRssMB = process.memoryUsage().rss / 1024 / 1024;
+    const relayRssMB = rssMB(config.relayPid);
+
+    const electionMs: number[] = [];
+    const rawLapMs: number[] = [];
+    const rawClients = config.rawRelayUrl && config.elections > 0 ? await connectClients(config.rawRelayUrl, config.nodes) : [];
+    if (rawClients.length > 0) await measureLaps(rawClients, 2);
+    for (let trial = 0; trial < config.elections; trial += 1) {
+      if (rawClients.length > 0) rawLapMs.push(...(await measureLaps(rawClients, 1)));
+      // A different initiator each time, never the leader, so the lap always goes all the way round.
+      const leader = ring.agreement();
+      let initiator = (trial * 7 + 1) % ring.nodes.length;
+      if (ring.nodes[initiator]!.id === leader?.id) initiator = (initiator + 1) % ring.nodes.length;
+      const { ms } = await ring.election(initiator);
+      electionMs.push(ms);
+      say({
+        progress: `election lap N=${config.nodes} trial ${trial + 1}/${config.elections}: ${ms.toFixed(1)} ms${rawClients.length > 0 ? ` (raw lap just before: ${rawLapMs.at(-1)!.toFixed(1)} ms)` : ''}`,
+      });
+    }
+    closeClients(rawClients);
+
+    const crashes: CrashTrial[] = [];
+    for (let trial = 0; trial < config.crashes; trial += 1) {
+      // A crashable node with the top rank joins (it does not preempt), then wins an election it starts.
+      const victim = await ring.addCrashable(TOP_RANK + trial);
+      const before = await ring.waitForAgreement();
+      await ring.timeAgreementAfter(() => void victim.actor.send({ type: 'startElection' }), before.term);
+      const crowned = await ring.waitForAgreement();
+      if (crowned.id !== victim.id()) throw new Error(`the crashable node ${victim.id()} did not win (leader ${crowned.id})`);
+      await sleep(50);
+      const framesBefore = await metrics();
+      ring.forget(victim);
+      const { ms } = await ring.timeAgreementAfter(() => victim.crash(), crowned.term);
+      const frames = framesBetween(framesBefore, await metrics());
+      crashes.push({ ms, frames });
+      say({ progress: `crash failover N=${config.nodes} trial ${trial + 1}/${config.crashes}: ${ms.toFixed(1)} ms` });
+    }
+    return { nodes: config.nodes, joinMs, electionMs, rawLapMs, crashes, hostRssMB, emptyRssMB, relayRssMB };
+  } finally {
+    await ring.close();
+  }
+}
+
+async function main(): Promise<void> {
+  try {
+    const config = JSON.parse(process.argv[2] ?? '') as HostConfig;
+    say({ result: await hostRing(config) });
+    process.exit(0);
+  } catch (error) {
+    say({ error: (error as Error).stack ?? String(error) });
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) void main();
+
+/** Runs a ring host child and resolves with its result; progress lines go to `progress`. */
+export function runRingHost(config: HostConfig, progress: (line: string) => void, timeoutMs = 600_000): Promise<HostResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), JSON.stringify(config)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    track(child);
+    let settled = false;
+    const stderrTail: string[] = [];
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(() => reject(new Error(`ring host N=${config.nodes} did not finish within ${timeoutMs / 1000} s`)));
+    }, timeoutMs);
+    const finish = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      settle();
+    };
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let message: { progress?: string; result?: HostResult; error?: string };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        return;
+      }
+      if (message.progress) progress(message.progress);
+      if (message.result) finish(() => resolve(message.result!));
+      if (message.error) finish(() => reject(new Error(`ring host N=${config.nodes} failed: ${message.error}`)));
+    });
+    // Warnings from the nodes (reconnects, silences) are kept for the error message only.
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > 10) stderrTail.shift();
+    });
+    child.once('exit', (code, signal) =>
+      finish(() => reject(new Error(`ring host N=${config.nodes} exited (${signal ?? code}) without a result:\n${stderrTail.join('\n')}`))),
+    );
+  });
+}

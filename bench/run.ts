@@ -1,0 +1,506 @@
+/**
+ * `npm run bench`: every benchmark of issue 6, each figure next to a baseline measured in the
+ * same run, printed as one Markdown table on stdout and written as JSON (bench/results.json or
+ * --out). Progress goes to stderr. bench/README.md says what each row means and how to
+ * reproduce it alone.
+ *
+ *   node dist/bench/run.js [--only raw,election,failover,freeze,throughput,memory,sim]
+ *                          [--quick] [--out path] [--sizes 10,100] [--process-sizes 10,100]
+ */
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Supervisor } from '../cli/supervisor.js';
+import { runSimulation } from '../sim/index.js';
+import { rssMB, startRelay, track, type ChildRelay } from './childServer.js';
+import { searchLeaderTimeout } from './freeze.js';
+import { measureProcessFailover } from './processFailover.js';
+import { renderHeader, renderTable, withBaseline, writeJson, type Report, type Row } from './report.js';
+import { runRingHost, type HostResult } from './ringHost.js';
+import { sleep, summarize, type Summary } from './stats.js';
+import { DEFAULT_THROUGHPUT, measureThroughput } from './throughput.js';
+import { closeClients, connectClients, measureHops, measureLaps } from './wireClients.js';
+
+export const BENCHMARKS = ['raw', 'election', 'failover', 'freeze', 'throughput', 'memory', 'sim'] as const;
+export type BenchmarkName = (typeof BENCHMARKS)[number];
+
+export interface RunOptions {
+  only: ReadonlySet<BenchmarkName>;
+  quick: boolean;
+  out: string;
+  /** In-process ring sizes (election lap, crash failover, memory). */
+  sizes: number[];
+  /** Node-process ring sizes (crash failover). */
+  processSizes: number[];
+  /** Raw lap sizes; always includes the in-process sizes, so each has its baseline. */
+  rawSizes: number[];
+  simNodes: number;
+}
+
+const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
+const USAGE = `usage: npm run bench -- [--only ${BENCHMARKS.join(',')}] [--quick] [--out bench/results.json]
+                        [--sizes 10,100] [--process-sizes 10,100] [--sim-nodes 1000]`;
+
+export function parseRunArgs(argv: readonly string[]): RunOptions | 'help' {
+  let only = new Set<BenchmarkName>(BENCHMARKS);
+  let quick = false;
+  let out = DEFAULT_OUT;
+  let sizes: number[] | undefined;
+  let processSizes: number[] | undefined;
+  let simNodes: number | undefined;
+  for (let index = 0; index < argv.length; index += 1) {
+    const flag = argv[index]!;
+    const value = () => {
+      const next = argv[++index];
+      if (next === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (flag === '--help' || flag === '-h') return 'help';
+    else if (flag === '--quick') quick = true;
+    else if (flag === '--out') out = value();
+    else if (flag === '--only') {
+      const names = value().split(',').map((name) => name.trim());
+      for (const name of names) {
+        if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark "${name}"; choose from ${BENCHMARKS.join(', ')}`);
+      }
+      only = new Set(names as BenchmarkName[]);
+    } else if (flag === '--sizes') sizes = sizeList(flag, value());
+    else if (flag === '--process-sizes') processSizes = sizeList(flag, value());
+    else if (flag === '--sim-nodes') simNodes = sizeList(flag, value())[0];
+    else throw new Error(`unknown option ${flag}\n${USAGE}`);
+  }
+  sizes ??= quick ? [10, 50] : [10, 100];
+  processSizes ??= quick ? [10] : [10, 100];
+  const rawSizes = [...new Set([...(quick ? [10, 100] : [10, 100, 1000]), ...sizes, ...processSizes])].sort((a, b) => a - b);
+  return { only, quick, out, sizes, processSizes, rawSizes, simNodes: simNodes ?? (quick ? 100 : 200) };
+}
+
+function sizeList(flag: string, text: string): number[] {
+  const sizes = text.split(',').map(Number);
+  if (sizes.some((size) => !Number.isInteger(size) || size < 2)) throw new Error(`${flag} takes integers of at least 2, e.g. 10,100; got "${text}"`);
+  return sizes;
+}
+
+/** The benchmark run: each step adds rows (or a `skipped` entry) to the report. */
+class Runner {
+  readonly rows: Row[] = [];
+  readonly skipped: Report['skipped'] = [];
+  private readonly started = performance.now();
+  private readonly rawLaps = new Map<number, Summary>();
+  private processCrash10: Summary | undefined;
+
+  constructor(readonly options: RunOptions) {}
+
+  progress(line: string): void {
+    const seconds = Math.round((performance.now() - this.started) / 1000);
+    process.stderr.write(`[${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}] ${line}\n`);
+  }
+
+  get trials(): number {
+    return this.options.quick ? 3 : 7;
+  }
+
+  /** Runs one step; a failure is reported as skipped so the rest of the run still happens. */
+  async step(name: string, body: () => Promise<void>): Promise<void> {
+    this.progress(`running: ${name}`);
+    try {
+      await body();
+    } catch (error) {
+      const message = (error as Error).message;
+      const reason = message.split('\n')[0]!;
+      this.progress(`  ${name} failed: ${message}`);
+      this.skipped.push({ name, reason });
+    }
+  }
+
+  /** 1. The raw limit: one hop and token laps through the plain `ws` relay (and the same through the real relay). */
+  async raw(): Promise<void> {
+    const raw = await startRelay('raw');
+    try {
+      await measureHops(raw.url, 50); // warm-up: the first frames pay for JIT and socket set-up
+      const rawHop = summarize(await measureHops(raw.url, this.options.quick ? 100 : 300));
+      this.rows.push({ key: 'raw.hop', label: 'One hop A → relay → B, raw ws relay', unit: 'ms', summary: rawHop });
+      for (const size of this.options.rawSizes) {
+        const clients = await connectClients(raw.url, size);
+        try {
+          await measureLaps(clients, 3);
+          const lap = summarize(await measureLaps(clients, this.trials));
+          this.rawLaps.set(size, lap);
+          this.rows.push({ key: `raw.lap.${size}`, label: `Token lap, raw relay, N=${size}`, unit: 'ms', summary: lap });
+          this.progress(`  raw lap N=${size}: ${lap.median.toFixed(2)} ms`);
+        } finally {
+          closeClients(clients);
+        }
+      }
+      const real = await startRelay('real');
+      try {
+        await measureHops(real.url, 50);
+        const realHop = summarize(await measureHops(real.url, this.options.quick ? 100 : 300));
+        this.rows.push(
+          withBaseline(
+            { key: 'relay.hop', label: 'One hop A → relay → B, real relay', unit: 'ms', summary: realHop },
+            { label: 'raw hop', summary: rawHop },
+          ),
+        );
+      } finally {
+        await real.stop();
+      }
+    } finally {
+      await raw.stop();
+    }
+  }
+
+  private rawLap(size: number) {
+    const summary = this.rawLaps.get(size);
+    return summary ? { label: `raw lap N=${size}`, summary } : undefined;
+  }
+
+  /** 2, 3 (in-process) and 6 (in-process memory): one ring host per size. */
+  async inProcess(): Promise<void> {
+    const wantElection = this.options.only.has('election');
+    const wantCrash = this.options.only.has('failover');
+    const wantMemory = this.options.only.has('memory');
+    for (const size of this.options.sizes) {
+      await this.step(`in-process ring N=${size}`, async () => {
+        const relay = await startRelay('real');
+        const raw = wantElection ? await startRelay('raw') : null;
+        try {
+          await sleep(200);
+          const emptyRelayMB = rssMB(relay.pid);
+          const result = await runRingHost(
+            {
+              relayUrl: relay.url,
+              relayPid: relay.pid,
+              ...(raw ? { rawRelayUrl: raw.url } : {}),
+              nodes: size,
+              elections: wantElection ? this.trials : 0,
+              crashes: wantCrash ? (this.options.quick ? 3 : 5) : 0,
+            },
+            (line) => this.progress(`  ${line}`),
+            300_000,
+          );
+          this.progress(`  N=${size}: ring assembled in ${(result.joinMs / 1000).toFixed(1)} s`);
+          this.inProcessRows(size, result, emptyRelayMB, { wantElection, wantCrash, wantMemory });
+        } finally {
+          await relay.stop();
+          await raw?.stop();
+        }
+      });
+    }
+    if (!this.options.sizes.includes(1000)) {
+      this.skipped.push({
+        name: 'in-process ring N=1000 (election lap, crash failover, memory)',
+        reason: 'not in the default run: assembling 1,000 in-process nodes takes many minutes on 2 cores (O(N²) ring frames of O(N) members each; bench/README.md); run with --sizes 1000',
+      });
+    }
+  }
+
+  private inProcessRows(
+    size: number,
+    result: HostResult,
+    emptyRelayMB: number,
+    want: { wantElection: boolean; wantCrash: boolean; wantMemory: boolean },
+  ): void {
+    const base = this.rawLap(size);
+    if (want.wantElection && result.electionMs.length > 0) {
+      // The baseline is the raw lap taken right before each election lap, in the same process:
+      // on a shared machine, load comes and goes, and paired trials see the same load.
+      const paired = result.rawLapMs.length > 0 ? { label: `raw lap N=${size}, interleaved`, summary: summarize(result.rawLapMs) } : base;
+      const row = withBaseline(
+        { key: `election.lap.${size}`, label: `Election lap, ${size} in-process nodes, real relay`, unit: 'ms', summary: summarize(result.electionMs) },
+        paired,
+      );
+      if (size === 1000 && row.ratio !== undefined) row.goal = { text: '≤ 1.5x raw lap', met: row.ratio <= 1.5 };
+      this.rows.push(row);
+    }
+    if (want.wantCrash && result.crashes.length > 0) {
+      this.rows.push(
+        withBaseline(
+          {
+            key: `failover.crash.inproc.${size}`,
+            label: `Crash failover, ${size} in-process nodes (socket closed)`,
+            unit: 'ms',
+            summary: summarize(result.crashes.map((trial) => trial.ms)),
+          },
+          base,
+        ),
+      );
+      const frames = result.crashes.map((trial) => Object.values(trial.frames).reduce((sum, value) => sum + value, 0));
+      const summary = summarize(frames);
+      const byType = result.crashes[0]!.frames;
+      this.rows.push({
+        key: `failover.frames.${size}`,
+        label: `Frames forwarded per crash failover, N=${size}`,
+        unit: 'frames',
+        summary,
+        goal: { text: `≤ 2N+10 = ${2 * size + 10}`, met: summary.max <= 2 * size + 10 },
+        note: Object.entries(byType)
+          .filter(([, count]) => count > 0)
+          .map(([type, count]) => `${type} ${count}`)
+          .join(', '),
+      });
+    }
+    if (want.wantMemory) {
+      const host = { median: result.hostRssMB, min: result.hostRssMB, max: result.hostRssMB, trials: 1 };
+      const empty = { median: result.emptyRssMB, min: result.emptyRssMB, max: result.emptyRssMB, trials: 1 };
+      const row = withBaseline(
+        { key: `memory.inproc.${size}`, label: `RSS of one process holding ${size} in-process nodes`, unit: 'MB', summary: host },
+        { label: 'same process before joining', summary: empty },
+      );
+      if (size === 1000) row.goal = { text: '< 250 MB', met: result.hostRssMB < 250 };
+      this.rows.push(row);
+      const relay = { median: result.relayRssMB, min: result.relayRssMB, max: result.relayRssMB, trials: 1 };
+      this.rows.push(
+        withBaseline(
+          { key: `memory.relay.${size}`, label: `RSS of the relay with ${size} members`, unit: 'MB', summary: relay },
+          { label: 'relay with no members', summary: { median: emptyRelayMB, min: emptyRelayMB, max: emptyRelayMB, trials: 1 } },
+        ),
+      );
+      const largest = Math.max(...this.options.sizes);
+      if (size === largest && size < 1000) {
+        const perNodeMB = (result.hostRssMB - result.emptyRssMB) / size;
+        const estimate = result.emptyRssMB + 1000 * perNodeMB;
+        this.rows.push({
+          key: 'memory.inproc.1000.estimate',
+          label: `RSS of 1,000 in-process nodes, extrapolated from N=${size}`,
+          unit: 'MB',
+          summary: { median: estimate, min: estimate, max: estimate, trials: 1 },
+          goal: { text: '< 250 MB', met: estimate < 250 },
+          note: `${(perNodeMB * 1024).toFixed(0)} KB per node`,
+        });
+      }
+    }
+  }
+
+  /** 3. Crash failover of node processes (SIGKILL), through bench/processFailover.ts. */
+  async processCrash(): Promise<void> {
+    for (const size of this.options.processSizes) {
+      await this.step(`crash failover, ${size} node processes`, async () => {
+        const [result] = await measureProcessFailover({
+          sizes: [size],
+          trials: this.options.quick ? 3 : size > 50 ? 5 : 9,
+          scenarios: ['kill'],
+          progress: (line) => this.progress(`  ${line.trim()}`),
+        });
+        const summary = summarize(result!.samples);
+        if (size === 10) this.processCrash10 = summary;
+        const row = withBaseline(
+          { key: `failover.crash.process.${size}`, label: `Crash failover, ${size} node processes (SIGKILL)`, unit: 'ms', summary },
+          this.rawLap(size),
+        );
+        if (size === 10) row.goal = { text: 'median < 20 ms', met: summary.median < 20 };
+        this.rows.push(row);
+      });
+    }
+  }
+
+  /** 4. Freeze failover: with the default timeout, then with the smallest safe one under load. */
+  async freeze(): Promise<void> {
+    const nodes = 10;
+    const trials = this.options.quick ? 1 : 3;
+    const crash = this.processCrash10 ? { label: 'crash failover N=10 processes', summary: this.processCrash10 } : undefined;
+    await this.step('freeze failover, default LEADER_TIMEOUT_MS=5000', async () => {
+      const [result] = await measureProcessFailover({
+        sizes: [nodes],
+        trials,
+        scenarios: ['stop'],
+        env: { ...process.env, LEADER_TIMEOUT_MS: '5000' },
+        progress: (line) => this.progress(`  ${line.trim()}`),
+      });
+      this.rows.push(
+        withBaseline(
+          { key: 'failover.freeze.default', label: `Freeze failover (SIGSTOP), ${nodes} processes, LEADER_TIMEOUT_MS=5000`, unit: 'ms', summary: summarize(result!.samples) },
+          crash,
+        ),
+      );
+    });
+    await this.step('smallest LEADER_TIMEOUT_MS without false elections under load', async () => {
+      const candidates = this.options.quick ? [1000, 250] : [2000, 1000, 500, 250, 100, 50];
+      const search = await searchLeaderTimeout({
+        candidates,
+        nodes,
+        windowMs: this.options.quick ? 3000 : 6000,
+        load: DEFAULT_THROUGHPUT,
+        progress: (line) => this.progress(line),
+      });
+      const probes = search.probes
+        .map((probe) => `${probe.leaderTimeoutMs} ms: ${probe.falseElections + probe.leaves === 0 ? 'ok' : `${probe.falseElections} false elections, ${probe.leaves} dropped`}`)
+        .join('; ');
+      if (search.smallestSafeMs === null) throw new Error(`every candidate caused false elections under load (${probes})`);
+      const [result] = await measureProcessFailover({
+        sizes: [nodes],
+        trials,
+        scenarios: ['stop'],
+        env: { ...process.env, LEADER_TIMEOUT_MS: String(search.smallestSafeMs) },
+        progress: (line) => this.progress(`  ${line.trim()}`),
+      });
+      this.rows.push(
+        withBaseline(
+          {
+            key: 'failover.freeze.tuned',
+            label: `Freeze failover, ${nodes} processes, LEADER_TIMEOUT_MS=${search.smallestSafeMs} (smallest without false elections under load)`,
+            unit: 'ms',
+            summary: summarize(result!.samples),
+            note: `probed under load: ${probes}`,
+          },
+          crash,
+        ),
+      );
+    });
+  }
+
+  /** 5. Throughput of the real relay against the raw one, same load. */
+  async throughput(): Promise<void> {
+    const options = this.options.quick ? { ...DEFAULT_THROUGHPUT, warmupMs: 500, measureMs: 1500 } : DEFAULT_THROUGHPUT;
+    const trials = this.options.quick ? 2 : 3;
+    const measure = async (kind: 'raw' | 'real') => {
+      // The per-connection rate limit guards against abuse; this load is many frames per client on purpose.
+      const relay = await startRelay(kind, kind === 'real' ? { args: ['--rate-limit', '0'] } : {});
+      try {
+        const samples: number[] = [];
+        for (let trial = 0; trial < trials; trial += 1) samples.push(await measureThroughput(relay.url, options));
+        this.progress(`  ${kind} relay: ${samples.map((value) => Math.round(value)).join(', ')} frames/s`);
+        return summarize(samples);
+      } finally {
+        await relay.stop();
+      }
+    };
+    const raw = await measure('raw');
+    const real = await measure('real');
+    const row = withBaseline(
+      {
+        key: 'throughput.real',
+        label: `Relay throughput, ${options.clients} clients, ${options.inFlight} frames in flight`,
+        unit: 'frames/s',
+        summary: real,
+        note: 'real relay with --rate-limit 0',
+      },
+      { label: 'raw relay', summary: raw },
+    );
+    row.goal = { text: '≥ 0.8x raw', met: (row.ratio ?? 0) >= 0.8 };
+    this.rows.push(row);
+  }
+
+  /** 6. RSS of one idle node process, next to an idle bare Node process. */
+  async memory(): Promise<void> {
+    const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    track(bare);
+    const supervisor = new Supervisor({ relayPort: 0 });
+    try {
+      await supervisor.startRelay();
+      const [node] = await supervisor.startNodes(1);
+      await sleep(3000);
+      const nodeMB = rssMB(node!.pid);
+      const bareMB = rssMB(bare.pid!);
+      this.rows.push(
+        withBaseline(
+          { key: 'memory.node-process', label: 'RSS of one idle node process', unit: 'MB', summary: { median: nodeMB, min: nodeMB, max: nodeMB, trials: 1 } },
+          { label: 'idle bare `node`', summary: { median: bareMB, min: bareMB, max: bareMB, trials: 1 } },
+        ),
+      );
+    } finally {
+      bare.kill('SIGKILL');
+      await supervisor.stop();
+    }
+  }
+
+  /** 7. Simulator speed: simulated crash failovers (one election each) per wall-clock second. */
+  async sim(): Promise<void> {
+    const nodes = this.options.simNodes;
+    const failovers = this.options.quick ? 2 : 4;
+    // The start-up (every node joining, O(N²) ring frames) dominates a run at large N, so the
+    // elections are timed on their own: from the first injected crash to the last completed
+    // failover, read off the simulator's trace as it happens.
+    const started = performance.now();
+    let firstCrashAt: number | null = null;
+    let lastFailoverAt: number | null = null;
+    const summary = runSimulation({
+      seed: 1,
+      nodes,
+      faults: ['crash-leader'],
+      faultCount: failovers,
+      trace: (line) => {
+        if (firstCrashAt === null && /\bcrash\b/.test(line)) firstCrashAt = performance.now();
+        if (/failover done/.test(line)) lastFailoverAt = performance.now();
+      },
+    });
+    const wallMs = performance.now() - started;
+    if (!summary.ok) throw new Error(`simulation seed 1 N=${nodes} reported violations: ${summary.violations.map((v) => v.property).join(', ')}`);
+    const elections = summary.failovers.length;
+    const electionsMs = firstCrashAt !== null && lastFailoverAt !== null ? lastFailoverAt - firstCrashAt : wallMs;
+    const perSecond = (elections * 1000) / electionsMs;
+    const overall = (summary.elections.completed * 1000) / wallMs;
+    const startupMs = firstCrashAt === null ? wallMs : firstCrashAt - started;
+    this.progress(`  sim N=${nodes}: start-up ${(startupMs / 1000).toFixed(1)} s, ${elections} failovers in ${(electionsMs / 1000).toFixed(1)} s`);
+    this.rows.push(
+      withBaseline(
+        {
+          key: `sim.elections-per-second.${nodes}`,
+          label: `Simulated elections per second, N=${nodes} (crash failovers, start-up excluded)`,
+          unit: 'elections/s',
+          summary: { median: perSecond, min: perSecond, max: perSecond, trials: 1 },
+          note: `start-up of ${nodes} simulated nodes: ${(startupMs / 1000).toFixed(1)} s`,
+        },
+        { label: 'whole run incl. start-up', summary: { median: overall, min: overall, max: overall, trials: 1 } },
+      ),
+    );
+  }
+
+  async run(): Promise<Report> {
+    const startedAt = new Date().toISOString();
+    const { only } = this.options;
+    if (only.has('raw') || only.has('election') || only.has('failover')) await this.step('raw limit (hop, laps)', () => this.raw());
+    if (only.has('election') || only.has('failover') || only.has('memory')) await this.inProcess();
+    if (only.has('failover')) await this.processCrash();
+    if (only.has('freeze')) await this.freeze();
+    if (only.has('throughput')) await this.step('relay throughput', () => this.throughput());
+    if (only.has('memory')) await this.step('memory of an idle node process', () => this.memory());
+    if (only.has('sim')) await this.step(`simulator speed N=${this.options.simNodes}`, () => this.sim());
+    const cpu = cpus();
+    return {
+      startedAt,
+      durationSeconds: (performance.now() - this.started) / 1000,
+      machine: {
+        cpus: cpu.length,
+        cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+        node: process.versions.node,
+        platform: `${process.platform}-${process.arch}`,
+        totalMemoryMB: Math.round(totalmem() / 1024 / 1024),
+      },
+      quick: this.options.quick,
+      rows: this.rows,
+      skipped: this.skipped,
+    };
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: RunOptions | 'help';
+  try {
+    options = parseRunArgs(argv);
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const report = await new Runner(options).run();
+  writeJson(options.out, report);
+  process.stdout.write(`${renderHeader(report)}\n\n${renderTable(report)}\n\nJSON: ${options.out}\n`);
+  return 0;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Children die with the run, also on Ctrl-C (childServer's exit hook does the killing).
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

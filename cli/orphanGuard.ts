@@ -1,0 +1,25 @@
+/**
+ * A child of `ringleader up` (or of any Supervisor) must not outlive it. When the supervisor
+ * ends normally it stops its children itself; this guard covers the case where it cannot (it was
+ * SIGKILLed, or crashed hard): the child sees that its parent changed (it was re-parented) and
+ * sends itself SIGTERM, so a node still leaves the ring gracefully.
+ *
+ * The supervisor sets RINGLEADER_SUPERVISOR_PID in its children's environment; without it the
+ * guard does nothing.
+ */
+export const SUPERVISOR_PID_ENV = 'RINGLEADER_SUPERVISOR_PID';
+const CHECK_EVERY_MS = 500;
+
+export function exitWithSupervisor(env: NodeJS.ProcessEnv): void {
+  const supervisorPid = Number(env[SUPERVISOR_PID_ENV]);
+  if (!Number.isInteger(supervisorPid) || supervisorPid <= 0) return;
+  const check = () => {
+    if (process.ppid === supervisorPid) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  };
+  // Unref'd: the guard never keeps a process alive that is done.
+  const timer = setInterval(check, CHECK_EVERY_MS);
+  timer.unref();
+  check();
+}

@@ -1,0 +1,341 @@
+import { createActor, fromCallback, initialTransition, SimulatedClock, transition, type SnapshotFrom } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { decideElection, initiateElection, supersedes, winnerOf, type ElectionView } from '../machines/election.js';
+import { leaderAfterWelcome, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
+import type { ClientFrame, ElectionFrame, LeaderInfo, ServerFrame, WelcomeFrame } from '../machines/protocol.js';
+import { nextClientId, recipients, relayMachine, type RelayEmitted } from '../machines/relayMachine.js';
+import { successorOf } from '../machines/ring.js';
+
+// ---- node machine through transition(): pure, every action visible -------------------------------
+
+const machine = nodeMachine.provide({ actors: { relayConnection: fromCallback(() => undefined) } });
+type Snapshot = SnapshotFrom<typeof machine>;
+
+interface Step {
+  snapshot: Snapshot;
+  sent: ClientFrame[];
+  emitted: Array<{ type: string; [key: string]: unknown }>;
+}
+
+function step(snapshot: Snapshot, event: NodeEvent | { type: string }): Step {
+  const [next, actions] = transition(machine, snapshot, event as NodeEvent);
+  const sent: ClientFrame[] = [];
+  const emitted: Step['emitted'] = [];
+  for (const action of actions) {
+    const params = action.params as { event?: { type: string; frame?: ClientFrame } } | undefined;
+    if (action.type === 'xstate.sendTo' && params?.event?.type === 'send') sent.push(params.event.frame!);
+    if (action.type === 'xstate.emit') emitted.push(params!.event as Step['emitted'][number]);
+  }
+  return { snapshot: next, sent, emitted };
+}
+
+function start(rank = 5): Snapshot {
+  return initialTransition(machine, { rank, seed: 1 })[0];
+}
+
+function welcome(clientId: string, members: string[], leader: LeaderInfo | null): WelcomeFrame {
+  return { type: 'welcome', clientId, protocol: 1, members, leader };
+}
+
+function election(eligible: Array<[string, number]>, term: number, initiator = eligible[0]?.[0] ?? 'n1'): ElectionFrame {
+  return { type: 'election', to: 'next', from: 'x', initiator, term, eligible: eligible.map(([id, rank]) => ({ id, rank })) };
+}
+
+const L1: LeaderInfo = { id: 'n1', rank: 9, term: 1 };
+
+/** n1 (rank 9), elected in term 1 of the ring [n1, n2]: it waited, started, and its frame came back. */
+function leaderN1(): Snapshot {
+  let { snapshot } = step(start(9), welcome('n1', ['n1', 'n2'], null));
+  snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
+  return step(snapshot, election([['n1', 9], ['n2', 5]], 1)).snapshot;
+}
+
+/** n2 (rank 5), following n1 in the ring [n1, n2, n3]. */
+function follower(): Snapshot {
+  return step(start(), welcome('n2', ['n1', 'n2', 'n3'], L1)).snapshot;
+}
+
+describe('node machine: joining', () => {
+  it('follows the leader that welcome names when it is a member', () => {
+    const { snapshot, sent } = step(start(), welcome('n2', ['n1', 'n2'], L1));
+    expect(snapshot.value).toEqual({ online: 'follower' });
+    expect(snapshot.context.leader).toEqual(L1);
+    expect(sent).toEqual([]);
+  });
+
+  it('waits in awaiting when welcome names no leader, and starts nothing', () => {
+    const { snapshot, sent } = step(start(), welcome('n2', ['n1', 'n2'], null));
+    expect(snapshot.value).toEqual({ online: 'awaiting' });
+    expect(sent).toEqual([]);
+  });
+
+  it('a fresh node alone waits (the relay may have just restarted); one that knows a term elects at once', () => {
+    expect(step(start(), welcome('n1', ['n1'], null)).snapshot.value).toEqual({ online: 'awaiting' });
+    const knows = step(follower(), { type: 'relay.closed' }).snapshot;
+    const alone = step(knows, welcome('n2', ['n2'], null));
+    expect(alone.snapshot.value).toEqual({ online: 'electing' });
+    expect(alone.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 2, eligible: [{ id: 'n2', rank: 5 }] }]);
+  });
+
+  it('a reconnecting leader that kept its id leads again and re-announces itself', () => {
+    let { snapshot } = step(start(9), welcome('n1', ['n1'], null));
+    snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
+    snapshot = step(snapshot, election([['n1', 9]], 1)).snapshot;
+    expect(snapshot.value).toEqual({ online: 'leader' });
+    snapshot = step(snapshot, { type: 'relay.closed' }).snapshot;
+    const back = step(snapshot, welcome('n1', ['n2', 'n1'], null));
+    expect(back.snapshot.value).toEqual({ online: 'leader' });
+    expect(back.sent).toEqual([{ type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 1 }]);
+  });
+
+  it('never takes a leader claim that names its id but was about another process', () => {
+    // A fresh process handed the id "n1" after a relay restart is not the old n1.
+    expect(leaderAfterWelcome({ id: null, leader: null }, welcome('n1', ['n1'], L1))).toBeNull();
+    // A leader whose resume was refused (new id n7) no longer leads under n1.
+    expect(leaderAfterWelcome({ id: 'n1', leader: L1 }, welcome('n7', ['n1', 'n7'], null))).toBeNull();
+    // Same term, two leaders: the relay's view wins (the ring followed it while we were away).
+    const other = { id: 'n3', rank: 1, term: 1 };
+    expect(leaderAfterWelcome({ id: 'n2', leader: L1 }, welcome('n2', ['n1', 'n2', 'n3'], other))).toEqual(other);
+    expect(leaderAfterWelcome({ id: 'n2', leader: { ...L1, term: 4 } }, welcome('n2', ['n2'], other))).toEqual({ ...L1, term: 4 });
+  });
+
+  it('a newcomer in awaiting follows the known leader when it re-announces itself', () => {
+    let { snapshot } = step(follower(), { type: 'relay.closed' });
+    snapshot = step(snapshot, welcome('n2', ['n2', 'n3'], null)).snapshot;
+    expect(snapshot.value).toEqual({ online: 'awaiting' });
+    const next = step(snapshot, { type: 'newLeader', to: 'all', from: 'n1', leaderId: 'n1', rank: 9, term: 1 });
+    expect(next.snapshot.value).toEqual({ online: 'follower' });
+  });
+});
+
+describe('node machine: checking the leader', () => {
+  it('asks the leader after the check interval and goes back to follower on its answer', () => {
+    const checking = step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' });
+    expect(checking.snapshot.value).toEqual({ online: 'checking' });
+    expect(checking.sent).toEqual([{ type: 'checkLeader', to: 'n1', nonce: '1' }]);
+    const wrongNonce = step(checking.snapshot, { type: 'answerLeader', to: 'n2', from: 'n1', nonce: '0', term: 1 });
+    expect(wrongNonce.snapshot.value).toEqual({ online: 'checking' });
+    const answered = step(checking.snapshot, { type: 'answerLeader', to: 'n2', from: 'n1', nonce: '1', term: 1 });
+    expect(answered.snapshot.value).toEqual({ online: 'follower' });
+  });
+
+  it('starts an election with a new term when the leader does not answer in time', () => {
+    const checking = step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot;
+    const timedOut = step(checking, { type: 'xstate.after.leaderTimeout.node.online.checking' });
+    expect(timedOut.snapshot.value).toEqual({ online: 'electing' });
+    expect(timedOut.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 2, eligible: [{ id: 'n2', rank: 5 }] }]);
+    expect(timedOut.emitted).toContainEqual({ type: 'electionStarted', term: 2, initiator: 'n2', reason: 'leaderTimeout' });
+  });
+
+  it('a leader answers checks with its term; a follower asked by mistake names the leader', () => {
+    const leader = leaderN1();
+    expect(leader.value).toEqual({ online: 'leader' });
+    expect(step(leader, { type: 'checkLeader', to: 'n1', from: 'n2', nonce: '7' }).sent).toEqual([
+      { type: 'answerLeader', to: 'n2', nonce: '7', term: 1 },
+    ]);
+    expect(step(follower(), { type: 'checkLeader', to: 'n2', from: 'n3', nonce: '3' }).sent).toEqual([
+      { type: 'newLeader', to: 'n3', leaderId: 'n1', rank: 9, term: 1 },
+    ]);
+  });
+});
+
+describe('node machine: failover', () => {
+  it("only the departed leader's successor starts at once; the others wait in awaiting", () => {
+    const left = { type: 'ring', members: ['n2', 'n3'], left: 'n1' } as const;
+    const successor = step(follower(), left);
+    expect(successor.snapshot.value).toEqual({ online: 'electing' });
+    expect(successor.sent).toHaveLength(1);
+    expect(successor.sent[0]).toMatchObject({ type: 'election', term: 2 });
+
+    const n3 = step(start(7), welcome('n3', ['n1', 'n2', 'n3'], L1)).snapshot;
+    const other = step(n3, left);
+    expect(other.snapshot.value).toEqual({ online: 'awaiting' });
+    expect(other.sent).toEqual([]);
+    const backup = step(other.snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' });
+    expect(backup.sent[0]).toMatchObject({ type: 'election', initiator: 'n3', term: 2 });
+  });
+
+  it('passes an election on with itself appended and completes it on the way back with the highest (rank, id)', () => {
+    const forwarded = step(follower(), election([['n1', 9]], 2));
+    // n1 led term 1 and is still a member, so a term-2 frame is news: pass it on.
+    expect(forwarded.snapshot.value).toEqual({ online: 'electing' });
+    expect(forwarded.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n1', term: 2, eligible: [{ id: 'n1', rank: 9 }, { id: 'n2', rank: 5 }] }]);
+
+    // n2 initiated term 2; the frame comes back with n3 (rank 7) and n4 (rank 7, higher id) on it.
+    const initiated = step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot;
+    const electing = step(initiated, { type: 'xstate.after.leaderTimeout.node.online.checking' }).snapshot;
+    const withN4 = step(electing, { type: 'ring', members: ['n1', 'n2', 'n3', 'n4'], joined: 'n4' }).snapshot;
+    const done = step(withN4, election([['n2', 5], ['n3', 7], ['n4', 7]], 2, 'n2'));
+    expect(done.snapshot.value).toEqual({ online: 'follower' });
+    expect(done.snapshot.context.leader).toEqual({ id: 'n4', rank: 7, term: 2 });
+    expect(done.sent).toEqual([{ type: 'newLeader', to: 'all', leaderId: 'n4', rank: 7, term: 2 }]);
+  });
+
+  it('ignores announcements of older terms and elections it already knows the outcome of', () => {
+    const stale = step(follower(), { type: 'newLeader', to: 'all', from: 'n3', leaderId: 'n3', rank: 99, term: 0 });
+    expect(stale.snapshot.context.leader).toEqual(L1);
+    const old = step(follower(), election([['n3', 7]], 1));
+    expect(old.sent).toEqual([]);
+    expect(old.emitted).toContainEqual(expect.objectContaining({ type: 'frameDropped', reason: 'stale' }));
+  });
+
+  it('a resigning leader stands aside: its frame does not carry it, so someone else wins', () => {
+    const leader = leaderN1();
+    const resigning = step(leader, { type: 'resign' });
+    expect(resigning.snapshot.value).toEqual({ online: 'electing' });
+    expect(resigning.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n1', term: 2, eligible: [] }]);
+    expect(resigning.emitted).toContainEqual({ type: 'leadershipLost', term: 1 });
+    const passed = step(resigning.snapshot, election([['n2', 5]], 2, 'n1'));
+    expect(passed.sent[0]).toMatchObject({ eligible: [{ id: 'n2', rank: 5 }] });
+  });
+
+  it('a dropped connection leaves every state for disconnected and forgets the lap', () => {
+    const electing = step(follower(), election([['n1', 9]], 2)).snapshot;
+    const closed = step(electing, { type: 'relay.closed' }).snapshot;
+    expect(closed.value).toBe('disconnected');
+    expect(closed.context.round).toBeNull();
+  });
+});
+
+describe('node machine on a SimulatedClock', () => {
+  it('runs its timers with jitter: checks come every 0.8-1.2 check intervals', () => {
+    const clock = new SimulatedClock();
+    const sent: ClientFrame[] = [];
+    let deliver: ((event: NodeEvent) => void) | null = null;
+    const relayConnection = fromCallback<RelayCommand>(({ receive, sendBack }) => {
+      deliver = sendBack as (event: NodeEvent) => void;
+      receive((command) => sent.push(command.frame));
+    });
+    const actor = createActor(nodeMachine.provide({ actors: { relayConnection } }), { clock, input: { rank: 5, seed: 42 } }).start();
+    deliver!(welcome('n2', ['n1', 'n2'], L1));
+    const times: number[] = [];
+    for (let ms = 0; ms < 20_000; ms += 10) {
+      clock.increment(10);
+      const last = sent.at(-1);
+      if (last?.type === 'checkLeader' && times.length < sent.length) {
+        times.push(clock.now());
+        deliver!({ type: 'answerLeader', to: 'n2', from: 'n1', nonce: last.nonce, term: 1 });
+      }
+    }
+    const gaps = times.slice(1).map((time, index) => time - times[index]!);
+    expect(gaps.length).toBeGreaterThan(10);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(800);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(1210);
+    expect(new Set(gaps).size).toBeGreaterThan(1);
+    expect(actor.getSnapshot().value).toEqual({ online: 'follower' });
+    actor.stop();
+  });
+});
+
+// ---- the rule itself ---------------------------------------------------------------------------
+
+describe('election rule', () => {
+  const view = (over: Partial<ElectionView> = {}): ElectionView => ({
+    self: { id: 'n2', rank: 5 },
+    members: ['n1', 'n2', 'n3'],
+    term: 1,
+    leader: null,
+    round: null,
+    standing: true,
+    ...over,
+  });
+
+  it('winnerOf picks the highest (rank, id) among live entries only', () => {
+    const live = new Set(['n1', 'n2', 'n3']);
+    expect(winnerOf([{ id: 'n1', rank: 3 }, { id: 'n3', rank: 8 }, { id: 'n2', rank: 8 }], live)).toEqual({ id: 'n3', rank: 8 });
+    expect(winnerOf([{ id: 'n9', rank: 99 }, { id: 'n1', rank: 3 }], live)).toEqual({ id: 'n1', rank: 3 });
+  });
+
+  it('Chang-Roberts: a frame of a smaller initiator dies where a greater one of its term passed', () => {
+    expect(decideElection(view({ round: { term: 2, initiator: 'n3' } }), election([['n1', 1]], 2, 'n1'))).toEqual({ kind: 'drop', reason: 'extinct' });
+    expect(decideElection(view({ round: { term: 2, initiator: 'n1' } }), election([['n3', 1]], 2, 'n3')).kind).toBe('forward');
+  });
+
+  it('completes at the first live entry only, so an initiator that died is replaced by the next one', () => {
+    const frame = election([['n9', 1], ['n2', 5], ['n3', 7]], 2, 'n9');
+    const decided = decideElection(view({ round: { term: 2, initiator: 'n9' } }), frame);
+    expect(decided).toMatchObject({ kind: 'complete', winner: { id: 'n3', rank: 7, term: 2 } });
+    const notFirst = decideElection(view({ round: { term: 2, initiator: 'n1' } }), election([['n1', 1], ['n2', 5]], 2, 'n1'));
+    expect(notFirst).toEqual({ kind: 'drop', reason: 'lapped' });
+  });
+
+  it('initiating raises the term by one; supersedes orders by term, then (rank, id)', () => {
+    expect(initiateElection(view({ term: 4 })).frame.term).toBe(5);
+    expect(supersedes({ id: 'a', rank: 1, term: 3 }, { id: 'b', rank: 9, term: 2 })).toBe(true);
+    expect(supersedes({ id: 'a', rank: 1, term: 2 }, { id: 'b', rank: 9, term: 2 })).toBe(false);
+    expect(supersedes({ id: 'c', rank: 9, term: 2 }, { id: 'b', rank: 9, term: 2 })).toBe(true);
+  });
+
+  it('successorOf names the first surviving member after the departed one', () => {
+    expect(successorOf(['n1', 'n2', 'n3'], 'n1', ['n2', 'n3'])).toBe('n2');
+    expect(successorOf(['n1', 'n2', 'n3'], 'n3', ['n1', 'n2'])).toBe('n1');
+    expect(successorOf(['n1', 'n2', 'n3'], 'n1', ['n3'])).toBe('n3');
+  });
+});
+
+// ---- relay machine -----------------------------------------------------------------------------
+
+function relay() {
+  const delivered: RelayEmitted[] = [];
+  const actor = createActor(relayMachine);
+  actor.on('deliver', (event) => delivered.push(event));
+  actor.start();
+  return { actor, delivered };
+}
+
+describe('relay machine', () => {
+  it('welcomes a joiner with the ring and the last leader, and tells the others', () => {
+    const { actor, delivered } = relay();
+    actor.send({ type: 'join', id: 'n1' });
+    actor.send({ type: 'frame', from: 'n1', frame: { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 1 } });
+    actor.send({ type: 'join', id: 'n2' });
+    expect(delivered.at(-2)).toEqual({ type: 'deliver', to: ['n2'], frame: { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: L1 } });
+    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', members: ['n1', 'n2'], joined: 'n2' } });
+  });
+
+  it('routes next (skipping departed members), all and one id, and stamps from', () => {
+    const { actor, delivered } = relay();
+    for (const id of ['n1', 'n2', 'n3']) actor.send({ type: 'join', id });
+    actor.send({ type: 'leave', id: 'n2' });
+    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', members: ['n1', 'n3'], left: 'n2' } });
+    const frame = election([['n1', 1]], 1);
+    delete (frame as { from?: string }).from;
+    actor.send({ type: 'frame', from: 'n1', frame });
+    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n3'], frame: { ...frame, from: 'n1' } });
+    expect(recipients(['n1', 'n3'], 'n3', 'next')).toEqual(['n1']);
+    expect(recipients(['n1', 'n2', 'n3'], 'n2', 'all')).toEqual(['n1', 'n3']);
+  });
+
+  it('answers a frame for an unknown member with unknown_target and ignores non-members', () => {
+    const { actor, delivered } = relay();
+    actor.send({ type: 'join', id: 'n1' });
+    actor.send({ type: 'frame', from: 'n1', frame: { type: 'checkLeader', to: 'n7', nonce: '1' } });
+    expect(delivered.at(-1)).toMatchObject({ to: ['n1'], frame: { type: 'error', code: 'unknown_target' } });
+    const before = delivered.length;
+    actor.send({ type: 'frame', from: 'ghost', frame: { type: 'checkLeader', to: 'n1', nonce: '1' } });
+    actor.send({ type: 'leave', id: 'ghost' });
+    expect(delivered).toHaveLength(before);
+  });
+
+  it('grants ?resume=<id> when nobody holds it, and never hands out a live or malformed id', () => {
+    const { actor } = relay();
+    actor.send({ type: 'join', id: 'n1' });
+    const context = actor.getSnapshot().context;
+    expect(nextClientId(context, 'n7')).toBe('n7');
+    expect(nextClientId(context, 'n1')).toBe('n2');
+    expect(nextClientId(context, 'all')).toBe('n2');
+    expect(nextClientId(context, 'bad id!')).toBe('n2');
+  });
+
+  it('keeps the newest leader announced, by term', () => {
+    const { actor } = relay();
+    actor.send({ type: 'join', id: 'n1' });
+    const announce = (leaderId: string, term: number) =>
+      actor.send({ type: 'frame', from: 'n1', frame: { type: 'newLeader', to: 'all', leaderId, rank: 1, term } });
+    announce('n3', 4);
+    announce('n2', 3);
+    expect(actor.getSnapshot().context.leader).toEqual({ id: 'n3', rank: 1, term: 4 });
+  });
+});
+
+export type { ServerFrame };
