@@ -328,7 +328,7 @@ export class ConnectionHub {
    * of one system call each (the way uWebSockets corks); writes are flushed on the next tick.
    */
   private cork(connection: Connection): void {
-    if (connection.corked || connection.tcp === null || process.env.NOCORK) return;
+    if (connection.corked || connection.tcp === null) return;
     connection.corked = true;
     connection.tcp.cork();
     this.corked.push(connection);

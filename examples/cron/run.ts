@@ -108,7 +108,10 @@ async function stopAll(code: number): Promise<never> {
 function summarize(): void {
   const byTerm = new Map<number, Set<string>>();
   for (const run of runs) byTerm.set(run.term, (byTerm.get(run.term) ?? new Set()).add(run.worker));
-  const rows = [...byTerm].map(([term, names]) => `term ${term}: ${runs.filter((run) => run.term === term).length} runs by ${[...names].join(', ')}`);
+  const rows = [...byTerm].map(([term, names]) => {
+    const count = runs.filter((run) => run.term === term).length;
+    return `term ${term}: ${count} run${count === 1 ? '' : 's'} by ${[...names].join(', ')}`;
+  });
   const oneWorkerPerTerm = [...byTerm.values()].every((names) => names.size === 1);
   const termsGrow = runs.every((run, index) => index === 0 || run.term >= runs[index - 1]!.term);
   say('summary:');
