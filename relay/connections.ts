@@ -186,6 +186,15 @@ export class ConnectionHub {
   // ---- inbound ----
 
   private receive(connection: Connection, data: Buffer, isBinary: boolean): void {
+    try {
+      this.handle(connection, data, isBinary);
+    } catch (error) {
+      // A bug here must cost one frame, never the relay (the socket's emitter would rethrow it).
+      this.log.error({ err: error, clientId: connection.id }, 'frame handling failed');
+    }
+  }
+
+  private handle(connection: Connection, data: Buffer, isBinary: boolean): void {
     if (connection.gone) return;
     if (connection.bucket !== null && !connection.bucket.take(performance.now())) {
       this.flooded(connection);

@@ -30,8 +30,14 @@ export function createHttpHandler(endpoints: HttpEndpoints) {
       reply(response, 405, 'text/plain; charset=utf-8', `method ${request.method} not allowed: use GET\n`);
       return;
     }
-    const { type, body } = route();
-    reply(response, 200, type, request.method === 'HEAD' ? null : body, Buffer.byteLength(body));
+    let page: { type: string; body: string };
+    try {
+      page = route();
+    } catch (error) {
+      reply(response, 500, 'text/plain; charset=utf-8', `internal error: ${(error as Error).message}\n`);
+      return;
+    }
+    reply(response, 200, page.type, request.method === 'HEAD' ? null : page.body, Buffer.byteLength(page.body));
   };
 }
 

@@ -76,7 +76,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'ws://relay');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'ws://relay');
+    } catch {
+      logger.warn({ clientId: null, code: 'bad_frame', target: request.url }, 'rejected join: unreadable request URL');
+      refuseUpgrade(socket, 400, 'unreadable request URL');
+      return;
+    }
     const remote = request.socket.remoteAddress;
     if (token !== undefined && !tokenMatches(presentedToken(request, url), token)) {
       metrics.rejected.unauthorized += 1;

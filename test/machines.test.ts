@@ -24,7 +24,7 @@ function step(snapshot: Snapshot, event: NodeEvent | { type: string }): Step {
   for (const action of actions) {
     const params = action.params as { event?: { type: string; frame?: ClientFrame } } | undefined;
     if (action.type === 'xstate.sendTo' && params?.event?.type === 'send') sent.push(params.event.frame!);
-    if (action.type === 'xstate.emit') emitted.push(params!.event as Step['emitted'][number]);
+    if ((action.type as string) === 'xstate.emit') emitted.push(params!.event as Step['emitted'][number]);
   }
   return { snapshot: next, sent, emitted };
 }

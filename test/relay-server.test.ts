@@ -191,6 +191,19 @@ describe('startRelay', () => {
         resolve();
       });
     });
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      const socket = connect(relay.port, '127.0.0.1', () =>
+        socket.write(
+          'GET http://[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        ),
+      );
+      socket.on('data', (chunk) => (text += String(chunk)));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
     expect(relay.status().members).toEqual([member.id]);
     const other = await join(relay);
     await member.next((frame) => frame.type === 'ring' && frame.joined === other.id);

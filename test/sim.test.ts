@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { runSimulation, type SimulationSummary } from '../sim/simulation.js';
+
+// Process-level checks run the built CLI: `npm run build` (or `npm test`, whose pretest builds) first.
+const CLI = 'dist/sim/cli.js';
+
+function withoutWallTime(summary: SimulationSummary): Omit<SimulationSummary, 'wallMs'> {
+  const { wallMs: _wall, ...rest } = summary;
+  return rest;
+}
+
+describe('simulator', () => {
+  it('replays a seed exactly: the same seed gives the same run', () => {
+    const options = { seed: 11, nodes: 5, faults: ['crash', 'freeze', 'join', 'relay-restart', 'disconnect'] as const, faultCount: 6 };
+    const first = runSimulation({ ...options, faults: [...options.faults] });
+    const second = runSimulation({ ...options, faults: [...options.faults] });
+    expect(first.ok).toBe(true);
+    expect(withoutWallTime(second)).toEqual(withoutWallTime(first));
+    expect(runSimulation({ ...options, faults: [...options.faults], seed: 12 }).steps).not.toBe(first.steps);
+  });
+
+  it.each([10, 60])('a leader crash in a ring of %i costs one lap and one broadcast: at most 2N frames, within its budget', (nodes) => {
+    const summary = runSimulation({ seed: 7, nodes, faults: ['crash-leader'], faultCount: 3 });
+    expect(summary.violations).toEqual([]);
+    expect(summary.failovers).toHaveLength(3);
+    for (const failover of summary.failovers) {
+      // N survivors: one election hop each, one newLeader to each but the sender.
+      expect(failover.electionFrames + failover.newLeaderFrames).toBeLessThanOrEqual(2 * failover.nodes + 2);
+      expect(failover.durationMs).toBeLessThanOrEqual(failover.budgetMs);
+      expect(failover.newLeader).not.toBe(failover.crashed);
+    }
+    expect(summary.elections.started).toBe(summary.elections.completed);
+  });
+
+  it('a quiet ring elects once and keeps its leader', () => {
+    const summary = runSimulation({ seed: 5, nodes: 8, faults: [] });
+    expect(summary.ok).toBe(true);
+    expect(summary.elections.completed).toBe(1);
+    expect(summary.finalLeader).not.toBeNull();
+  });
+
+  it('joins never depose the agreed leader (stability)', () => {
+    const summary = runSimulation({ seed: 3, nodes: 4, faults: ['join'], faultCount: 6, rankRange: 1_000_000 });
+    expect(summary.violations).toEqual([]);
+    expect(summary.elections.completed).toBe(1);
+  });
+});
+
+describe('npm run sim', () => {
+  it('prints SEED first, a summary, and exits 0 when every property holds', () => {
+    const result = spawnSync(process.execPath, [CLI, '--seed', '7', '--nodes', '10', '--faults', 'crash-leader', '--fault-count', '1'], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe('SEED=7');
+    expect(result.stdout).toMatch(/frames per failover: \d+/);
+    expect(result.stdout).toMatch(/virtual time to agreement: \d+ ms/);
+    expect(result.stdout).toMatch(/frames sent by nodes: \d+ \(.*election \d+/);
+  });
+
+  it('the reproduce command of a run replays it exactly', () => {
+    const summary = runSimulation({ seed: 21, nodes: 4, faults: ['crash', 'join', 'freeze'], faultCount: 5, linkDelayMs: { min: 2, max: 30 } });
+    const args = summary.reproduce.replace(/^npm run sim -- /, '').split(' ');
+    const result = spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const replayed = JSON.parse(result.stdout.slice(result.stdout.indexOf('\n') + 1)) as SimulationSummary;
+    expect(withoutWallTime(replayed)).toEqual(withoutWallTime(summary));
+  });
+
+  it('rejects a bad option with a clear message and exit code 2', () => {
+    const result = spawnSync(process.execPath, [CLI, '--seed', '1', '--faults', 'meteor'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('unknown fault "meteor"');
+    const nodes = spawnSync(process.execPath, [CLI, '--nodes', '0'], { encoding: 'utf8' });
+    expect(nodes.status).toBe(2);
+    expect(nodes.stderr).toContain('--nodes must be at least 1');
+  });
+});
