@@ -5,7 +5,7 @@
  * reproduce it alone.
  *
  *   node dist/bench/run.js [--only raw,election,failover,freeze,throughput,memory,sim]
- *                          [--quick] [--out path] [--sizes 10,100] [--process-sizes 10,100]
+ *                          [--quick] [--out path] [--sizes 10,100,250] [--process-sizes 10,100]
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -19,7 +19,8 @@ import { renderHeader, renderTable, withBaseline, writeJson, type Report, type R
 import { runRingHost, type HostResult } from './ringHost.js';
 import { sleep, summarize, type Summary } from './stats.js';
 import { DEFAULT_THROUGHPUT, measureThroughput } from './throughput.js';
-import { closeClients, connectClients, measureHops, measureLaps } from './wireClients.js';
+import { startTokenPassers } from './tokenPasser.js';
+import { closeClients, connectClients, measureHops, measureLaps, timeLaps } from './wireClients.js';
 
 export const BENCHMARKS = ['raw', 'election', 'failover', 'freeze', 'throughput', 'memory', 'sim'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
@@ -39,7 +40,7 @@ export interface RunOptions {
 
 const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
 const USAGE = `usage: npm run bench -- [--only ${BENCHMARKS.join(',')}] [--quick] [--out bench/results.json]
-                        [--sizes 10,100] [--process-sizes 10,100] [--sim-nodes 1000]`;
+                        [--sizes 10,100,250] [--process-sizes 10,100] [--sim-nodes 1000]`;
 
 export function parseRunArgs(argv: readonly string[]): RunOptions | 'help' {
   let only = new Set<BenchmarkName>(BENCHMARKS);
@@ -69,7 +70,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | 'help' {
     else if (flag === '--sim-nodes') simNodes = sizeList(flag, value())[0];
     else throw new Error(`unknown option ${flag}\n${USAGE}`);
   }
-  sizes ??= quick ? [10, 50] : [10, 100];
+  sizes ??= quick ? [10, 50] : [10, 100, 250];
   processSizes ??= quick ? [10] : [10, 100];
   const rawSizes = [...new Set([...(quick ? [10, 100] : [10, 100, 1000]), ...sizes, ...processSizes])].sort((a, b) => a - b);
   return { only, quick, out, sizes, processSizes, rawSizes, simNodes: simNodes ?? (quick ? 100 : 200) };
@@ -87,6 +88,7 @@ class Runner {
   readonly skipped: Report['skipped'] = [];
   private readonly started = performance.now();
   private readonly rawLaps = new Map<number, Summary>();
+  private readonly rawProcessLaps = new Map<number, Summary>();
   private processCrash10: Summary | undefined;
 
   constructor(readonly options: RunOptions) {}
@@ -130,6 +132,21 @@ class Runner {
           this.progress(`  raw lap N=${size}: ${lap.median.toFixed(2)} ms`);
         } finally {
           closeClients(clients);
+        }
+      }
+      // Node processes pay a process wake-up per hop; their baseline is a raw lap among processes too.
+      for (const size of this.options.processSizes.filter((n) => n <= 20)) {
+        const [origin] = await connectClients(raw.url, 1);
+        const passers = await startTokenPassers(raw.url, size - 1);
+        try {
+          await timeLaps(origin!, size, 3);
+          const lap = summarize(await timeLaps(origin!, size, this.trials));
+          this.rawProcessLaps.set(size, lap);
+          this.rows.push({ key: `raw.lap.processes.${size}`, label: `Token lap, raw relay, N=${size} (${size - 1} client processes + 1)`, unit: 'ms', summary: lap });
+          this.progress(`  raw lap N=${size} processes: ${lap.median.toFixed(2)} ms`);
+        } finally {
+          passers.stop();
+          origin!.close();
         }
       }
       const real = await startRelay('real');
@@ -177,7 +194,7 @@ class Runner {
               crashes: wantCrash ? (this.options.quick ? 3 : 5) : 0,
             },
             (line) => this.progress(`  ${line}`),
-            300_000,
+            180_000,
           );
           this.progress(`  N=${size}: ring assembled in ${(result.joinMs / 1000).toFixed(1)} s`);
           this.inProcessRows(size, result, emptyRelayMB, { wantElection, wantCrash, wantMemory });
@@ -284,9 +301,10 @@ class Runner {
         });
         const summary = summarize(result!.samples);
         if (size === 10) this.processCrash10 = summary;
+        const processLap = this.rawProcessLaps.get(size);
         const row = withBaseline(
           { key: `failover.crash.process.${size}`, label: `Crash failover, ${size} node processes (SIGKILL)`, unit: 'ms', summary },
-          this.rawLap(size),
+          processLap ? { label: `raw lap of ${size} client processes`, summary: processLap } : this.rawLap(size),
         );
         if (size === 10) row.goal = { text: 'median < 20 ms', met: summary.median < 20 };
         this.rows.push(row);

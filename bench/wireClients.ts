@@ -96,19 +96,29 @@ export async function measureHops(url: string, count: number): Promise<number[]>
  * the floor under an election lap of the same size. Every client forwards the same text, so
  * the clients add no work beyond receiving and sending.
  */
+/** Only the token is passed on: the real relay also sends `ring` frames, which must not multiply it. */
+const isToken = (text: string) => text.includes('"lap"');
+
 export async function measureLaps(clients: readonly WireClient[], laps: number): Promise<number[]> {
   const token = probeFrame('next', 'lap');
   const [origin, ...others] = clients;
   if (!origin || others.length === 0) throw new Error('measureLaps: a lap needs at least two clients');
-  // Only the token is passed on: the real relay also sends `ring` frames, which must not multiply it.
-  const isToken = (text: string) => text.includes('"lap"');
   for (const client of others) client.onFrame((text) => isToken(text) && client.socket.send(token));
+  return timeLaps(origin, clients.length, laps);
+}
+
+/**
+ * Sends the token from `origin` and times its return, `laps` times; the rest of the ring (bare
+ * clients here, or token-passer processes) sends it on.
+ */
+export async function timeLaps(origin: WireClient, size: number, laps: number): Promise<number[]> {
+  const token = probeFrame('next', 'lap');
   const samples: number[] = [];
   for (let lap = 0; lap < laps; lap += 1) {
     const back = new Promise<number>((resolve) => origin.onFrame((text) => isToken(text) && resolve(performance.now())));
     const sentAt = performance.now();
     origin.socket.send(token);
-    samples.push((await withTimeout(back, 60_000, `lap ${lap} of ${clients.length}`)) - sentAt);
+    samples.push((await withTimeout(back, 60_000, `lap ${lap} of ${size}`)) - sentAt);
   }
   return samples;
 }

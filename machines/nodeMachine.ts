@@ -173,12 +173,6 @@ export const nodeMachine = setup({
   guards: {
     isLeaderSelf: ({ context }) => context.leader !== null && context.leader.id === context.id,
     knowsLiveLeader: ({ context }) => context.leader !== null && context.members.includes(context.leader.id),
-    /**
-     * Alone and not new: a fresh node (term 0) alone on the ring may be facing a relay that just
-     * restarted, with the members that know the current term still reconnecting; it waits in
-     * `awaiting` for them (they re-announce the leader) instead of starting terms again at 1.
-     */
-    isAloneAndKnowsTerms: ({ context }) => context.members.length === 1 && context.members[0] === context.id && context.term > 0,
     completesElectionAsWinner: ({ context, event }) => {
       const decision = electionDecision(context, event);
       return decision?.kind === 'complete' && decision.winner.id === context.id;
@@ -382,12 +376,16 @@ export const nodeMachine = setup({
         error: { actions: 'reportRelayError' },
       },
       states: {
-        /** Transient: picks the state that fits what `welcome` told us. */
+        /**
+         * Transient: picks the state that fits what `welcome` told us. A node that finds itself
+         * alone does not elect itself at once: the relay may just have restarted, and members that
+         * know newer terms (or lead) may still be reconnecting; `awaiting` gives them a backup
+         * timer's worth of time to come back and re-announce the leader.
+         */
         route: {
           always: [
             { guard: 'isLeaderSelf', target: 'leader', actions: 'announceSelf' },
             { guard: 'knowsLiveLeader', target: 'follower' },
-            { guard: 'isAloneAndKnowsTerms', target: 'electing', actions: { type: 'startElection', params: 'alone' } },
             { target: 'awaiting' },
           ],
         },

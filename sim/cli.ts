@@ -110,7 +110,7 @@ export function renderSummary(summary: SimulationSummary): string {
       `failover ${index + 1}: ${record.crashed} crashed, ${record.newLeader} leads term ${record.term} after ${record.durationMs} ms ` +
         `(budget ${record.budgetMs} ms); delivered: ${record.electionFrames} election + ${record.newLeaderFrames} newLeader = ` +
         `${record.electionFrames + record.newLeaderFrames} frames for N=${record.nodes} (2N=${2 * record.nodes}); nodes sent ${record.nodeSent}; ` +
-        `all deliveries in the window ${record.allDeliveries}`,
+        `all deliveries in the window ${record.allDeliveries}; simulated in ${record.wallMs} ms`,
     );
   }
   if (summary.framesPerFailover !== null) {
@@ -119,7 +119,8 @@ export function renderSummary(summary: SimulationSummary): string {
   lines.push(`virtual time to agreement: ${summary.timeToAgreementMs === null ? 'never' : `${summary.timeToAgreementMs} ms`}`);
   lines.push(
     `leader: ${summary.finalLeader === null ? 'none agreed' : `${summary.finalLeader.id} (term ${summary.finalLeader.term})`}   ` +
-      `virtual time ${(summary.virtualTimeMs / 1000).toFixed(1)} s, ${summary.steps} steps, ${summary.wallMs.toFixed(0)} ms wall`,
+      `virtual time ${(summary.virtualTimeMs / 1000).toFixed(1)} s, ${summary.steps} steps, ${summary.wallMs.toFixed(0)} ms wall ` +
+      `(${(summary.elections.completed / (summary.wallMs / 1000)).toFixed(2)} completed elections per wall second, startup included)`,
   );
   for (const violation of summary.violations) lines.push(`VIOLATION ${violation.property} at ${violation.at} ms: ${violation.message}`);
   if (!summary.ok) lines.push(`reproduce: ${summary.reproduce}`);

@@ -66,6 +66,8 @@ export interface FailoverRecord {
   nodeSent: number;
   /** Every frame the relay delivered during the failover, heartbeat checks and ring frames included. */
   allDeliveries: number;
+  /** Real time the simulator spent on this failover (for "simulated failovers per second"). */
+  wallMs: number;
 }
 
 export interface SimulationSummary {
@@ -183,7 +185,7 @@ class Simulation {
   /** Last time a fault other than a join disturbed the ring; the stability window opens a quiet period later. */
   private lastDisturbance = 0;
   private settleUntil = 0;
-  private failoverStart: { at: number; crashed: ClientId; sent: number; deliveries: Record<string, number>; all: number; budget: number; nodes: number } | null = null;
+  private failoverStart: { wallAt: number; at: number; crashed: ClientId; sent: number; deliveries: Record<string, number>; all: number; budget: number; nodes: number } | null = null;
   private failoversLeft = 0;
 
   private readonly framesSent: Record<string, number> = {};
@@ -370,6 +372,7 @@ class Simulation {
       const nodes = this.liveNodes().length - 1;
       const budget = this.failoverBudget(nodes);
       this.failoverStart = {
+        wallAt: performance.now(),
         at: this.scheduler.now,
         crashed: leader.snapshot.context.id ?? '?',
         sent: this.electionFramesSent,
@@ -401,6 +404,7 @@ class Simulation {
       newLeaderFrames: delivered('newLeader'),
       nodeSent: this.electionFramesSent - start.sent,
       allDeliveries: this.deliveriesTotal - start.all,
+      wallMs: Math.round(performance.now() - start.wallAt),
     };
     this.failovers.push(record);
     this.timeToAgreementMs = record.durationMs;

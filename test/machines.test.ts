@@ -2,7 +2,7 @@ import { createActor, fromCallback, initialTransition, SimulatedClock, transitio
 import { describe, expect, it } from 'vitest';
 import { decideElection, initiateElection, supersedes, winnerOf, type ElectionView } from '../machines/election.js';
 import { leaderAfterWelcome, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
-import type { ClientFrame, ElectionFrame, LeaderInfo, ServerFrame, WelcomeFrame } from '../machines/protocol.js';
+import type { ClientFrame, ElectionFrame, LeaderInfo, WelcomeFrame } from '../machines/protocol.js';
 import { nextClientId, recipients, relayMachine, type RelayEmitted } from '../machines/relayMachine.js';
 import { successorOf } from '../machines/ring.js';
 
@@ -69,12 +69,15 @@ describe('node machine: joining', () => {
     expect(sent).toEqual([]);
   });
 
-  it('a fresh node alone waits (the relay may have just restarted); one that knows a term elects at once', () => {
+  it('a node alone waits in awaiting (the relay may have just restarted) and elects itself when the backup timer fires', () => {
     expect(step(start(), welcome('n1', ['n1'], null)).snapshot.value).toEqual({ online: 'awaiting' });
     const knows = step(follower(), { type: 'relay.closed' }).snapshot;
     const alone = step(knows, welcome('n2', ['n2'], null));
-    expect(alone.snapshot.value).toEqual({ online: 'electing' });
-    expect(alone.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 2, eligible: [{ id: 'n2', rank: 5 }] }]);
+    expect(alone.snapshot.value).toEqual({ online: 'awaiting' });
+    expect(alone.sent).toEqual([]);
+    const fired = step(alone.snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' });
+    expect(fired.snapshot.value).toEqual({ online: 'electing' });
+    expect(fired.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 2, eligible: [{ id: 'n2', rank: 5 }] }]);
   });
 
   it('a reconnecting leader that kept its id leads again and re-announces itself', () => {
@@ -338,4 +341,3 @@ describe('relay machine', () => {
   });
 });
 
-export type { ServerFrame };
