@@ -19,18 +19,6 @@ export function summarize(samples: readonly number[]): Summary {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, trials: sorted.length };
 }
 
-/** Runs `trial` `count` times in a row (never in parallel: trials must not disturb each other). */
-export async function repeat(count: number, trial: (index: number) => Promise<number>): Promise<number[]> {
-  const samples: number[] = [];
-  for (let index = 0; index < count; index += 1) samples.push(await trial(index));
-  return samples;
-}
-
-/** Milliseconds since `start` (a performance.now() reading), with sub-millisecond precision. */
-export function elapsedMs(start: number): number {
-  return performance.now() - start;
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
