@@ -127,8 +127,19 @@ function viewOf(context: NodeContext): ElectionView {
   };
 }
 
+/**
+ * One `election` event is looked at by up to three guards and then one action, all with the same
+ * context: decide once per (event, context) so a hop costs one pass over `eligible`, not four.
+ */
+const decisions = new WeakMap<object, { context: NodeContext; decision: ElectionDecision }>();
+
 function electionDecision(context: NodeContext, event: NodeEvent): ElectionDecision | null {
-  return event.type === 'election' && context.id !== null ? decideElection(viewOf(context), event) : null;
+  if (event.type !== 'election' || context.id === null) return null;
+  const cached = decisions.get(event);
+  if (cached !== undefined && cached.context === context) return cached.decision;
+  const decision = decideElection(viewOf(context), event);
+  decisions.set(event, { context, decision });
+  return decision;
 }
 
 function announcedLeader(event: NodeEvent): LeaderInfo | null {
