@@ -104,7 +104,7 @@ export type NodeEmitted =
   | { type: 'frameDropped'; frame: ElectionFrame; reason: string }
   | { type: 'relayError'; code: string; detail: string };
 
-export type ElectionReason = 'alone' | 'leaderLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
+export type ElectionReason = 'leaderLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
 
 /** The placeholder connection: hosts must `.provide()` a real one (node/) or a simulated one (sim/, tests). */
 const missingRelayConnection = fromCallback<RelayCommand>(() => {

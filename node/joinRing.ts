@@ -25,7 +25,7 @@ export interface RingTiming extends NodeTiming {
   /**
    * A relay link silent for this long is dead: the node drops it, steps down if it leads, and
    * reconnects. Default: a third of `leaderTimeoutMs`, so a cut-off leader steps down before a
-   * follower's leader timeout (at least 0.8 of it, after jitter) can fire, and before the relay
+   * follower's leader timeout (not jittered) can fire, and before the relay
    * (pinging every half leader timeout) can drop it (docs/GUARANTEES.md).
    */
   heartbeatTimeoutMs: number;
@@ -176,6 +176,8 @@ class RingMember implements RingNode {
   private finished = false;
   private leadership: { term: number; controller: AbortController } | null = null;
   private reported: LeaderInfo | null = null;
+  /** The highest leader term this node has known: `term()` never goes back, even when a remembered leadership is discarded. */
+  private highestTerm = 0;
   private leaving: Promise<void> | null = null;
   private resigning: Promise<LeaderInfo | null> | null = null;
   private settleWelcome: { resolve: () => void; reject: (error: unknown) => void };
@@ -222,12 +224,14 @@ class RingMember implements RingNode {
           checkIntervalMs: timing.checkIntervalMs,
           leaderTimeoutMs: timing.leaderTimeoutMs,
           electionTimeoutMs: timing.electionTimeoutMs,
+          electionHopMs: timing.electionHopMs,
           jitter: timing.jitter,
         },
       },
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     this.actor.on('*', (event) => {
+      if (event.type === 'leaderChanged') this.highestTerm = Math.max(this.highestTerm, event.leader.term);
       this.pending.push(event as NodeEmitted);
     });
     this.actor.subscribe({
@@ -273,7 +277,7 @@ class RingMember implements RingNode {
   }
 
   term(): number {
-    return this.actor.getSnapshot().context.leader?.term ?? 0;
+    return this.highestTerm;
   }
 
   members(): ClientId[] {

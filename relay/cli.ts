@@ -61,7 +61,7 @@ export const RELAY_OPTIONS = {
     flag: 'inspect-url',
     env: 'INSPECT_URL',
     kind: 'url',
-    protocols: ['ws:', 'wss:', 'http:', 'https:'],
+    protocols: ['ws:', 'wss:'],
     help: 'stream the relay machine to this inspector',
   },
 } satisfies OptionSpecs;
