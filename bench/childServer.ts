@@ -130,10 +130,6 @@ export async function forwardedFrames(relay: Pick<ChildRelay, 'httpUrl'>): Promi
   return counts;
 }
 
-export function totalFrames(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((sum, value) => sum + value, 0);
-}
-
 /** after - before, per type. */
 export function framesBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const delta: Record<string, number> = {};

@@ -46,30 +46,21 @@ export function relayListening(record: LogRecord): { port: number; url: string }
  * the id the relay gave this process and its rank.
  */
 export function nodeJoined(record: LogRecord): { clientId: string; rank: number | undefined } | null {
-  const joined = record.msg === 'node joined' || record.msg === 'node rejoined' || String(record.msg).startsWith('rejoined the ring');
-  if (!joined) return null;
-  const clientId = stringField(record, 'clientId') ?? stringField(record, 'id');
+  if (record.msg !== 'node joined' && record.msg !== 'node rejoined') return null;
+  const clientId = stringField(record, 'clientId');
   if (clientId === undefined) return null;
   return { clientId, rank: numberField(record, 'rank') };
 }
 
 /**
- * The leader a node now follows, from `leader changed` or `leadership acquired`. Accepts the
- * field shapes a node may reasonably log: `leader: {id, rank, term}` or flat `leaderId`,
- * `leaderRank`/`rank`, `term`.
+ * The leader a node now follows, from `leader changed` (flat `leaderId`, `leaderRank`, `term`, as
+ * node/nodeLog.ts writes them) or `leadership acquired` (the node itself: `clientId`, `rank`).
  */
 export function leaderChange(record: LogRecord, self?: { clientId?: string; rank?: number }): LeaderInfo | null {
   if (record.msg === 'leader changed') {
-    const nested = record.leader;
-    if (nested !== null && typeof nested === 'object') {
-      const leader = nested as Record<string, unknown>;
-      const id = typeof leader.id === 'string' ? leader.id : undefined;
-      const rank = typeof leader.rank === 'number' ? leader.rank : undefined;
-      const term = typeof leader.term === 'number' ? leader.term : numberField(record, 'term');
-      if (id !== undefined && rank !== undefined && term !== undefined) return { id, rank, term };
-    }
-    const id = stringField(record, 'leaderId') ?? stringField(record, 'leader');
-    const rank = numberField(record, 'leaderRank') ?? numberField(record, 'rank');
+    const id = stringField(record, 'leaderId');
+    // Not `rank`: on this line that is the logging node's own rank, not the leader's.
+    const rank = numberField(record, 'leaderRank');
     const term = numberField(record, 'term');
     if (id !== undefined && rank !== undefined && term !== undefined) return { id, rank, term };
     return null;

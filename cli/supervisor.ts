@@ -93,7 +93,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   #relay: SupervisedChild | undefined;
   #relayUrl: string | undefined;
   #nodes: SupervisedChild[] = [];
-  #stopping = false;
+  /** Set by the first stop(); later calls wait on the same promise, so none returns early. */
+  #stopping: Promise<void> | undefined;
   readonly #killAllOnExit = () => this.#killAllNow();
 
   constructor(options: SupervisorOptions = {}) {
@@ -293,9 +294,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   }
 
   /** Ends every child: nodes first (SIGTERM lets them leave the ring), then the relay. */
-  async stop(): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stopAll();
+    return this.#stopping;
+  }
+
+  async #stopAll(): Promise<void> {
     await Promise.all(this.nodes.map((node) => this.#terminate(node)));
     if (this.#relay && !this.#relay.exited) await this.#terminate(this.#relay);
     process.off('exit', this.#killAllOnExit);
@@ -304,7 +308,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
   // ---- internals ----
 
   #spawn(role: ChildRole, label: string, args: string[], extraEnv?: NodeJS.ProcessEnv): SupervisedChild {
-    if (this.#stopping) throw new Error('the supervisor is stopping');
+    if (this.#stopping !== undefined) throw new Error('the supervisor is stopping');
     const child = spawn(process.execPath, [this.#cliPath, ...args], {
       env: { ...this.#env, ...extraEnv, LOG_PRETTY: '0', [SUPERVISOR_PID_ENV]: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -105,3 +105,12 @@ export function supersedes(announced: LeaderInfo, known: LeaderInfo | null): boo
   if (announced.term !== known.term) return announced.term > known.term;
   return compareCandidates(announced, known) > 0;
 }
+
+/**
+ * Whether `frame`, sent by `sender`, opens a round rather than carrying one on: its initiator sends
+ * it with nobody in `eligible` (a resigning leader) or only itself. Adapters count elections with it.
+ */
+export function opensElection(sender: ClientId, frame: Pick<ElectionFrame, 'initiator' | 'eligible'>): boolean {
+  if (frame.initiator !== sender) return false;
+  return frame.eligible.length === 0 || (frame.eligible.length === 1 && frame.eligible[0]!.id === sender);
+}

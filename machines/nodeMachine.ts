@@ -104,7 +104,7 @@ export type NodeEmitted =
   | { type: 'frameDropped'; frame: ElectionFrame; reason: string }
   | { type: 'relayError'; code: string; detail: string };
 
-export type ElectionReason = 'leaderLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
+export type ElectionReason = 'leaderLeft' | 'memberLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
 
 /** The placeholder connection: hosts must `.provide()` a real one (node/) or a simulated one (sim/, tests). */
 const missingRelayConnection = fromCallback<RelayCommand>(() => {
@@ -417,7 +417,7 @@ export const nodeMachine = setup({
               {
                 guard: 'laneBrokenAndITakeOver',
                 target: 'electing',
-                actions: ['rememberMembers', { type: 'startElection', params: 'leaderLeft' }],
+                actions: ['rememberMembers', { type: 'startElection', params: 'memberLeft' }],
               },
               { actions: 'rememberMembers' },
             ],
@@ -432,7 +432,7 @@ export const nodeMachine = setup({
                 guard: 'laneBrokenAndITakeOver',
                 target: 'electing',
                 reenter: true,
-                actions: ['rememberMembers', { type: 'startElection', params: 'electionTimeout' }],
+                actions: ['rememberMembers', { type: 'startElection', params: 'memberLeft' }],
               },
               { actions: 'rememberMembers' },
             ],

@@ -191,11 +191,11 @@ function truncate(text: string): string {
   return text.length > LIMITS.detailLength ? `${text.slice(0, LIMITS.detailLength)}…` : text;
 }
 
+const CLIENT_ID_RULE = `a client id (1-${LIMITS.idLength} of A-Z a-z 0-9 . _ : -, not "next" or "all")`;
+
 function clientId(record: Record<string, unknown>, field: string): ClientId {
   const value = record[field];
-  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.idLength) {
-    throw new FieldError(`field "${field}" must be a client id (1-${LIMITS.idLength} characters)`);
-  }
+  if (!isValidClientId(value)) throw new FieldError(`field "${field}" must be ${CLIENT_ID_RULE}`);
   return value;
 }
 
@@ -220,7 +220,9 @@ function nonce(record: Record<string, unknown>): string {
 }
 
 function target(record: Record<string, unknown>): Target {
-  return clientId(record, 'to');
+  const value = record.to;
+  if (value === 'next' || value === 'all' || isValidClientId(value)) return value;
+  throw new FieldError(`field "to" must be "next", "all" or ${CLIENT_ID_RULE}`);
 }
 
 function idList(record: Record<string, unknown>, field: string): ClientId[] {
@@ -230,10 +232,7 @@ function idList(record: Record<string, unknown>, field: string): ClientId[] {
   }
   // A plain loop: `ring` frames list every member and reach every member, so this runs N² times per N joins.
   for (let index = 0; index < value.length; index += 1) {
-    const id: unknown = value[index];
-    if (typeof id !== 'string' || id.length === 0 || id.length > LIMITS.idLength) {
-      throw new FieldError(`field "${field}[${index}]" must be a client id (1-${LIMITS.idLength} characters)`);
-    }
+    if (!isValidClientId(value[index])) throw new FieldError(`field "${field}[${index}]" must be ${CLIENT_ID_RULE}`);
   }
   return (value as ClientId[]).slice();
 }

@@ -10,7 +10,7 @@
 import { randomInt } from 'node:crypto';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
-import { DEFAULT_TIMING, nodeMachine, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
+import { DEFAULT_TIMING, electionTimeoutFor, nodeMachine, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
 import type { ClientId, LeaderInfo } from '../machines/protocol.js';
 import type { Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
@@ -350,9 +350,7 @@ class RingMember implements RingNode {
     const snapshot = this.actor.getSnapshot();
     if (this.resigning) return this.resigning;
     if (!snapshot.matches({ online: 'leader' })) return Promise.resolve(snapshot.context.leader);
-    if (!snapshot.context.members.some((member) => member !== snapshot.context.id)) {
-      return Promise.reject(new Error('resign: no other member to hand leadership to'));
-    }
+    if (!snapshot.can({ type: 'resign' })) return Promise.reject(new Error('resign: no other member to hand leadership to'));
     this.resigning = new Promise<LeaderInfo | null>((resolve, reject) => {
       const watcher: Watcher = (event) => {
         if (event.type === 'leaderChanged' && event.leader.id !== this.id) done(() => resolve(event.leader));
@@ -379,9 +377,8 @@ class RingMember implements RingNode {
   private async leaveNow(): Promise<void> {
     if (this.finished) return;
     const snapshot = this.actor.getSnapshot();
-    const othersToHandTo = snapshot.context.members.some((member) => member !== snapshot.context.id);
-    if (snapshot.matches({ online: 'leader' }) && othersToHandTo) {
-      const handoffMs = 2 * this.timing.electionTimeoutMs;
+    if (snapshot.matches({ online: 'leader' }) && snapshot.can({ type: 'resign' })) {
+      const handoffMs = 2 * electionTimeoutFor(this.timing, snapshot.context.members.length);
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([

@@ -20,6 +20,7 @@ import {
   type LeaderInfo,
   type ServerFrame,
 } from '../machines/protocol.js';
+import { opensElection } from '../machines/election.js';
 import { nextClientId, recipients, relayMachine, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RelayLimits } from './limits.js';
@@ -219,7 +220,7 @@ export class ConnectionHub {
       this.routeAnnouncement(connection, frame);
       return;
     }
-    if (frame.type === 'election' && startsElection(connection.id, frame)) {
+    if (frame.type === 'election' && opensElection(connection.id, frame)) {
       this.metrics.electionsStarted += 1;
       this.log.info({ clientId: connection.id, initiator: frame.initiator, term: frame.term }, 'election started');
     }
@@ -387,10 +388,4 @@ export class ConnectionHub {
 function tcpSocketOf(socket: WebSocket): Socket | null {
   const tcp = (socket as unknown as { _socket?: unknown })._socket;
   return tcp !== null && typeof tcp === 'object' && typeof (tcp as Socket).cork === 'function' ? (tcp as Socket) : null;
-}
-
-/** An election frame its initiator sends when it starts a round: it holds nobody or only the initiator. */
-function startsElection(sender: ClientId, frame: ClientFrame): boolean {
-  if (frame.type !== 'election' || frame.initiator !== sender) return false;
-  return frame.eligible.length === 0 || (frame.eligible.length === 1 && frame.eligible[0]!.id === sender);
 }

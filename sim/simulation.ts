@@ -695,7 +695,7 @@ class Simulation {
     return this.nodes.filter((node) => node.alive);
   }
 
-  /** The process most of the ring follows, if any is in state leader (highest term first). */
+  /** The live process in state leader with the highest term, if any. */
   private currentLeader(): SimNode | null {
     let best: SimNode | null = null;
     for (const node of this.nodes) {

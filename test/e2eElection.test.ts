@@ -5,7 +5,7 @@
  * (`npm run build` first: the processes run dist/cli/ringleader.js.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEADLINE_MS, describeViews, doubleClaims, eventually, leaderNode, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { DEADLINE_MS, TIMING, describeViews, doubleClaims, eventually, leaderNode, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
 
 afterEach(stopRings);
 
@@ -62,8 +62,7 @@ describe('ringleader relay + node processes', () => {
   });
 
   it('a higher-ranked node that joins does not depose a healthy leader', async () => {
-    // A leader timeout with room to spare, so a busy machine cannot fake a dead leader.
-    const ring = await startRing({ ranks: [30, 20, 10], env: { LEADER_TIMEOUT_MS: '2000' } });
+    const ring = await startRing({ ranks: [30, 20, 10] });
     const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
 
     const joiner = await ring.startNode({ rank: 99 });
@@ -72,7 +71,7 @@ describe('ringleader relay + node processes', () => {
     expect(joiner.leader).toEqual(before.leader);
 
     // Many check rounds and two leader timeouts later, still the same leader and term.
-    const checkRoundsMs = 2 * (200 + 2000);
+    const checkRoundsMs = 2 * (TIMING.checkIntervalMs + TIMING.leaderTimeoutMs);
     await new Promise((resolve) => setTimeout(resolve, checkRoundsMs));
     expect(ring.agreement()?.leader, describeViews(ring)).toEqual(before.leader);
     expect(recordsWithMessage(joiner, 'election started')).toEqual([]);

@@ -8,15 +8,24 @@ import type { LeaderInfo } from '../machines/protocol.js';
 import { leadershipClaim } from '../cli/logRecords.js';
 import { Supervisor, type Agreement, type SupervisedChild } from '../cli/supervisor.js';
 
-/** Short timings so failures are detected quickly; deadlines below stay generous. */
+/**
+ * Short timings so failures are detected quickly, but not so short that a stalled event loop on a
+ * loaded 2-core machine looks like a dead peer: the node drops its relay link after a third of the
+ * leader timeout of silence, and a dropped link changes who leads, which exact-rank assertions see.
+ */
+export const TIMING = { checkIntervalMs: 400, leaderTimeoutMs: 2000, electionTimeoutMs: 3000 } as const;
+
 export const FAST_TIMING = {
-  CHECK_INTERVAL_MS: '200',
-  LEADER_TIMEOUT_MS: '1000',
-  ELECTION_TIMEOUT_MS: '1500',
+  CHECK_INTERVAL_MS: String(TIMING.checkIntervalMs),
+  LEADER_TIMEOUT_MS: String(TIMING.leaderTimeoutMs),
+  ELECTION_TIMEOUT_MS: String(TIMING.electionTimeoutMs),
 } as const;
 
-/** The machine is shared and slow: conditions get this long before a test calls it a failure. */
-export const DEADLINE_MS = 30_000;
+/**
+ * The machine is shared and slow: conditions get this long before a test calls it a failure
+ * (at least 5x a failover: a leader timeout, then an election lap).
+ */
+export const DEADLINE_MS = Math.max(30_000, 5 * (TIMING.leaderTimeoutMs + TIMING.electionTimeoutMs));
 
 const running: Supervisor[] = [];
 

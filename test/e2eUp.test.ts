@@ -14,15 +14,24 @@ const started: ChildProcess[] = [];
 const childPids: number[] = [];
 
 afterEach(() => {
-  // Whatever a failed test left behind: `up` itself and every child it reported.
-  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const pid of childPids.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  // Whatever a failed test left behind: `up` runs in its own process group, which its children
+  // share, so killing the group ends them all without signalling a reported pid that may since
+  // have died and been reused by an unrelated process.
+  childPids.splice(0);
+  for (const child of started.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // The group is empty: everything already ended.
+    }
+  }
 });
 
 function startUp(args: string[]) {
   const child = spawn(process.execPath, [DEFAULT_CLI_PATH, 'up', ...args], {
     env: { ...process.env, ...FAST_TIMING },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group (its children join it), so afterEach can end them all
   });
   started.push(child);
   const lines: string[] = [];

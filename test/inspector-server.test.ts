@@ -3,7 +3,7 @@
  * what a page sees on /events, what the controls do, and how bad input is turned away.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startInspector, type InspectorOptions, type RunningInspector } from '../inspector/server/index.js';
@@ -217,6 +217,31 @@ describe('inspector server: bad inspection input', () => {
     await ring.addNodes([3, 1, 2]);
     await waitUntil(() => ring.agreedLeader() !== null, 20_000, 'agreement');
     await waitUntil(() => page.state()?.leader?.id === ring.agreedLeader(), 15_000, 'the page to show the leader');
+  });
+});
+
+/** Sends `request` as raw bytes and resolves with the status line the server answers with ('' if it only hangs up). */
+function rawRequest(inspector: RunningInspector, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(inspector.port, '127.0.0.1', () => socket.write(request));
+    cleanups.push(() => socket.destroy());
+    let reply = '';
+    socket.on('data', (chunk) => (reply += String(chunk)));
+    socket.on('close', () => resolve(reply.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+    socket.setTimeout(15_000, () => reject(new Error(`no answer to ${JSON.stringify(request.split('\r\n')[0])}`)));
+  });
+}
+
+describe('inspector server: unreadable request targets', () => {
+  it('answers 400 to `GET //` (upgrade or not) and to a bad percent-escape, and keeps serving', async () => {
+    const inspector = await inspectorWith();
+    const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    expect(await rawRequest(inspector, `GET // HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await rawRequest(inspector, 'GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await rawRequest(inspector, 'GET /% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect((await fetch(`${inspector.url}healthz`)).status).toBe(200);
+    await watch(inspector); // the WebSocket endpoints too
   });
 });
 

@@ -31,6 +31,14 @@ describe('parseFrame', () => {
       .toMatchObject({ ok: false, code: 'bad_frame' });
   });
 
+  it('refuses ids that are routing keywords or carry odd characters, wherever an id stands', () => {
+    expect(parseFrame({ type: 'newLeader', to: 'all', leaderId: 'all', rank: 1, term: 9 })).toMatchObject({ ok: false, code: 'bad_frame' });
+    expect(parseFrame({ type: 'checkLeader', to: 'n 1', nonce: 'a' })).toMatchObject({ ok: false, code: 'bad_frame' });
+    expect(parseFrame({ type: 'ring', members: ['n1', 'next'] })).toMatchObject({ ok: false, code: 'bad_frame', detail: expect.stringContaining('members[1]') });
+    expect(parseFrame({ type: 'election', to: 'next', initiator: 'n1', term: 1, eligible: [{ id: 'n1/x', rank: 1 }] })).toMatchObject({ ok: false, code: 'bad_frame' });
+    expect(parseFrame({ type: 'checkLeader', to: 'next', nonce: 'a' })).toMatchObject({ ok: true });
+  });
+
   it('drops unknown fields instead of forwarding them', () => {
     const parsed = parseFrame({ type: 'checkLeader', to: 'n1', nonce: 'a', secret: 'x' });
     expect(parsed).toEqual({ ok: true, frame: { type: 'checkLeader', to: 'n1', nonce: 'a' } });

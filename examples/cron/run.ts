@@ -14,6 +14,8 @@ const WORKERS = 3;
 const RUNS_BEFORE_KILL = 4;
 const RUNS_AFTER_KILL = 4;
 const GIVE_UP_MS = 60_000;
+/** How long a worker gets to leave the ring on SIGTERM before it is SIGKILLed. */
+const STOP_GRACE_MS = 5_000;
 
 interface Worker {
   name: string;
@@ -62,6 +64,14 @@ const giveUp = setTimeout(() => {
   void stopAll(1);
 }, GIVE_UP_MS);
 
+// Ctrl-C or a SIGTERM to this script stops the workers too, instead of leaving them running.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    say(`=== ${signal}: stopping ===`);
+    void stopAll(code);
+  });
+}
+
 /** Resolves with the worker that made `count` job runs in a row (nobody else in between). */
 function runsInARow(count: number, except?: string): Promise<string> {
   return new Promise((resolve) => {
@@ -88,14 +98,27 @@ await heir;
 say('=== stopping ===');
 await stopAll(0);
 
-async function stopAll(code: number): Promise<never> {
+let stopping: Promise<never> | undefined;
+
+/** Stops once, however many paths ask (the script's end, the give-up timer, a signal). */
+function stopAll(code: number): Promise<never> {
+  stopping ??= stopEverything(code);
+  return stopping;
+}
+
+async function stopEverything(code: number): Promise<never> {
   clearTimeout(giveUp);
   await Promise.all(
     workers.map(
       ({ process: child }) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
+          // A worker that does not leave within the grace period (wedged, say) is killed outright.
+          const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
           child.kill('SIGTERM');
         }),
     ),

@@ -3,7 +3,7 @@
  * that runs elsewhere. Standalone it has no controls (it does not own the processes); point
  * every process's INSPECT_URL at the printed ingest URL to see their machines.
  */
-import { createLogger } from '../../runtime/logger.js';
+import { LOG_LEVELS, createLogger } from '../../runtime/logger.js';
 import { parseOptions, renderHelp, type OptionSpecs } from '../../runtime/options.js';
 import { startInspector } from './index.js';
 
@@ -12,14 +12,7 @@ const SPECS = {
   host: { flag: 'host', env: 'HOST', kind: 'string', default: '0.0.0.0', help: 'interface to listen on' },
   relay: { flag: 'relay', env: 'RELAY_URL', kind: 'url', default: 'ws://localhost:8080', protocols: ['ws:', 'wss:'], help: 'the relay, for its /status' },
   token: { flag: 'token', env: 'RING_TOKEN', kind: 'string', help: 'admin token: required on /inspect and for controls when set' },
-  logLevel: {
-    flag: 'log-level',
-    env: 'LOG_LEVEL',
-    kind: 'string',
-    default: 'info',
-    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    help: 'log level',
-  },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'log level' },
 } satisfies OptionSpecs;
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {

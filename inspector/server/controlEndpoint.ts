@@ -95,5 +95,9 @@ function readBody(request: IncomingMessage): Promise<string> {
     });
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
+    // A client that hangs up mid-body never sends 'end'; without this the handler waits forever.
+    request.on('close', () => {
+      if (!request.complete) reject(new Error('client closed the connection before the body ended'));
+    });
   });
 }

@@ -4,6 +4,8 @@
  * when the relay does not stream, its GET /status. No election logic here: the model records
  * what the machines did (frames they sent, states they entered) and derives the view from it.
  */
+import { opensElection } from '../../machines/election.js';
+import { parseClientFrame } from '../../machines/protocol.js';
 import { recipients } from '../../machines/relayMachine.js';
 import type {
   ElectionView,
@@ -303,7 +305,9 @@ export class RingModel {
   private onElectionFrame(process: ProcessRecord, from: string, frame: Record<string, unknown>, term: number): void {
     const eligible = (Array.isArray(frame.eligible) ? frame.eligible : []) as ElectionView['eligible'];
     const initiator = typeof frame.initiator === 'string' ? frame.initiator : from;
-    const starts = initiator === from && eligible.length <= 1;
+    // The stream carries loose records: only a well-formed election frame can open a round.
+    const parsed = parseClientFrame(frame);
+    const starts = parsed.ok && parsed.frame.type === 'election' && opensElection(from, parsed.frame);
     let election = this.elections.get(term);
     if (!election) {
       // Streams from different processes race: a forwarded lap can arrive before its start.
@@ -352,8 +356,9 @@ export class RingModel {
 
   /** Marks elections whose winner every live member now names. */
   private checkAgreement(): void {
+    const members = new Set(this.members());
     const live = [...this.processes.values()].filter(
-      (process) => process.kind === 'node' && !process.gone && process.id !== null && !this.frozen.has(process.id) && this.members().includes(process.id),
+      (process) => process.kind === 'node' && !process.gone && process.id !== null && !this.frozen.has(process.id) && members.has(process.id),
     );
     if (live.length === 0) return;
     for (const election of this.elections.values()) {
