@@ -37,6 +37,8 @@ say(`relay listening at ${relay.url}`);
 const runs: JobRun[] = [];
 let onRun: ((run: JobRun) => void) | null = null;
 const workers: Worker[] = [];
+/** Set by the first stopAll(); declared up here because the script awaits before it ends. */
+let stopping: Promise<never> | undefined;
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 for (let index = 1; index <= WORKERS; index += 1) {
@@ -97,8 +99,6 @@ workers.find((worker) => worker.name === successor)!.process.kill('SIGTERM');
 await heir;
 say('=== stopping ===');
 await stopAll(0);
-
-let stopping: Promise<never> | undefined;
 
 /** Stops once, however many paths ask (the script's end, the give-up timer, a signal). */
 function stopAll(code: number): Promise<never> {

@@ -89,7 +89,12 @@ export async function startInspector(options: InspectorOptions): Promise<Running
   });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const { pathname } = new URL(request.url ?? '/', 'http://inspector');
+    let pathname: string;
+    try {
+      ({ pathname } = new URL(request.url ?? '/', 'http://inspector'));
+    } catch {
+      return sendJson(response, 400, { error: 'unreadable request URL' });
+    }
     if (pathname === '/api/state' && request.method === 'GET') return sendJson(response, 200, model.state());
     if (pathname === '/api/control') {
       return handleControl(request, response, { control, token, logger, model });
@@ -110,7 +115,16 @@ export async function startInspector(options: InspectorOptions): Promise<Running
 
   server.on('upgrade', (request, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'http://inspector');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://inspector');
+    } catch {
+      // e.g. `GET //`: an unreadable target must cost this socket, never the process.
+      logger.warn({ target: request.url, remote: request.socket.remoteAddress }, 'upgrade refused: unreadable request URL');
+      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nunreadable request URL\n');
+      socket.destroy();
+      return;
+    }
     if (url.pathname === '/inspect') {
       if (token && !tokenMatches(presentedToken(request, url), token)) {
         logger.warn({ remote: request.socket.remoteAddress }, 'inspection connection refused: missing or wrong token');

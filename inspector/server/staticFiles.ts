@@ -32,7 +32,15 @@ export function serveStatic(root: string | null, request: IncomingMessage, respo
     response.end('The inspector page is not built: run "npm run build" (it bundles inspector/web into dist/inspector/web).\n');
     return;
   }
-  const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(1));
+  let relative: string;
+  try {
+    relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(1));
+  } catch {
+    // A malformed escape such as '/%' is the client's mistake, not the server's.
+    response.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
+    response.end('bad percent-encoding in path\n');
+    return;
+  }
   const file = normalize(join(root, relative));
   if (!file.startsWith(root.endsWith(sep) ? root : root + sep) || !TYPES[extname(file)] || !existsSync(file)) {
     response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
