@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isValidClientId } from '../../machines/protocol.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { RingControl } from '../../runtime/control.js';
-import { presentedToken, sendJson, tokenMatches } from './http.js';
+import { presentedToken, tokenMatches } from '../../runtime/token.js';
+import { sendJson } from './http.js';
 import type { ControlAction } from './messages.js';
 import type { RingModel } from './ringModel.js';
 
