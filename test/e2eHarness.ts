@@ -7,6 +7,7 @@
 import type { LeaderInfo } from '../machines/protocol.js';
 import { leadershipClaim } from '../cli/logRecords.js';
 import { Supervisor, type Agreement, type SupervisedChild } from '../cli/supervisor.js';
+import { waitFor } from './waitFor.js';
 
 /**
  * Short timings so failures are detected quickly, but not so short that a stalled event loop on a
@@ -113,17 +114,6 @@ export function recordsWithMessage(node: SupervisedChild, msg: string) {
 }
 
 /** Retries an async probe (an HTTP request, say) until it returns a value or the deadline passes. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = DEADLINE_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
+export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = DEADLINE_MS): Promise<T> {
+  return waitFor(probe, 'a probe to succeed', { timeoutMs, intervalMs: 100 });
 }

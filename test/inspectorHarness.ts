@@ -12,6 +12,7 @@ import type { ServerFrame } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
 import { createInspection, type Inspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
+import { waitFor } from './waitFor.js';
 
 const logger = createLogger({ component: 'test-ring', level: 'silent', pretty: false });
 
@@ -191,9 +192,5 @@ export class InProcessRing implements RingControl {
 
 /** Polls `condition` until it holds or `timeoutMs` passes (then throws with `what`). */
 export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await waitFor(condition, what, { timeoutMs, intervalMs: 25 });
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { joinRing, type JoinRingOptions, type RingNode } from '../index.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
+import { waitFor as pollUntil } from './waitFor.js';
 
 /** Short timers so failovers happen in about a second; deadlines below stay generous. */
 export const FAST = { checkIntervalMs: 200, leaderTimeoutMs: 2000, electionTimeoutMs: 800 } as const;
@@ -35,14 +36,8 @@ export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLi
 export const silentLogger = pino({ level: 'silent' });
 
 /** Polls `check` until it returns something other than undefined/false, or fails naming `what`. */
-export async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+export function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
+  return pollUntil(check, what, { timeoutMs });
 }
 
 /** Everything one test started; `cleanUp()` (in afterEach) stops it all, failures included. */

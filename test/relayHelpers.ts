@@ -7,19 +7,14 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
+import { waitFor as pollUntil } from './waitFor.js';
 
 export const CLI = 'dist/cli/ringleader.js';
 /** Deadlines are generous: the machine is shared and slow; a passing test never waits this long. */
 export const DEADLINE_MS = 20_000;
 
-export async function waitFor<T>(check: () => T | undefined | null | false, what: string, timeoutMs = DEADLINE_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function waitFor<T>(check: () => T | undefined | null | false, what: string, timeoutMs = DEADLINE_MS): Promise<T> {
+  return pollUntil(check, what, { timeoutMs, intervalMs: 10 });
 }
 
 export type Json = Record<string, any>;
