@@ -25,7 +25,7 @@ import type {
   WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
-import { successorOf } from './ring.js';
+import { applyRingChange, successorOf } from './ring.js';
 
 export interface NodeTiming {
   /** How often a follower asks the leader whether it is alive (CHECK_INTERVAL_MS). */
@@ -214,14 +214,14 @@ export const nodeMachine = setup({
       event.type === 'ring' &&
       event.left !== undefined &&
       event.left === context.leader?.id &&
-      successorOf(context.members, event.left, event.members) === context.id,
+      successorOf(context.members, event.left, applyRingChange(context.members, event)) === context.id,
     leaderLeft: ({ context, event }) =>
       event.type === 'ring' && event.left !== undefined && event.left === context.leader?.id,
     /** A member left while a lap was under way: its successor restarts, in case the frame died with it. */
     laneBrokenAndITakeOver: ({ context, event }) =>
       event.type === 'ring' &&
       event.left !== undefined &&
-      successorOf(context.members, event.left, event.members) === context.id,
+      successorOf(context.members, event.left, applyRingChange(context.members, event)) === context.id,
     isAnswerFromLeader: ({ context, event }) =>
       event.type === 'answerLeader' && event.from === context.leader?.id && event.nonce === String(context.nonce),
     canHandOff: ({ context }) => context.members.some((member) => member !== context.id),
@@ -242,13 +242,14 @@ export const nodeMachine = setup({
     }),
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ring') return;
+      const members = applyRingChange(context.members, event);
       enqueue.emit({
         type: 'membershipChanged',
-        members: event.members,
+        members,
         ...(event.joined === undefined ? {} : { joined: event.joined }),
         ...(event.left === undefined ? {} : { left: event.left }),
       });
-      if (event.members !== context.members) enqueue.assign({ members: event.members });
+      enqueue.assign({ members });
     }),
     forgetRound: assign({ round: null }),
 

@@ -99,12 +99,13 @@ export interface WelcomeFrame {
   leader: LeaderInfo | null;
 }
 
-export interface RingFrame {
-  type: 'ring';
-  members: ClientId[];
-  joined?: ClientId;
-  left?: ClientId;
-}
+/**
+ * One change to the ring: exactly one of `joined` (appended at the end of ring order) or `left`.
+ * The full list comes once, in `welcome`; a client keeps it up to date from these frames, which
+ * the relay sends in order on the same socket. (Carrying the list in every `ring` frame made a
+ * ring of N cost O(N³) bytes to assemble.)
+ */
+export type RingFrame = { type: 'ring'; joined: ClientId; left?: never } | { type: 'ring'; left: ClientId; joined?: never };
 
 export interface ErrorFrame {
   type: 'error';
@@ -306,12 +307,8 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
   ring(record) {
     const joined = optionalClientId(record, 'joined');
     const left = optionalClientId(record, 'left');
-    return {
-      type: 'ring',
-      members: idList(record, 'members'),
-      ...(joined === undefined ? {} : { joined }),
-      ...(left === undefined ? {} : { left }),
-    };
+    if ((joined === undefined) === (left === undefined)) throw new FieldError('a ring frame has exactly one of "joined" and "left"');
+    return joined === undefined ? { type: 'ring', left: left! } : { type: 'ring', joined };
   },
   error(record) {
     const code = record.code;

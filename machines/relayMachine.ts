@@ -50,14 +50,14 @@ export const relayMachine = setup({
         frame: { type: 'welcome', clientId: event.id, protocol: PROTOCOL_VERSION, members, leader: context.leader },
       });
       if (context.members.length > 0) {
-        enqueue.emit({ type: 'deliver', to: context.members, frame: { type: 'ring', members, joined: event.id } });
+        enqueue.emit({ type: 'deliver', to: context.members, frame: { type: 'ring', joined: event.id } });
       }
     }),
     release: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'leave') return;
       const members = context.members.filter((member) => member !== event.id);
       enqueue.assign({ members });
-      if (members.length > 0) enqueue.emit({ type: 'deliver', to: members, frame: { type: 'ring', members, left: event.id } });
+      if (members.length > 0) enqueue.emit({ type: 'deliver', to: members, frame: { type: 'ring', left: event.id } });
     }),
     route: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'frame') return;

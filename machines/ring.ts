@@ -1,5 +1,11 @@
 /** Ring order helpers shared by the relay machine (routing) and the node machine (failover). */
-import type { ClientId } from './protocol.js';
+import type { ClientId, RingFrame } from './protocol.js';
+
+/** The member list after one `ring` change: a joiner goes to the end of ring order; a leaver is removed. */
+export function applyRingChange(members: readonly ClientId[], change: Pick<RingFrame, 'joined' | 'left'>): ClientId[] {
+  if (change.joined !== undefined) return members.includes(change.joined) ? [...members] : [...members, change.joined];
+  return members.filter((member) => member !== change.left);
+}
 
 /**
  * The member after `id` in ring order, wrapping around; a ring of one is its own next.

@@ -4,7 +4,7 @@ import { decideElection, initiateElection, supersedes, winnerOf, type ElectionVi
 import { leaderAfterWelcome, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
 import type { ClientFrame, ElectionFrame, LeaderInfo, WelcomeFrame } from '../machines/protocol.js';
 import { nextClientId, recipients, relayMachine, type RelayEmitted } from '../machines/relayMachine.js';
-import { successorOf } from '../machines/ring.js';
+import { applyRingChange, successorOf } from '../machines/ring.js';
 
 // ---- node machine through transition(): pure, every action visible -------------------------------
 
@@ -144,7 +144,7 @@ describe('node machine: checking the leader', () => {
 
 describe('node machine: failover', () => {
   it("only the departed leader's successor starts at once; the others wait in awaiting", () => {
-    const left = { type: 'ring', members: ['n2', 'n3'], left: 'n1' } as const;
+    const left = { type: 'ring', left: 'n1' } as const;
     const successor = step(follower(), left);
     expect(successor.snapshot.value).toEqual({ online: 'electing' });
     expect(successor.sent).toHaveLength(1);
@@ -167,7 +167,7 @@ describe('node machine: failover', () => {
     // n2 initiated term 2; the frame comes back with n3 (rank 7) and n4 (rank 7, higher id) on it.
     const initiated = step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot;
     const electing = step(initiated, { type: 'xstate.after.leaderTimeout.node.online.checking' }).snapshot;
-    const withN4 = step(electing, { type: 'ring', members: ['n1', 'n2', 'n3', 'n4'], joined: 'n4' }).snapshot;
+    const withN4 = step(electing, { type: 'ring', joined: 'n4' }).snapshot;
     const done = step(withN4, election([['n2', 5], ['n3', 7], ['n4', 7]], 2, 'n2'));
     expect(done.snapshot.value).toEqual({ online: 'follower' });
     expect(done.snapshot.context.leader).toEqual({ id: 'n4', rank: 7, term: 2 });
@@ -293,14 +293,14 @@ describe('relay machine', () => {
     actor.send({ type: 'frame', from: 'n1', frame: { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 1 } });
     actor.send({ type: 'join', id: 'n2' });
     expect(delivered.at(-2)).toEqual({ type: 'deliver', to: ['n2'], frame: { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: L1 } });
-    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', members: ['n1', 'n2'], joined: 'n2' } });
+    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', joined: 'n2' } });
   });
 
   it('routes next (skipping departed members), all and one id, and stamps from', () => {
     const { actor, delivered } = relay();
     for (const id of ['n1', 'n2', 'n3']) actor.send({ type: 'join', id });
     actor.send({ type: 'leave', id: 'n2' });
-    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', members: ['n1', 'n3'], left: 'n2' } });
+    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', left: 'n2' } });
     const frame = election([['n1', 1]], 1);
     delete (frame as { from?: string }).from;
     actor.send({ type: 'frame', from: 'n1', frame });
@@ -341,3 +341,24 @@ describe('relay machine', () => {
   });
 });
 
+
+describe('ring changes', () => {
+  it('keep a member list exact from welcome on: joiners go last, leavers drop out, repeats change nothing', () => {
+    let members = ['n1', 'n2', 'n3'];
+    members = applyRingChange(members, { joined: 'n4' });
+    members = applyRingChange(members, { left: 'n2' });
+    members = applyRingChange(members, { joined: 'n4' });
+    members = applyRingChange(members, { left: 'n9' });
+    expect(members).toEqual(['n1', 'n3', 'n4']);
+  });
+
+  it('are what a node machine applies to its own view', () => {
+    const machine = nodeMachine.provide({ actors: { relayConnection: fromCallback(() => {}) } });
+    const [start] = initialTransition(machine, { rank: 1, seed: 1 });
+    const [welcomed] = transition(machine, start, { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: { id: 'n1', rank: 5, term: 1 } });
+    const [joined] = transition(machine, welcomed, { type: 'ring', joined: 'n3' });
+    const [left] = transition(machine, joined, { type: 'ring', left: 'n1' });
+    expect(joined.context.members).toEqual(['n1', 'n2', 'n3']);
+    expect(left.context.members).toEqual(['n2', 'n3']);
+  });
+});

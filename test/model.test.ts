@@ -86,9 +86,9 @@ function rawEventsFor(snapshot: Snapshot): ModelEvent[] {
   events.push({ type: 'election', to: 'next', from: 'n1', initiator: 'n3', term: context.term + 1, eligible: [{ id: 'n3', rank: 7 }] });
   events.push({ type: 'newLeader', to: 'all', from: 'n3', leaderId: 'n3', rank: 7, term: context.term + 1 });
   if (context.leader && context.leader.id !== SELF.id && context.members.includes(context.leader.id)) {
-    events.push({ type: 'ring', members: context.members.filter((id) => id !== context.leader!.id), left: context.leader.id });
+    events.push({ type: 'ring', left: context.leader.id });
   }
-  if (!context.members.includes('n4')) events.push({ type: 'ring', members: [...context.members, 'n4'], joined: 'n4' });
+  if (!context.members.includes('n4')) events.push({ type: 'ring', joined: 'n4' });
   events.push({ type: 'checkLeader', to: SELF.id, from: 'n3', nonce: 'x' });
   return events;
 }

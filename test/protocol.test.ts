@@ -9,7 +9,7 @@ describe('parseFrame', () => {
       { type: 'checkLeader', to: 'n1', nonce: '7' },
       { type: 'answerLeader', to: 'n4', nonce: '7', term: 3 },
       { type: 'welcome', clientId: 'n4', protocol: 1, members: ['n1', 'n4'], leader: { id: 'n1', rank: 9, term: 3 } },
-      { type: 'ring', members: ['n1'], left: 'n4' },
+      { type: 'ring', left: 'n4' },
       { type: 'error', code: 'bad_json', detail: 'nope' },
     ] as const;
     for (const frame of frames) {
@@ -34,7 +34,8 @@ describe('parseFrame', () => {
   it('refuses ids that are routing keywords or carry odd characters, wherever an id stands', () => {
     expect(parseFrame({ type: 'newLeader', to: 'all', leaderId: 'all', rank: 1, term: 9 })).toMatchObject({ ok: false, code: 'bad_frame' });
     expect(parseFrame({ type: 'checkLeader', to: 'n 1', nonce: 'a' })).toMatchObject({ ok: false, code: 'bad_frame' });
-    expect(parseFrame({ type: 'ring', members: ['n1', 'next'] })).toMatchObject({ ok: false, code: 'bad_frame', detail: expect.stringContaining('members[1]') });
+    expect(parseFrame({ type: 'welcome', clientId: 'n1', protocol: 1, members: ['n1', 'next'], leader: null })).toMatchObject({ ok: false, code: 'bad_frame', detail: expect.stringContaining('members[1]') });
+    expect(parseFrame({ type: 'ring', joined: 'n1', left: 'n2' })).toMatchObject({ ok: false, code: 'bad_frame', detail: expect.stringContaining('exactly one') });
     expect(parseFrame({ type: 'election', to: 'next', initiator: 'n1', term: 1, eligible: [{ id: 'n1/x', rank: 1 }] })).toMatchObject({ ok: false, code: 'bad_frame' });
     expect(parseFrame({ type: 'checkLeader', to: 'next', nonce: 'a' })).toMatchObject({ ok: true });
   });
@@ -45,6 +46,6 @@ describe('parseFrame', () => {
   });
 
   it('refuses relay-only frames from a client', () => {
-    expect(parseClientFrame({ type: 'ring', members: [] })).toMatchObject({ ok: false, code: 'bad_frame' });
+    expect(parseClientFrame({ type: 'ring', joined: 'n2' })).toMatchObject({ ok: false, code: 'bad_frame' });
   });
 });

@@ -28,14 +28,14 @@ describe('ringleader relay (process)', () => {
     const b = await join(relay);
     expect(b.id).not.toBe(a.id);
     expect(b.frames[0]).toMatchObject({ type: 'welcome', members: [a.id, b.id] });
-    expect(await a.next((frame) => frame.type === 'ring')).toEqual({ type: 'ring', members: [a.id, b.id], joined: b.id });
+    expect(await a.next((frame) => frame.type === 'ring')).toEqual({ type: 'ring', joined: b.id });
 
     const c = await join(relay);
     await b.next((frame) => frame.type === 'ring' && frame.joined === c.id);
     expect(await getJson(`${relay.http}/status`)).toMatchObject({ members: [a.id, b.id, c.id], leader: null });
 
     b.close();
-    expect(await a.next((frame) => frame.type === 'ring' && frame.left === b.id)).toEqual({ type: 'ring', members: [a.id, c.id], left: b.id });
+    expect(await a.next((frame) => frame.type === 'ring' && frame.left === b.id)).toEqual({ type: 'ring', left: b.id });
     await c.next((frame) => frame.type === 'ring' && frame.left === b.id);
     expect((await getJson(`${relay.http}/status`)).members).toEqual([a.id, c.id]);
 
@@ -138,7 +138,7 @@ describe('ringleader relay (process)', () => {
       [{ type: 'hello', to: 'next' }, 'unknown_type'],
       [{ type: 'checkLeader', to: a.id }, 'bad_frame', /nonce/],
       [{ type: 'newLeader', to: 'all', leaderId: 'x', rank: 'high', term: 1 }, 'bad_frame', /rank/],
-      [{ type: 'ring', members: [] }, 'bad_frame', /clients may not send/],
+      [{ type: 'ring', joined: 'n1' }, 'bad_frame', /clients may not send/],
       [{ type: 'welcome', clientId: 'x', protocol: 1, members: [], leader: null }, 'bad_frame', /clients may not send/],
       [{ type: 'checkLeader', to: 'nobody', nonce: '1' }, 'unknown_target'],
       [{ type: 'checkLeader', to: a.id, nonce: '1', from: a.id }, 'bad_frame', /from is stamped by the relay/],
