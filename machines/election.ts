@@ -38,7 +38,12 @@ export interface ElectionView {
   standing: boolean;
 }
 
-export type DropReason = 'stale' | 'extinct' | 'lapped';
+/**
+ * Why a node drops an election frame: an older term or a decided one (`stale`), a smaller
+ * initiator of a term a greater one already runs in (`extinct`), a lap that is not this node's to
+ * complete (`lapped`), or a term so high that no election could follow it (`unfollowable`).
+ */
+export type DropReason = 'stale' | 'extinct' | 'lapped' | 'unfollowable';
 
 export type ElectionDecision =
   | { kind: 'drop'; reason: DropReason }
@@ -108,7 +113,7 @@ export function supersedes(announced: LeaderInfo, known: LeaderInfo | null): boo
 
 /**
  * Whether `frame`, sent by `sender`, opens a round rather than carrying one on: its initiator sends
- * it with nobody in `eligible` (a resigning leader) or only itself. Adapters count elections with it.
+ * it with nobody in `eligible` (a resigning leader) or only itself. The relay machine reports elections with it.
  */
 export function opensElection(sender: ClientId, frame: Pick<ElectionFrame, 'initiator' | 'eligible'>): boolean {
   if (frame.initiator !== sender) return false;

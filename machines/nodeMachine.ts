@@ -1,28 +1,42 @@
 /**
- * One ring member as a statechart. It decides; the invoked `relay` actor only carries frames.
+ * One ring member as a statechart. It decides; the invoked `relay` actor only carries frames and
+ * reports facts (the upgrade went out, a frame came, a pong came back, the socket closed).
  *
  *   disconnected ──welcome──▶ online ─┬─ follower ──checkInterval──▶ checking ──leaderTimeout──▶ electing
- *        ▲                            ├─ awaiting (leader gone, someone else takes over; backup timer)
- *        └──────relay.closed──────────┼─ electing (a lap is under way; electionTimeout restarts it)
- *                                     └─ leader
+ *        ▲   │                        ├─ awaiting (leader gone, someone else takes over; backup timer)
+ *        │   └──leave──▶ left         ├─ electing (a lap is under way; electionTimeout restarts it)
+ *        │                            ├─ leader
+ *        └─ relay.closed /            └─ handingOff (leaving: a resign lap, then left)
+ *           lease.expired
  *
- * Timers are XState delays (visible in the inspector, driven by a SimulatedClock in tests);
- * their jitter comes from a seeded PRNG kept in context so the machine stays pure.
+ * The lease. A node may only act on what it knows while its link to the relay demonstrably works
+ * both ways. Every `heartbeat` it asks the connection to ping the relay with a sequence number and
+ * sets a timer (`lease.expired`) for that ping, `heartbeatTimeoutMs` out; the pong confirms the
+ * link worked when that ping was sent. When the timer of the latest confirmed ping fires, no round
+ * trip has been confirmed for a whole lease: the node drops the link and goes to `disconnected`,
+ * so a leader stops leading before the relay can have dropped it (docs/GUARANTEES.md).
+ *
+ * Election frames are decided once: `election` raises exactly one of `election.forward`,
+ * `election.complete` or `election.drop`, each a transition of its own.
+ *
+ * Timers are XState delays (visible in the inspector, driven by a SimulatedClock in tests); their
+ * jitter comes from a seeded PRNG kept in context, so the machine stays pure.
  */
-import { assign, emit, enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
-import { decideElection, initiateElection, supersedes, type ElectionDecision, type ElectionRound, type ElectionView } from './election.js';
-import type {
-  AnswerLeaderFrame,
-  Candidate,
-  CheckLeaderFrame,
-  ClientFrame,
-  ClientId,
-  ElectionFrame,
-  ErrorFrame,
-  LeaderInfo,
-  NewLeaderFrame,
-  RingFrame,
-  WelcomeFrame,
+import { assign, emit, enqueueActions, fromCallback, not, raise, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { decideElection, initiateElection, supersedes, type DropReason, type ElectionRound, type ElectionView } from './election.js';
+import {
+  MAX_TERM,
+  type AnswerLeaderFrame,
+  type Candidate,
+  type CheckLeaderFrame,
+  type ClientFrame,
+  type ClientId,
+  type ElectionFrame,
+  type ErrorFrame,
+  type LeaderInfo,
+  type NewLeaderFrame,
+  type RingFrame,
+  type WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
 import { applyRingChange, successorOf } from './ring.js';
@@ -39,7 +53,14 @@ export interface NodeTiming {
    * fixed timeout that suits 5 nodes would restart (and so never finish) every lap of 1000.
    */
   electionHopMs: number;
-  /** Spread of every timer, as a fraction of its base (0.2 = ±20%). */
+  /**
+   * The lease: with no round trip to the relay confirmed for this long the link is dead, and a
+   * leader steps down. Pings go out three times per lease. Default: a third of `leaderTimeoutMs`,
+   * so a cut-off leader steps down before a follower's leader timeout can fire and before the
+   * relay (pinging every half leader timeout) can drop it.
+   */
+  heartbeatTimeoutMs: number;
+  /** Spread of the check and election timers, as a fraction of their base (0.2 = ±20%). */
   jitter: number;
 }
 
@@ -48,12 +69,30 @@ export const DEFAULT_TIMING: NodeTiming = {
   leaderTimeoutMs: 5000,
   electionTimeoutMs: 3000,
   electionHopMs: 20,
+  heartbeatTimeoutMs: Math.round(5000 / 3),
   jitter: 0.2,
 };
+
+/** The timing a node runs with: defaults, the caller's overrides, and a lease derived from the leader timeout unless given. */
+export function resolveTiming(timing: Partial<NodeTiming> = {}): NodeTiming {
+  const merged = { ...DEFAULT_TIMING, ...timing };
+  if (timing.heartbeatTimeoutMs === undefined) merged.heartbeatTimeoutMs = Math.round(merged.leaderTimeoutMs / 3);
+  return merged;
+}
 
 /** How long a node waits for a lap over `members` members to finish, before jitter. */
 export function electionTimeoutFor(timing: NodeTiming, members: number): number {
   return timing.electionTimeoutMs + timing.electionHopMs * Math.max(1, members);
+}
+
+/** How often a node pings the relay: three pings per lease, so one lost pong does not end it. */
+export function heartbeatIntervalOf(timing: NodeTiming): number {
+  return Math.max(10, Math.floor(timing.heartbeatTimeoutMs / 3));
+}
+
+/** How long a leaving leader waits for its hand-off lap before it leaves anyway. */
+export function handOffTimeoutFor(timing: NodeTiming, members: number): number {
+  return 2 * electionTimeoutFor(timing, members);
 }
 
 export interface NodeInput {
@@ -69,29 +108,62 @@ export interface NodeContext {
   /** Assigned by the relay in `welcome`; kept across reconnects so it can be resumed. */
   id: ClientId | null;
   members: ClientId[];
+  /** The newest leader this node knows of (it may have left since: see `liveLeaderOf`). */
   leader: LeaderInfo | null;
   /** Highest term seen in any frame. */
   term: number;
   round: ElectionRound | null;
-  /** False while this node hands leadership off after `resign`. */
+  /** False while this node hands leadership off (resign) or leaves: it passes frames on without entering them. */
   standing: boolean;
+  /** Set once `leave` was asked for: this node never stands or leads again. */
+  leaving: boolean;
   /** Counter behind `checkLeader` nonces; the pending one is `String(nonce)`. */
   nonce: number;
+  /** Sequence number of the last ping (the upgrade request counts as one). */
+  pingSeq: number;
+  /** The latest ping whose pong came back: the lease runs until its timer fires. */
+  confirmedSeq: number;
+  /** An upgrade request went out (`relay.connecting`) and its timer runs as ping `pingSeq`. */
+  handshaking: boolean;
   random: number;
   /** The jittered delay of the timer the current state is about to start. */
   nextDelay: number;
 }
 
-/** What the relay connection tells the machine: a frame from the relay, or that the socket closed. */
-export type RelayConnectionEvent = WelcomeFrame | RingFrame | ErrorFrame | ClientFrame | { type: 'relay.closed'; reason?: string };
+/** What the relay connection tells the machine: facts about the link, and frames from the relay. */
+export type RelayConnectionEvent =
+  | WelcomeFrame
+  | RingFrame
+  | ErrorFrame
+  | ClientFrame
+  /** The upgrade request went out: the handshake is the first round trip of the lease. */
+  | { type: 'relay.connecting' }
+  /** The relay answered ping `seq`. */
+  | { type: 'relay.pong'; seq: number }
+  | { type: 'relay.closed'; reason?: string };
 
-/** Commands from outside: the inspector's button, and the library's resign. */
-export type ControlEvent = { type: 'startElection' } | { type: 'resign' };
+/** Commands from outside: the inspector's button, and the library's resign and leave. */
+export type ControlEvent = { type: 'startElection' } | { type: 'resign' } | { type: 'leave' };
 
-export type NodeEvent = RelayConnectionEvent | ControlEvent;
+/** Events the machine raises for itself: its link timers, and the outcome of one election frame. */
+export type InternalEvent =
+  | { type: 'heartbeat' }
+  | { type: 'lease.expired'; seq: number }
+  | { type: 'election.forward'; frame: ElectionFrame; round: ElectionRound }
+  | { type: 'election.complete'; winner: LeaderInfo; round: ElectionRound; eligible: Candidate[] }
+  | { type: 'election.drop'; frame: ElectionFrame; reason: DropReason };
+
+export type NodeEvent = RelayConnectionEvent | ControlEvent | InternalEvent;
 
 /** What the machine asks of the relay connection. */
-export type RelayCommand = { type: 'send'; frame: ClientFrame };
+export type RelayCommand =
+  | { type: 'send'; frame: ClientFrame }
+  /** Ping the relay; report the pong as `relay.pong` with this `seq`. */
+  | { type: 'ping'; seq: number }
+  /** The link is dead: cut it and reconnect. */
+  | { type: 'drop' }
+  /** Leave for good: close the socket politely and do not reconnect. */
+  | { type: 'close' };
 
 /** Domain events for adapters: logs, the library's callbacks, the inspector's timeline. */
 export type NodeEmitted =
@@ -102,7 +174,11 @@ export type NodeEmitted =
   | { type: 'leadershipLost'; term: number }
   | { type: 'membershipChanged'; members: ClientId[]; joined?: ClientId; left?: ClientId }
   | { type: 'frameDropped'; frame: ElectionFrame; reason: string }
-  | { type: 'relayError'; code: string; detail: string };
+  | { type: 'relayError'; code: string; detail: string }
+  /** No round trip confirmed for a whole lease: the link is being dropped. */
+  | { type: 'leaseLapsed'; seq: number }
+  /** A leaving leader's hand-off lap did not produce another leader in time; it leaves anyway. */
+  | { type: 'handOffTimedOut' };
 
 export type ElectionReason = 'leaderLeft' | 'memberLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
 
@@ -111,9 +187,13 @@ const missingRelayConnection = fromCallback<RelayCommand>(() => {
   throw new Error('nodeMachine needs a relayConnection actor: provide one with nodeMachine.provide({ actors: { relayConnection } })');
 });
 
-/** Hands one frame to the invoked relay connection. */
+/** Hands one command to the invoked relay connection. */
+function command(relayCommand: RelayCommand) {
+  return sendTo<NodeContext, NodeEvent, undefined, AnyActorRef, NodeEvent>('relay', relayCommand);
+}
+
 function sendFrame(frame: ClientFrame) {
-  return sendTo<NodeContext, NodeEvent, undefined, AnyActorRef, NodeEvent>('relay', { type: 'send', frame } satisfies RelayCommand);
+  return command({ type: 'send', frame });
 }
 
 function viewOf(context: NodeContext): ElectionView {
@@ -127,42 +207,72 @@ function viewOf(context: NodeContext): ElectionView {
   };
 }
 
-/**
- * One `election` event is looked at by up to three guards and then one action, all with the same
- * context: decide once per (event, context) so a hop costs one pass over `eligible`, not four.
- */
-const decisions = new WeakMap<object, { context: NodeContext; decision: ElectionDecision }>();
-
-function electionDecision(context: NodeContext, event: NodeEvent): ElectionDecision | null {
-  if (event.type !== 'election' || context.id === null) return null;
-  const cached = decisions.get(event);
-  if (cached !== undefined && cached.context === context) return cached.decision;
-  const decision = decideElection(viewOf(context), event);
-  decisions.set(event, { context, decision });
-  return decision;
-}
-
 function announcedLeader(event: NodeEvent): LeaderInfo | null {
   return event.type === 'newLeader' ? { id: event.leaderId, rank: event.rank, term: event.term } : null;
+}
+
+/** A term this node can take on: one it could still start the next election after. */
+function followable(term: number): boolean {
+  return term < MAX_TERM;
+}
+
+function leaseTimerId(seq: number): string {
+  return `lease:${seq}`;
+}
+
+const HEARTBEAT_TIMER = 'heartbeat';
+
+/**
+ * The leader this node can name to others: the newest it knows, while that leader is a member of
+ * the ring (or this node itself). A leader that left is remembered for its term, not named.
+ */
+export function liveLeaderOf(context: Pick<NodeContext, 'leader' | 'members' | 'id'>): LeaderInfo | null {
+  const { leader } = context;
+  if (leader === null) return null;
+  return leader.id === context.id || context.members.includes(leader.id) ? leader : null;
 }
 
 /**
  * Whom a node follows after `welcome`. Ids outlive processes (a relay restart hands out `n1`
  * again; a refused `?resume=` gives a new one), so a leader named by id alone may be someone
- * else: a claim naming the node's own id counts only if the node kept its id and remembers
- * leading itself. Between the node's memory and the relay's, the later term wins, and on a tie
- * the relay's (the ring has been following it while this node was away).
+ * else: a claim naming the node's own id counts only if the node kept its id, remembers leading
+ * itself, and has seen no newer term since (a leader that resigned or passed on a newer lap no
+ * longer leads, whatever it remembers). A remembered leader older than the relay's highest term is out of date (an
+ * election of a newer term ran or runs while this node was away): it is not followed or
+ * reclaimed. Between the node's memory and the relay's, the later term wins, and on a tie the
+ * relay's (the ring has been following it while this node was away).
  */
-export function leaderAfterWelcome(context: Pick<NodeContext, 'id' | 'leader'>, welcome: WelcomeFrame): LeaderInfo | null {
+export function leaderAfterWelcome(context: Pick<NodeContext, 'id' | 'leader' | 'term'>, welcome: WelcomeFrame): LeaderInfo | null {
   const resumed = context.id !== null && context.id === welcome.clientId;
   const selfClaim = (leader: LeaderInfo | null) => leader !== null && (leader.id === context.id || leader.id === welcome.clientId);
   let known = context.leader;
-  if (selfClaim(known) && !(resumed && known!.id === welcome.clientId)) known = null;
+  if (selfClaim(known) && !(resumed && known!.id === welcome.clientId && known!.term === context.term)) known = null;
+  if (known !== null && welcome.term !== undefined && known.term < welcome.term) known = null;
   let told = welcome.leader;
   if (told !== null && told.id === welcome.clientId && !(resumed && known !== null && known.id === told.id && known.term === told.term)) told = null;
+  if (told !== null && !followable(told.term)) told = null;
   if (known === null) return told;
   if (told === null) return known;
   return told.term >= known.term ? told : known;
+}
+
+/** The `startElection` action for one reason. */
+function startElectionBecause(reason: ElectionReason) {
+  return { type: 'startElection', params: reason } as const;
+}
+
+/** The one place an election frame is judged: the outcome comes back as its own event. */
+function judgeElection(context: NodeContext, frame: ElectionFrame): InternalEvent {
+  if (!followable(frame.term)) return { type: 'election.drop', frame, reason: 'unfollowable' };
+  const decision = decideElection(viewOf(context), frame);
+  switch (decision.kind) {
+    case 'forward':
+      return { type: 'election.forward', frame: decision.frame, round: decision.round };
+    case 'complete':
+      return { type: 'election.complete', winner: decision.winner, round: decision.round, eligible: decision.eligible };
+    case 'drop':
+      return { type: 'election.drop', frame, reason: decision.reason };
+  }
 }
 
 export const nodeMachine = setup({
@@ -180,21 +290,25 @@ export const nodeMachine = setup({
     leaderTimeout: ({ context }) => context.timing.leaderTimeoutMs,
     electionTimeout: ({ context }) => context.nextDelay,
     backupTimeout: ({ context }) => context.nextDelay,
+    handOffTimeout: ({ context }) => handOffTimeoutFor(context.timing, context.members.length),
   },
   guards: {
-    isLeaderSelf: ({ context }) => context.leader !== null && context.leader.id === context.id,
+    isLeaderSelf: ({ context }) => !context.leaving && context.leader !== null && context.leader.id === context.id,
     knowsLiveLeader: ({ context }) => context.leader !== null && context.members.includes(context.leader.id),
-    completesElectionAsWinner: ({ context, event }) => {
-      const decision = electionDecision(context, event);
-      return decision?.kind === 'complete' && decision.winner.id === context.id;
-    },
-    completesElection: ({ context, event }) => electionDecision(context, event)?.kind === 'complete',
-    forwardsElection: ({ context, event }) => electionDecision(context, event)?.kind === 'forward',
+    isLeaving: ({ context }) => context.leaving,
+    /**
+     * The timer of the latest confirmed ping, or of any later one, ends the lease: a whole lease
+     * has passed since the last ping the relay answered. (Timers of older pings were cancelled
+     * when a newer pong came; a pong that comes after its ping's timer fired is too late to count.)
+     */
+    isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && event.seq >= context.confirmedSeq,
+    wonByMe: ({ context, event }) => event.type === 'election.complete' && event.winner.id === context.id && !context.leaving,
     /** My win, announced by the node that completed the lap: my id and rank, in a term whose frame I joined. */
     announcesSelf: ({ context, event }) => {
       const leader = announcedLeader(event);
       return (
         leader !== null &&
+        !context.leaving &&
         leader.id === context.id &&
         leader.rank === context.rank &&
         context.round?.term === leader.term &&
@@ -208,7 +322,7 @@ export const nodeMachine = setup({
     },
     announcesOther: ({ context, event }) => {
       const leader = announcedLeader(event);
-      return leader !== null && leader.id !== context.id && supersedes(leader, context.leader);
+      return leader !== null && leader.id !== context.id && followable(leader.term) && supersedes(leader, context.leader);
     },
     leaderLeftAndITakeOver: ({ context, event }) =>
       event.type === 'ring' &&
@@ -227,17 +341,76 @@ export const nodeMachine = setup({
     canHandOff: ({ context }) => context.members.some((member) => member !== context.id),
   },
   actions: {
+    // ---- the link and its lease ----
+    startHandshakeLease: enqueueActions(({ context, enqueue }) => {
+      const seq = context.pingSeq + 1;
+      enqueue.assign({ pingSeq: seq, handshaking: true });
+      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+    }),
+    /**
+     * `welcome` answers the upgrade request: the handshake is the first confirmed round trip. A
+     * host that did not report the request gets a lease counted from the welcome itself.
+     */
+    confirmHandshake: enqueueActions(({ context, enqueue }) => {
+      if (context.handshaking) {
+        enqueue.assign({ confirmedSeq: context.pingSeq, handshaking: false });
+        return;
+      }
+      const seq = context.pingSeq + 1;
+      enqueue.assign({ pingSeq: seq, confirmedSeq: seq });
+      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+    }),
+    scheduleHeartbeat: enqueueActions(({ context, enqueue }) => {
+      enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
+    }),
+    ping: enqueueActions(({ context, enqueue }) => {
+      const seq = context.pingSeq + 1;
+      enqueue.assign({ pingSeq: seq });
+      enqueue(command({ type: 'ping', seq }));
+      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+    }),
+    /** A pong confirms its ping and every earlier one: their timers no longer matter. */
+    confirmPing: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'relay.pong' || event.seq <= context.confirmedSeq || event.seq > context.pingSeq) return;
+      for (let seq = Math.max(0, context.confirmedSeq); seq < event.seq; seq += 1) enqueue.cancel(leaseTimerId(seq));
+      enqueue.assign({ confirmedSeq: event.seq });
+    }),
+    /**
+     * The link is gone (entering `disconnected` or `left`): its timers end, every ping still
+     * waiting and the next heartbeat. (Not an exit action of `online`: transitions that restart a
+     * substate re-enter `online` without the link going anywhere.)
+     */
+    stopLinkTimers: enqueueActions(({ context, enqueue }) => {
+      enqueue.cancel(HEARTBEAT_TIMER);
+      for (let seq = Math.max(0, context.confirmedSeq); seq <= context.pingSeq; seq += 1) enqueue.cancel(leaseTimerId(seq));
+    }),
+    /**
+     * The lease ran out: cut the link. A leader also forgets that it led: cut off (or frozen) for a
+     * whole lease, it cannot know whether the ring has elected someone else meanwhile, so it must
+     * not reclaim the lead when it reconnects; the relay's `welcome` tells it who leads.
+     */
+    dropLink: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit({ type: 'leaseLapsed', seq: context.confirmedSeq });
+      if (context.leader !== null && context.leader.id === context.id) enqueue.assign({ leader: null });
+      enqueue(command({ type: 'drop' }));
+    }),
+    closeLink: command({ type: 'close' }),
+
+    // ---- membership ----
     rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'welcome') return;
       const leader = leaderAfterWelcome(context, event);
-      if (leader !== context.leader && leader !== null) enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
+      const liveNow = liveLeaderOf({ leader, members: event.members, id: event.clientId });
+      if (leader !== context.leader && liveNow !== null) enqueue.emit({ type: 'leaderChanged', leader: liveNow, previous: context.leader });
+      const relayTerm = event.term !== undefined && followable(event.term) ? event.term : 0;
+      const toldTerm = event.leader !== null && followable(event.leader.term) ? event.leader.term : 0;
       enqueue.assign({
         id: event.clientId,
         members: event.members,
         leader,
-        term: Math.max(context.term, leader?.term ?? 0, event.leader?.term ?? 0),
+        term: Math.max(context.term, leader?.term ?? 0, toldTerm, relayTerm),
         round: null,
-        standing: true,
+        standing: !context.leaving,
       });
     }),
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
@@ -252,6 +425,7 @@ export const nodeMachine = setup({
       enqueue.assign({ members });
     }),
     forgetRound: assign({ round: null }),
+    markLeaving: assign({ leaving: true, standing: false }),
 
     adoptAnnouncedLeader: enqueueActions(({ context, event, enqueue }) => {
       const leader = announcedLeader(event);
@@ -261,42 +435,51 @@ export const nodeMachine = setup({
         leader,
         term: Math.max(context.term, leader.term),
         round: context.round !== null && context.round.term > leader.term ? context.round : null,
-        standing: true,
+        standing: !context.leaving,
       });
     }),
 
-    startElection: enqueueActions(({ context, enqueue }, reason: ElectionReason) => {
-      // A resigning node stands aside, unless nobody is left to hand off to.
-      const standing = context.standing || context.members.every((member) => member === context.id);
+    // ---- elections ----
+    // `params` is an ElectionReason; call sites build it with startElectionBecause(), which checks
+    // it (typing it here makes TypeScript lose the types of the whole actions record).
+    startElection: enqueueActions(({ context, enqueue }, params: unknown) => {
+      const reason = params as ElectionReason;
+      // A resigning leader's lap does not carry it (unless nobody else is in the ring); if that lap
+      // fails, its next one does: a ring with a leader that wanted to step down beats one with none.
+      // A leaving node never stands.
+      const alone = context.members.every((member) => member === context.id);
+      const standing = !context.leaving && (reason !== 'resign' || alone);
       const { frame, round } = initiateElection({ ...viewOf(context), standing });
       enqueue.emit({ type: 'electionStarted', term: round.term, initiator: round.initiator, reason });
       enqueue.assign({ round, term: round.term, standing });
       enqueue(sendFrame(frame));
     }),
-    standAside: assign({ standing: false }),
 
+    /** The one place an election frame is judged: the outcome comes back as its own event. */
+    decideElection: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'election') return;
+      enqueue.raise(judgeElection(context, event));
+    }),
     passElectionOn: enqueueActions(({ context, event, enqueue }) => {
-      const decision = electionDecision(context, event);
-      if (decision?.kind !== 'forward') return;
-      enqueue.assign({ round: decision.round, term: Math.max(context.term, decision.round.term) });
-      enqueue(sendFrame(decision.frame));
+      if (event.type !== 'election.forward') return;
+      enqueue.assign({ round: event.round, term: Math.max(context.term, event.round.term) });
+      enqueue(sendFrame(event.frame));
     }),
     completeElection: enqueueActions(({ context, event, enqueue }) => {
-      const decision = electionDecision(context, event);
-      if (decision?.kind !== 'complete') return;
-      const { winner } = decision;
-      enqueue.emit({ type: 'electionCompleted', term: winner.term, winner, eligible: decision.eligible });
+      if (event.type !== 'election.complete') return;
+      const { winner } = event;
+      enqueue.emit({ type: 'electionCompleted', term: winner.term, winner, eligible: event.eligible });
       enqueue.emit({ type: 'leaderChanged', leader: winner, previous: context.leader });
-      enqueue.assign({ leader: winner, term: Math.max(context.term, winner.term), round: null, standing: true });
+      enqueue.assign({ leader: winner, term: Math.max(context.term, winner.term), round: null, standing: !context.leaving });
       enqueue(sendFrame({ type: 'newLeader', to: 'all', leaderId: winner.id, rank: winner.rank, term: winner.term }));
     }),
-    reportDroppedElection: enqueueActions(({ context, event, enqueue }) => {
-      const decision = electionDecision(context, event);
-      if (event.type === 'election' && decision?.kind === 'drop') {
-        enqueue.emit({ type: 'frameDropped', frame: event, reason: decision.reason });
-      }
-    }),
+    reportDroppedElection: emit(({ event }) =>
+      event.type === 'election.drop'
+        ? { type: 'frameDropped' as const, frame: event.frame, reason: event.reason }
+        : { type: 'frameDropped' as const, frame: event as unknown as ElectionFrame, reason: 'unexpected' },
+    ),
 
+    // ---- leadership and checks ----
     announceSelf: enqueueActions(({ context, enqueue }) => {
       if (context.leader === null) return;
       const { id, rank, term } = context.leader;
@@ -315,7 +498,7 @@ export const nodeMachine = setup({
     /** A follower asked by someone who thinks it leads tells them who does. */
     redirectCheck: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'checkLeader' || event.from === undefined) return;
-      const leader = context.leader;
+      const leader = liveLeaderOf(context);
       if (leader === null || leader.id === context.id || leader.id === event.from) return;
       enqueue(sendFrame({ type: 'newLeader', to: event.from, leaderId: leader.id, rank: leader.rank, term: leader.term }));
     }),
@@ -324,6 +507,7 @@ export const nodeMachine = setup({
         ? { type: 'relayError' as const, code: event.code, detail: event.detail }
         : { type: 'relayError' as const, code: 'unexpected', detail: event.type },
     ),
+    reportHandOffTimeout: emit({ type: 'handOffTimedOut' as const }),
 
     jitterCheck: assign(({ context }) => {
       const next = jittered(context.timing.checkIntervalMs, context.timing.jitter, context.random);
@@ -340,14 +524,18 @@ export const nodeMachine = setup({
   id: 'node',
   context: ({ input }) => ({
     rank: input.rank,
-    timing: { ...DEFAULT_TIMING, ...input.timing },
+    timing: resolveTiming(input.timing),
     id: null,
     members: [],
     leader: null,
     term: 0,
     round: null,
     standing: true,
+    leaving: false,
     nonce: 0,
+    pingSeq: 0,
+    confirmedSeq: 0,
+    handshaking: false,
     random: input.seed | 0,
     nextDelay: 0,
   }),
@@ -355,31 +543,39 @@ export const nodeMachine = setup({
   initial: 'disconnected',
   states: {
     disconnected: {
+      entry: 'stopLinkTimers',
       on: {
-        welcome: { target: 'online.route', actions: 'rememberWelcome' },
+        'relay.connecting': { actions: 'startHandshakeLease' },
+        welcome: { target: 'online', actions: ['rememberWelcome', 'confirmHandshake', 'scheduleHeartbeat'] },
+        leave: { target: 'left', actions: 'markLeaving' },
       },
     },
     online: {
       initial: 'route',
       on: {
         'relay.closed': { target: 'disconnected', actions: 'forgetRound' },
-        startElection: { target: '.electing', reenter: true, actions: { type: 'startElection', params: 'requested' } },
+        'lease.expired': { guard: 'isLeaseEnd', target: 'disconnected', actions: ['forgetRound', 'dropLink'] },
+        heartbeat: { actions: ['ping', 'scheduleHeartbeat'] },
+        'relay.pong': { actions: 'confirmPing' },
+        leave: { target: 'left', actions: 'markLeaving' },
+        startElection: { guard: not('isLeaving'), target: '.electing', reenter: true, actions: startElectionBecause('requested') },
         newLeader: [
           { guard: 'announcesSelf', target: '.leader', actions: 'adoptAnnouncedLeader' },
-          { guard: 'announcesOther', target: '.follower', actions: 'adoptAnnouncedLeader' },
+          { guard: 'announcesOther', target: '.route', actions: 'adoptAnnouncedLeader' },
         ],
-        election: [
-          { guard: 'completesElectionAsWinner', target: '.leader', actions: 'completeElection' },
-          { guard: 'completesElection', target: '.follower', actions: 'completeElection' },
-          { guard: 'forwardsElection', target: '.electing', reenter: true, actions: 'passElectionOn' },
-          { actions: 'reportDroppedElection' },
+        election: { actions: 'decideElection' },
+        'election.forward': { target: '.electing', reenter: true, actions: 'passElectionOn' },
+        'election.complete': [
+          { guard: 'wonByMe', target: '.leader', actions: 'completeElection' },
+          { target: '.follower', actions: 'completeElection' },
         ],
+        'election.drop': { actions: 'reportDroppedElection' },
         ring: [
           {
             guard: 'leaderLeftAndITakeOver',
             target: '.electing',
             reenter: true,
-            actions: ['rememberMembers', { type: 'startElection', params: 'leaderLeft' }],
+            actions: ['rememberMembers', startElectionBecause('leaderLeft')],
           },
           { guard: 'leaderLeft', target: '.awaiting', actions: 'rememberMembers' },
           { actions: 'rememberMembers' },
@@ -389,13 +585,14 @@ export const nodeMachine = setup({
       },
       states: {
         /**
-         * Transient: picks the state that fits what `welcome` told us. A node that finds itself
-         * alone does not elect itself at once: the relay may just have restarted, and members that
-         * know newer terms (or lead) may still be reconnecting; `awaiting` gives them a backup
-         * timer's worth of time to come back and re-announce the leader.
+         * Transient: picks the state that fits what this node knows (after `welcome` or an
+         * announcement). A node that finds itself alone does not elect itself at once: the relay
+         * may just have restarted, and members that know newer terms (or lead) may still be
+         * reconnecting; `awaiting` gives them a backup timer's worth of time to come back.
          */
         route: {
           always: [
+            { guard: 'isLeaving', target: '#node.left' },
             { guard: 'isLeaderSelf', target: 'leader', actions: 'announceSelf' },
             { guard: 'knowsLiveLeader', target: 'follower' },
             { target: 'awaiting' },
@@ -407,23 +604,23 @@ export const nodeMachine = setup({
         },
         checking: {
           on: { answerLeader: { guard: 'isAnswerFromLeader', target: 'follower' } },
-          after: { leaderTimeout: { target: 'electing', actions: { type: 'startElection', params: 'leaderTimeout' } } },
+          after: { leaderTimeout: { target: 'electing', actions: startElectionBecause('leaderTimeout') } },
         },
         /** The leader is gone or unknown and another node is expected to act; a backup timer covers it not doing so. */
         awaiting: {
           entry: 'jitterElection',
           on: {
-            newLeader: { guard: 'reannouncesKnownLeader', target: 'follower' },
+            newLeader: { guard: 'reannouncesKnownLeader', target: 'route' },
             ring: [
               {
                 guard: 'laneBrokenAndITakeOver',
                 target: 'electing',
-                actions: ['rememberMembers', { type: 'startElection', params: 'memberLeft' }],
+                actions: ['rememberMembers', startElectionBecause('memberLeft')],
               },
               { actions: 'rememberMembers' },
             ],
           },
-          after: { backupTimeout: { target: 'electing', actions: { type: 'startElection', params: 'noLeader' } } },
+          after: { backupTimeout: { target: 'electing', actions: startElectionBecause('noLeader') } },
         },
         electing: {
           entry: 'jitterElection',
@@ -433,7 +630,7 @@ export const nodeMachine = setup({
                 guard: 'laneBrokenAndITakeOver',
                 target: 'electing',
                 reenter: true,
-                actions: ['rememberMembers', { type: 'startElection', params: 'memberLeft' }],
+                actions: ['rememberMembers', startElectionBecause('memberLeft')],
               },
               { actions: 'rememberMembers' },
             ],
@@ -442,7 +639,7 @@ export const nodeMachine = setup({
             electionTimeout: {
               target: 'electing',
               reenter: true,
-              actions: { type: 'startElection', params: 'electionTimeout' },
+              actions: startElectionBecause('electionTimeout'),
             },
           },
         },
@@ -451,10 +648,40 @@ export const nodeMachine = setup({
           exit: 'renounceLeadership',
           on: {
             checkLeader: { actions: 'answerCheck' },
-            resign: { guard: 'canHandOff', target: 'electing', actions: ['standAside', { type: 'startElection', params: 'resign' }] },
+            resign: { guard: 'canHandOff', target: 'electing', actions: startElectionBecause('resign') },
+            leave: [
+              {
+                guard: 'canHandOff',
+                target: 'handingOff',
+                actions: ['markLeaving', startElectionBecause('resign')],
+              },
+              { target: '#node.left', actions: 'markLeaving' },
+            ],
           },
         },
+        /**
+         * A leader that is leaving: one lap without it elects its successor; once anyone else is
+         * announced (or the link goes, or the lap takes too long) it leaves. It passes frames on
+         * but never stands again, so it cannot be elected while it leaves.
+         */
+        handingOff: {
+          on: {
+            newLeader: { guard: 'announcesOther', target: '#node.left', actions: 'adoptAnnouncedLeader' },
+            'election.forward': { actions: 'passElectionOn' },
+            'election.complete': { target: '#node.left', actions: 'completeElection' },
+            'relay.closed': '#node.left',
+            'lease.expired': { guard: 'isLeaseEnd', target: '#node.left' },
+            ring: { actions: 'rememberMembers' },
+            leave: {},
+          },
+          after: { handOffTimeout: { target: '#node.left', actions: 'reportHandOffTimeout' } },
+        },
       },
+    },
+    /** Gone for good: the connection closes and does not come back. */
+    left: {
+      type: 'final',
+      entry: ['stopLinkTimers', 'closeLink'],
     },
   },
 });

@@ -15,11 +15,47 @@ export const LIMITS = {
   eligibleEntries: 100_000,
   membersEntries: 100_000,
   detailLength: 512,
+  /** A member's `host` label (`?host=` at join): a hostname, for logs and /status. */
+  hostLength: 253,
 } as const;
+
+/**
+ * The largest term a frame may carry: the largest integer JSON numbers hold exactly. A node never
+ * adopts it (it could not start the election after it), so its own terms stay at most this.
+ */
+export const MAX_TERM = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How far above the highest term it has seen the relay lets a frame's term go. Honest terms grow
+ * by one per election, so they never come near it; a single frame with an absurd term can lift
+ * the ring's terms by at most this much, and the term space (2^53) takes 2^21 such frames to use
+ * up, so no one frame can leave the ring without a next term.
+ */
+export const TERM_STEP_LIMIT = 2 ** 32;
+
+/**
+ * The most bytes one `eligible` entry can take on the wire, `{"id":"<64 chars>","rank":<16 digits>},`:
+ * what a relay reserves per member so that an election frame listing the whole ring fits its
+ * payload limit.
+ */
+export const MAX_ENTRY_BYTES = 100;
+/** Room for the rest of an election frame (type, to, from, initiator, term). */
+export const ELECTION_FRAME_OVERHEAD_BYTES = 256;
+
+/** How many members a ring may have so that an election frame listing all of them fits `maxPayloadBytes`. */
+export function memberCapacity(maxPayloadBytes: number): number {
+  return Math.max(0, Math.floor((maxPayloadBytes - ELECTION_FRAME_OVERHEAD_BYTES) / MAX_ENTRY_BYTES));
+}
 
 export type ClientId = string;
 
 const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+const HOST_PATTERN = /^[A-Za-z0-9._-]{1,253}$/;
+
+/** Whether `host` may label a member: a hostname (1-253 of A-Z a-z 0-9 . _ -). */
+export function isValidHost(host: unknown): host is string {
+  return typeof host === 'string' && HOST_PATTERN.test(host);
+}
 
 /** Whether `id` may name a member: 1-64 of [A-Za-z0-9._:-], and not a routing keyword. */
 export function isValidClientId(id: unknown): id is ClientId {
@@ -45,6 +81,7 @@ export type Target = 'next' | 'all' | ClientId;
 export const ERROR_CODES = [
   'bad_json',
   'bad_frame',
+  'bad_term',
   'unknown_type',
   'unknown_target',
   'too_large',
@@ -96,7 +133,13 @@ export interface WelcomeFrame {
   clientId: ClientId;
   protocol: typeof PROTOCOL_VERSION;
   members: ClientId[];
+  /** The leader the relay reports: the last one announced to all, while it is still a member. */
   leader: LeaderInfo | null;
+  /**
+   * The highest term the relay has seen (0 on a fresh relay). A joiner's first election is above
+   * it. Optional on the wire: older relays leave it out.
+   */
+  term?: number;
 }
 
 /**
@@ -296,13 +339,15 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
       const info = candidate(record.leader, 'field "leader"');
       leader = { ...info, term: count(record.leader as Record<string, unknown>, 'term') };
     }
-    return {
+    const welcome: WelcomeFrame = {
       type: 'welcome',
       clientId: clientId(record, 'clientId'),
       protocol: PROTOCOL_VERSION,
       members: idList(record, 'members'),
       leader,
     };
+    if (record.term !== undefined) welcome.term = count(record, 'term');
+    return welcome;
   },
   ring(record) {
     const joined = optionalClientId(record, 'joined');

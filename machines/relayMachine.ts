@@ -1,119 +1,369 @@
 /**
- * The relay as a statechart: ring membership in join order, routing of `to`, the last
- * announced leader (for `welcome`), and the `ring` frames that tell everyone of a change.
+ * The relay as a statechart: it keeps the ring's membership and decides everything the relay
+ * decides. Ids and resume, admission up to the ring's capacity, where every frame goes, which
+ * terms it lets through, which leader it reports (in `welcome` and /status), when a failover
+ * starts and ends, and which members the ring routes around because they hold the election frame
+ * without passing it on.
  *
- * It has no sockets. The host (relay/ or sim/) sends it `join`, `leave` and `frame` events
- * and carries out the `deliver` events it emits, in order.
+ * It has no sockets and no clock of its own (its one timer is an XState delay). The host (relay/
+ * or sim/) sends it `connect`, `disconnect` and `frame` events and carries out what it emits, in
+ * order: `admitted`/`refused` answers to `connect`, `deliver` (a frame for some members),
+ * `rejected` (an error frame for one member), and facts for logs and metrics.
  */
-import { enqueueActions, setup, type ActorRefFrom } from 'xstate';
-import { supersedes } from './election.js';
-import { PROTOCOL_VERSION, isValidClientId, type ClientFrame, type ClientId, type LeaderInfo, type ServerFrame } from './protocol.js';
-import { ringAfter } from './ring.js';
+import { enqueueActions, not, setup, type ActorRefFrom } from 'xstate';
+import { opensElection, supersedes } from './election.js';
+import {
+  PROTOCOL_VERSION,
+  TERM_STEP_LIMIT,
+  isValidClientId,
+  type ClientFrame,
+  type ClientId,
+  type ElectionFrame,
+  type ErrorCode,
+  type LeaderInfo,
+  type ServerFrame,
+} from './protocol.js';
+
+export interface RelayInput {
+  /** The most members the ring admits (at most `memberCapacity` of the payload limit). */
+  maxMembers: number;
+  /**
+   * How long a member may hold the ring's current election frame without passing anything on
+   * before the relay hands the frame to the member after it and routes `next` around it.
+   */
+  forwardTimeoutMs: number;
+  /** Terms at or below this were used before this relay started (0 when unknown). */
+  termFloor?: number;
+}
+
+/** What a member told the relay about itself when it joined. */
+export interface MemberProfile {
+  /** The `?host=` label (a hostname), for logs and /status. */
+  host?: string;
+}
+
+/** A member holding the ring's election frame: what to pass on for it, and the timer's serial. */
+interface Held {
+  frame: ElectionFrame;
+  serial: number;
+}
 
 export interface RelayContext {
+  maxMembers: number;
+  forwardTimeoutMs: number;
   /** Members in ring order (join order). */
   members: ClientId[];
-  /** The last leader announced through this relay, for `welcome`; it may have left since. */
+  profiles: Record<ClientId, MemberProfile>;
+  /** Members that held the election frame and did not pass it on: `next` skips them until they send a frame. */
+  bypassed: ClientId[];
+  /** The leader the relay reports: the last announced to all, and always a member (else null). */
   leader: LeaderInfo | null;
-  /** Ids handed out so far, for `nextClientId`. */
+  /** The reported leader that left, until the next announcement: a failover is under way. */
+  departedLeader: LeaderInfo | null;
+  /** The highest term in any frame the relay let through (or the floor it started with). */
+  highestTerm: number;
+  /** Ids handed out so far, for fresh ids. */
   issued: number;
+  /** The ring's current lap: the greatest (term, initiator) sent to `next` since the last announcement. */
+  lap: { term: number; initiator: ClientId } | null;
+  /** The highest term announced to all: laps of that term or older are over, whatever frames of them still travel. */
+  settledTerm: number;
+  /** Members the current lap's frame was handed to that have not passed anything on yet. */
+  holding: Record<ClientId, Held>;
+  /** Serial of the last forward timer, so a stale timer is recognised. */
+  serial: number;
 }
 
 export type RelayEvent =
-  | { type: 'join'; id: ClientId }
-  | { type: 'leave'; id: ClientId }
-  | { type: 'frame'; from: ClientId; frame: ClientFrame };
+  /** A socket was upgraded; `connection` is the host's handle for it until `admitted` names its id. */
+  | { type: 'connect'; connection: number; resume: string | null; host: string | null }
+  | { type: 'disconnect'; id: ClientId }
+  | { type: 'frame'; from: ClientId; frame: ClientFrame }
+  | { type: 'forward.overdue'; holder: ClientId; serial: number };
 
-/** One frame to hand to each of `to`, in order; the host encodes it once. */
-export type RelayEmitted = { type: 'deliver'; to: ClientId[]; frame: ServerFrame };
+export type RelayEmitted =
+  | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number }
+  | { type: 'refused'; connection: number; reason: string }
+  /** One frame to hand to each of `to`, in order; the host encodes it once. */
+  | { type: 'deliver'; to: ClientId[]; frame: ServerFrame }
+  /** An error frame for one member: its frame was refused. */
+  | { type: 'rejected'; to: ClientId; code: ErrorCode; detail: string }
+  | { type: 'departed'; id: ClientId; members: number; wasLeader: boolean }
+  | { type: 'electionStarted'; by: ClientId; initiator: ClientId; term: number }
+  /** The reported leader changed; `endsFailover` when the previous one had left the ring. */
+  | { type: 'leaderChanged'; leader: LeaderInfo; previous: LeaderInfo | null; announcedBy: ClientId; endsFailover: boolean }
+  /** The reported leader left the ring: a failover starts. */
+  | { type: 'leaderLost'; leader: LeaderInfo }
+  | { type: 'bypassed'; id: ClientId; term: number; passedTo: ClientId }
+  | { type: 'restored'; id: ClientId };
 
-export const relayMachine = setup({
-  types: {
-    context: {} as RelayContext,
-    events: {} as RelayEvent,
-    emitted: {} as RelayEmitted,
-  },
-  guards: {
-    isNewMember: ({ context, event }) => event.type === 'join' && !context.members.includes(event.id),
-    isMember: ({ context, event }) =>
-      (event.type === 'leave' && context.members.includes(event.id)) ||
-      (event.type === 'frame' && context.members.includes(event.from)),
-  },
-  actions: {
-    admit: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'join') return;
-      const members = [...context.members, event.id];
-      enqueue.assign({ members, issued: context.issued + 1 });
-      enqueue.emit({
-        type: 'deliver',
-        to: [event.id],
-        frame: { type: 'welcome', clientId: event.id, protocol: PROTOCOL_VERSION, members, leader: context.leader },
-      });
-      if (context.members.length > 0) {
-        enqueue.emit({ type: 'deliver', to: context.members, frame: { type: 'ring', joined: event.id } });
-      }
-    }),
-    release: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'leave') return;
-      const members = context.members.filter((member) => member !== event.id);
-      enqueue.assign({ members });
-      if (members.length > 0) enqueue.emit({ type: 'deliver', to: members, frame: { type: 'ring', left: event.id } });
-    }),
-    route: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'frame') return;
-      const frame = { ...event.frame, from: event.from };
-      const to = recipients(context.members, event.from, frame.to);
-      if (to === null) {
-        enqueue.emit({
-          type: 'deliver',
-          to: [event.from],
-          frame: { type: 'error', code: 'unknown_target', detail: `no member ${JSON.stringify(frame.to)} in the ring` },
-        });
-        return;
-      }
-      if (frame.type === 'newLeader') {
-        const announced = { id: frame.leaderId, rank: frame.rank, term: frame.term };
-        if (supersedes(announced, context.leader)) enqueue.assign({ leader: announced });
-      }
-      if (to.length > 0) enqueue.emit({ type: 'deliver', to, frame });
-    }),
-  },
-}).createMachine({
-  id: 'relay',
-  context: { members: [], leader: null, issued: 0 },
-  initial: 'serving',
-  states: {
-    serving: {
-      on: {
-        join: { guard: 'isNewMember', actions: 'admit' },
-        leave: { guard: 'isMember', actions: 'release' },
-        frame: { guard: 'isMember', actions: 'route' },
-      },
-    },
-  },
-});
-
-/** Who receives a frame sent by `from` to `to`; null when `to` names no member. */
-export function recipients(members: readonly ClientId[], from: ClientId, to: string): ClientId[] | null {
-  if (to === 'next') {
-    const next = ringAfter(members, from);
-    return next === null ? [] : [next];
-  }
-  if (to === 'all') return members.filter((member) => member !== from);
-  return members.includes(to) ? [to] : null;
+/** Whether the relay can take one more member. Hosts ask before upgrading, to refuse with HTTP 503. */
+export function hasRoom(context: Pick<RelayContext, 'members' | 'maxMembers'>): boolean {
+  return context.members.length < context.maxMembers;
 }
 
 /**
- * The id for a new connection: the one it asks to resume when no live member holds it
- * (so a relay restart need not change who leads), otherwise a fresh `n<k>`.
+ * The id for a new connection: the one it asks to resume when that is a valid id no live member
+ * holds (so a relay restart need not change who leads), otherwise a fresh `n<k>`.
  */
-export function nextClientId(context: RelayContext, resume?: string | null): ClientId {
+export function nextClientId(context: Pick<RelayContext, 'members' | 'issued'>, resume?: string | null): ClientId {
   if (isValidClientId(resume) && !context.members.includes(resume)) return resume;
   const taken = new Set(context.members);
   let counter = context.issued + 1;
   while (taken.has(`n${counter}`)) counter += 1;
   return `n${counter}`;
 }
+
+/**
+ * The member `next` means for `from`: the first member after it in ring order that is not routed
+ * around; `from` itself when there is no other (a ring of one is its own next). Null when `from`
+ * is not a member.
+ */
+export function forwarderAfter(members: readonly ClientId[], from: ClientId, bypassed: readonly ClientId[]): ClientId | null {
+  const index = members.indexOf(from);
+  if (index === -1) return null;
+  for (let step = 1; step < members.length; step += 1) {
+    const candidate = members[(index + step) % members.length]!;
+    if (bypassed.length === 0 || !bypassed.includes(candidate)) return candidate;
+  }
+  return from;
+}
+
+/** Who receives a frame `from` sends `to`; null when `to` names no member. */
+export function recipients(context: Pick<RelayContext, 'members' | 'bypassed'>, from: ClientId, to: string): ClientId[] | null {
+  if (to === 'next') {
+    const next = forwarderAfter(context.members, from, context.bypassed);
+    return next === null ? [] : [next];
+  }
+  if (to === 'all') return context.members.filter((member) => member !== from);
+  return context.members.includes(to) ? [to] : null;
+}
+
+/** The highest term a frame may carry now. */
+export function termCeiling(context: Pick<RelayContext, 'highestTerm'>): number {
+  return context.highestTerm + TERM_STEP_LIMIT;
+}
+
+function termOf(frame: ClientFrame): number | null {
+  return frame.type === 'checkLeader' ? null : frame.term;
+}
+
+/** Whether `frame` is (or replaces) the ring's current lap. */
+function leadsLap(lap: RelayContext['lap'], frame: ElectionFrame): boolean {
+  if (lap === null || frame.term > lap.term) return true;
+  return frame.term === lap.term && frame.initiator >= lap.initiator;
+}
+
+function overdueTimerId(holder: ClientId, serial: number): string {
+  return `forward:${holder}:${serial}`;
+}
+
+function withoutKey<T>(record: Record<string, T>, key: string): Record<string, T> {
+  if (!Object.hasOwn(record, key)) return record;
+  const { [key]: _removed, ...rest } = record;
+  return rest;
+}
+
+export const relayMachine = setup({
+  types: {
+    context: {} as RelayContext,
+    events: {} as RelayEvent,
+    emitted: {} as RelayEmitted,
+    input: {} as RelayInput,
+  },
+  guards: {
+    ringIsFull: ({ context }) => !hasRoom(context),
+    isMember: ({ context, event }) =>
+      (event.type === 'disconnect' && context.members.includes(event.id)) ||
+      (event.type === 'frame' && context.members.includes(event.from)),
+    termOutOfRange: ({ context, event }) => {
+      if (event.type !== 'frame') return false;
+      const term = termOf(event.frame);
+      return term !== null && term > termCeiling(context);
+    },
+    targetUnknown: ({ context, event }) =>
+      event.type === 'frame' && event.frame.to !== 'next' && event.frame.to !== 'all' && !context.members.includes(event.frame.to),
+    /** A leader check or its answer from a member the ring does not route around: nothing to remember, just deliver. */
+    routesPlainly: ({ context, event }) => {
+      if (event.type !== 'frame' || context.bypassed.includes(event.from)) return false;
+      const { frame } = event;
+      return frame.type === 'checkLeader' || (frame.type === 'answerLeader' && frame.term <= context.highestTerm);
+    },
+    stillOverdue: ({ context, event }) =>
+      event.type === 'forward.overdue' &&
+      context.holding[event.holder]?.serial === event.serial &&
+      context.members.includes(event.holder),
+  },
+  actions: {
+    refuse: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connect') return;
+      enqueue.emit({
+        type: 'refused',
+        connection: event.connection,
+        reason: `the ring is full: this relay admits ${context.maxMembers} members`,
+      });
+    }),
+    admit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connect') return;
+      const id = nextClientId(context, event.resume);
+      const members = [...context.members, id];
+      const profile: MemberProfile = event.host === null ? {} : { host: event.host };
+      enqueue.assign({ members, issued: context.issued + 1, profiles: { ...context.profiles, [id]: profile } });
+      enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: members.length });
+      enqueue.emit({
+        type: 'deliver',
+        to: [id],
+        frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm },
+      });
+      if (context.members.length > 0) enqueue.emit({ type: 'deliver', to: context.members, frame: { type: 'ring', joined: id } });
+    }),
+    release: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'disconnect') return;
+      const { id } = event;
+      const members = context.members.filter((member) => member !== id);
+      const wasLeader = context.leader?.id === id;
+      const held = context.holding[id];
+      if (held !== undefined) enqueue.cancel(overdueTimerId(id, held.serial));
+      enqueue.assign({
+        members,
+        profiles: withoutKey(context.profiles, id),
+        bypassed: context.bypassed.includes(id) ? context.bypassed.filter((member) => member !== id) : context.bypassed,
+        holding: withoutKey(context.holding, id),
+        ...(wasLeader ? { leader: null, departedLeader: context.leader } : {}),
+      });
+      enqueue.emit({ type: 'departed', id, members: members.length, wasLeader });
+      if (wasLeader) enqueue.emit({ type: 'leaderLost', leader: context.leader! });
+      if (members.length > 0) enqueue.emit({ type: 'deliver', to: members, frame: { type: 'ring', left: id } });
+    }),
+    rejectTerm: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'frame') return;
+      enqueue.emit({
+        type: 'rejected',
+        to: event.from,
+        code: 'bad_term',
+        detail: `term ${termOf(event.frame)} is more than ${TERM_STEP_LIMIT} above the highest term this relay has seen (${context.highestTerm})`,
+      });
+    }),
+    rejectTarget: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'frame') return;
+      enqueue.emit({ type: 'rejected', to: event.from, code: 'unknown_target', detail: `no member ${JSON.stringify(event.frame.to)} in the ring` });
+    }),
+    /** The common case, kept cheap: nothing to remember, just deliver. */
+    deliverPlainly: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'frame') return;
+      const to = recipients(context, event.from, event.frame.to);
+      if (to !== null && to.length > 0) enqueue.emit({ type: 'deliver', to, frame: { ...event.frame, from: event.from } });
+    }),
+    route: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'frame') return;
+      const { from } = event;
+      const frame = { ...event.frame, from };
+      let { bypassed, holding, lap, serial, leader, departedLeader, settledTerm } = context;
+      const term = termOf(frame);
+      const highestTerm = term === null ? context.highestTerm : Math.max(context.highestTerm, term);
+
+      // A member that sends anything is alive and reading: the ring stops routing around it.
+      if (bypassed.includes(from)) {
+        bypassed = bypassed.filter((member) => member !== from);
+        enqueue.emit({ type: 'restored', id: from });
+      }
+      // Passing an election on, or announcing its outcome, settles what this member held.
+      if ((frame.type === 'election' || frame.type === 'newLeader') && holding[from] !== undefined) {
+        enqueue.cancel(overdueTimerId(from, holding[from]!.serial));
+        holding = withoutKey(holding, from);
+      }
+
+      const to = recipients({ members: context.members, bypassed }, from, frame.to) ?? [];
+      if (frame.type === 'election') {
+        if (opensElection(from, frame)) enqueue.emit({ type: 'electionStarted', by: from, initiator: frame.initiator, term: frame.term });
+        const holder = to[0];
+        if (frame.to === 'next' && holder !== undefined && frame.term > context.settledTerm && leadsLap(lap, frame)) {
+          lap = { term: frame.term, initiator: frame.initiator };
+          serial += 1;
+          const previous = holding[holder];
+          if (previous !== undefined) enqueue.cancel(overdueTimerId(holder, previous.serial));
+          holding = { ...holding, [holder]: { frame, serial } };
+          enqueue.raise(
+            { type: 'forward.overdue', holder, serial },
+            { delay: context.forwardTimeoutMs, id: overdueTimerId(holder, serial) },
+          );
+        }
+      } else if (frame.type === 'newLeader' && frame.to === 'all') {
+        // An announcement to all ends the laps of its term and older: nobody owes them a forward.
+        settledTerm = Math.max(settledTerm, frame.term);
+        if (lap !== null && frame.term >= lap.term) {
+          for (const [holder, held] of Object.entries(holding)) enqueue.cancel(overdueTimerId(holder, held.serial));
+          holding = {};
+          lap = null;
+        }
+        const announced: LeaderInfo = { id: frame.leaderId, rank: frame.rank, term: frame.term };
+        const previous = leader ?? departedLeader;
+        if (context.members.includes(announced.id) && supersedes(announced, previous)) {
+          enqueue.emit({ type: 'leaderChanged', leader: announced, previous, announcedBy: from, endsFailover: departedLeader !== null });
+          leader = announced;
+          departedLeader = null;
+        }
+      }
+      enqueue.assign({ bypassed, holding, lap, serial, leader, departedLeader, highestTerm, settledTerm });
+      if (to.length > 0) enqueue.emit({ type: 'deliver', to, frame });
+    }),
+    /** The holder sat on the lap's frame for the whole forward timeout: pass it on without it. */
+    bypassHolder: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'forward.overdue') return;
+      const { holder } = event;
+      const held = context.holding[holder]!;
+      const bypassed = [...context.bypassed, holder];
+      const next = forwarderAfter(context.members, holder, bypassed);
+      const holding = withoutKey(context.holding, holder);
+      if (next === null || next === holder) {
+        // Nobody else to pass it to: every other member is routed around too.
+        enqueue.assign({ bypassed, holding });
+        enqueue.emit({ type: 'bypassed', id: holder, term: held.frame.term, passedTo: holder });
+        return;
+      }
+      const serial = context.serial + 1;
+      enqueue.assign({ bypassed, serial, holding: { ...holding, [next]: { frame: held.frame, serial } } });
+      enqueue.raise({ type: 'forward.overdue', holder: next, serial }, { delay: context.forwardTimeoutMs, id: overdueTimerId(next, serial) });
+      enqueue.emit({ type: 'bypassed', id: holder, term: held.frame.term, passedTo: next });
+      enqueue.emit({ type: 'deliver', to: [next], frame: held.frame });
+    }),
+  },
+}).createMachine({
+  id: 'relay',
+  context: ({ input }) => ({
+    maxMembers: input.maxMembers,
+    forwardTimeoutMs: input.forwardTimeoutMs,
+    members: [],
+    profiles: {},
+    bypassed: [],
+    leader: null,
+    departedLeader: null,
+    highestTerm: input.termFloor ?? 0,
+    issued: 0,
+    lap: null,
+    settledTerm: 0,
+    holding: {},
+    serial: 0,
+  }),
+  initial: 'serving',
+  states: {
+    serving: {
+      on: {
+        connect: [{ guard: 'ringIsFull', actions: 'refuse' }, { actions: 'admit' }],
+        disconnect: { guard: 'isMember', actions: 'release' },
+        frame: [
+          // A frame still in flight from a connection that already left is dropped.
+          { guard: not('isMember') },
+          { guard: 'termOutOfRange', actions: 'rejectTerm' },
+          { guard: 'targetUnknown', actions: 'rejectTarget' },
+          { guard: 'routesPlainly', actions: 'deliverPlainly' },
+          { actions: 'route' },
+        ],
+        'forward.overdue': { guard: 'stillOverdue', actions: 'bypassHolder' },
+      },
+    },
+  },
+});
 
 export type RelayMachine = typeof relayMachine;
 export type RelayActor = ActorRefFrom<RelayMachine>;

@@ -8,27 +8,22 @@
  * sees the state the event describes.
  */
 import { randomInt } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
-import { DEFAULT_TIMING, electionTimeoutFor, nodeMachine, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
-import type { ClientId, LeaderInfo } from '../machines/protocol.js';
+import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
+import { isValidHost, type ClientId, type LeaderInfo } from '../machines/protocol.js';
 import type { Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
+import { DueClock } from './dueClock.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
 
 export type { Unsubscribe };
 
-/** The node machine's timers plus the connection's. */
+/** The node machine's timers (its lease included: `heartbeatTimeoutMs`) plus the connection's. */
 export interface RingTiming extends NodeTiming {
-  /**
-   * A relay link silent for this long is dead: the node drops it, steps down if it leads, and
-   * reconnects. Default: a third of `leaderTimeoutMs`, so a cut-off leader steps down before a
-   * follower's leader timeout (not jittered) can fire, and before the relay
-   * (pinging every half leader timeout) can drop it (docs/GUARANTEES.md).
-   */
-  heartbeatTimeoutMs: number;
   /** First reconnect delay; each retry doubles it, up to `reconnectMaxDelayMs`, with jitter. */
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
@@ -69,9 +64,9 @@ export interface RingNode {
   /** The id the relay gave this node (kept across reconnects when the relay grants `resume`). */
   readonly id: ClientId;
   readonly rank: number;
-  /** True while this node leads and its relay link is alive (heard from within the heartbeat window). */
+  /** True while this node leads and holds its lease (a round trip to the relay confirmed within `heartbeatTimeoutMs`). */
   isLeader(): boolean;
-  /** The newest leader this node knows, or null while unknown. Kept while the relay is away. */
+  /** The leader this node knows, while it is a member of the ring (or this node); null while unknown or gone. */
   leader(): LeaderInfo | null;
   /** The term of the newest leader this node knows (0 before any): never decreases. When leading, the fencing token. */
   term(): number;
@@ -115,13 +110,18 @@ export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
 }
 
 function resolveTiming(timing: Partial<RingTiming> | undefined): RingTiming {
-  const node = { ...DEFAULT_TIMING, ...timing };
+  const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...node } = timing ?? {};
   return {
-    ...node,
-    heartbeatTimeoutMs: timing?.heartbeatTimeoutMs ?? Math.round(node.leaderTimeoutMs / 3),
-    reconnectInitialDelayMs: timing?.reconnectInitialDelayMs ?? DEFAULT_BACKOFF.initialDelayMs,
-    reconnectMaxDelayMs: timing?.reconnectMaxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+    ...resolveNodeTiming(node),
+    reconnectInitialDelayMs: reconnectInitialDelayMs ?? DEFAULT_BACKOFF.initialDelayMs,
+    reconnectMaxDelayMs: reconnectMaxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
   };
+}
+
+/** This machine's hostname as the relay takes it (`?host=`), or nothing when it has characters a hostname cannot. */
+function hostLabel(): string | undefined {
+  const name = hostname();
+  return isValidHost(name) ? name : undefined;
 }
 
 function validate(options: JoinRingOptions): void {
@@ -162,6 +162,7 @@ class RingMember implements RingNode {
   private readonly logger: Logger;
   private readonly timing: RingTiming;
   private readonly actor: NodeActor;
+  private readonly clock = new DueClock();
   private readonly link: RelayLink;
   private readonly logEvent: (event: NodeEmitted) => void;
   private readonly started: Listeners<Leadership>;
@@ -179,6 +180,8 @@ class RingMember implements RingNode {
   /** The highest leader term this node has known: `term()` never goes back, even when a remembered leadership is discarded. */
   private highestTerm = 0;
   private leaving: Promise<void> | null = null;
+  private resolveLeft!: () => void;
+  private readonly left = new Promise<void>((resolve) => (this.resolveLeft = resolve));
   private resigning: Promise<LeaderInfo | null> | null = null;
   private settleWelcome: { resolve: () => void; reject: (error: unknown) => void };
   private resolveClosed!: (outcome: CloseOutcome) => void;
@@ -201,6 +204,7 @@ class RingMember implements RingNode {
     const connection = createRelayConnection({
       url: options.relay,
       token: options.token,
+      host: hostLabel(),
       logger: this.logger,
       heartbeatTimeoutMs: this.timing.heartbeatTimeoutMs,
       backoff: { initialDelayMs: this.timing.reconnectInitialDelayMs, maxDelayMs: this.timing.reconnectMaxDelayMs },
@@ -215,19 +219,10 @@ class RingMember implements RingNode {
     });
     this.link = connection.link;
 
-    const { timing } = this;
+    const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = this.timing;
     this.actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection.logic } }), {
-      input: {
-        rank: this.rank,
-        seed: options.seed ?? randomInt(0, 2 ** 31 - 1),
-        timing: {
-          checkIntervalMs: timing.checkIntervalMs,
-          leaderTimeoutMs: timing.leaderTimeoutMs,
-          electionTimeoutMs: timing.electionTimeoutMs,
-          electionHopMs: timing.electionHopMs,
-          jitter: timing.jitter,
-        },
-      },
+      input: { rank: this.rank, seed: options.seed ?? randomInt(0, 2 ** 31 - 1), timing: nodeTiming },
+      clock: this.clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     this.actor.on('*', (event) => {
@@ -241,6 +236,7 @@ class RingMember implements RingNode {
           this.settleWelcome.resolve();
         }
         this.flush();
+        if (snapshot.status === 'done') this.resolveLeft();
       },
       error: (error) => {
         this.logger.error({ ...this.logFields(), err: error }, 'node machine failed');
@@ -269,11 +265,14 @@ class RingMember implements RingNode {
   }
 
   isLeader(): boolean {
-    return !this.finished && this.leadership !== null && this.link.isFresh();
+    if (this.finished) return false;
+    // A lease that ran out while the event loop was busy ends now, before the answer.
+    this.clock.runDue();
+    return this.actor.getSnapshot().matches({ online: 'leader' });
   }
 
   leader(): LeaderInfo | null {
-    return this.actor.getSnapshot().context.leader;
+    return liveLeaderOf(this.actor.getSnapshot().context);
   }
 
   term(): number {
@@ -374,27 +373,12 @@ class RingMember implements RingNode {
     return this.leaving;
   }
 
+  /** The machine decides how to leave (a leader hands off first, within a time limit); this waits for it and the socket. */
   private async leaveNow(): Promise<void> {
     if (this.finished) return;
-    const snapshot = this.actor.getSnapshot();
-    if (snapshot.matches({ online: 'leader' }) && snapshot.can({ type: 'resign' })) {
-      const handoffMs = 2 * electionTimeoutFor(this.timing, snapshot.context.members.length);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          this.resign(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no hand-off within ${handoffMs} ms`)), handoffMs);
-          }),
-        ]);
-      } catch (error) {
-        // The lap got lost or we were elected again: leaving still works, the others elect on our `left`.
-        this.logger.warn({ ...this.logFields(), reason: (error as Error).message }, 'leaving without a hand-off');
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    // Closing the socket first lets the machine hear `relay.closed` and step down the usual way.
+    if (this.actor.getSnapshot().matches({ online: 'leader' })) this.logger.info(this.logFields(), 'handing leadership off before leaving');
+    this.actor.send({ type: 'leave' });
+    await this.left;
     await this.link.close();
     this.logger.info(this.logFields(), 'node left');
     this.finish({ reason: 'left' });

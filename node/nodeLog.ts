@@ -74,6 +74,12 @@ export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (eve
       case 'relayError':
         logger.warn({ ...base, code: event.code, detail: event.detail }, 'relay error');
         return;
+      case 'leaseLapsed':
+        logger.warn({ ...base, lastConfirmedPing: event.seq }, 'relay silent: no round trip confirmed for a whole lease, dropping the connection');
+        return;
+      case 'handOffTimedOut':
+        logger.warn(base, 'leaving without a hand-off: no other leader was announced in time');
+        return;
     }
   };
 }

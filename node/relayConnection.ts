@@ -1,27 +1,24 @@
 /**
  * The real relay connection: the node machine's invoked `relay` actor, a `fromCallback`
- * around a `ws` client. It only carries frames; every decision stays in machines/.
+ * around a `ws` client. It carries frames and reports facts; every decision stays in machines/.
  *
- * - Frames from the relay are parsed with the protocol module; a bad one is logged and dropped.
- * - `{type:'send', frame}` commands go out encoded; while disconnected they are dropped (the
- *   machine is in `disconnected` and learns everything afresh from the next `welcome`).
- * - When the socket goes away the machine hears `relay.closed` (so a leader steps down), and the
- *   connection retries with capped exponential backoff and jitter, asking for its old id.
- * - Dead links are noticed locally, as a lease: the client pings the relay, and each pong proves
- *   the link worked both ways at the moment that ping was sent. When no round trip has been
- *   confirmed for `heartbeatTimeoutMs`, the link is dead: the node drops it (and a leader steps
- *   down). Frames and relay pings alone do not count: they prove only the relay-to-node half,
- *   and a leader whose answers are lost must step down too. That bound is what lets a cut-off
- *   leader step down before the others could elect a successor (see docs/GUARANTEES.md).
- * - HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never retried.
+ * - Facts to the machine: `relay.connecting` when an upgrade request goes out, every frame from
+ *   the relay (parsed with the protocol module; a bad one is logged and dropped), `relay.pong`
+ *   with the sequence number a pong echoes, and `relay.closed` when the socket goes away.
+ * - Commands from the machine: `send` a frame (dropped while disconnected: the machine learns
+ *   everything afresh from the next `welcome`), `ping` with a sequence number, `drop` a link the
+ *   machine judged dead (the lease ran out), `close` for good.
+ * - After a close that was not asked for, it reconnects with capped exponential backoff and
+ *   jitter, asking for its old id. HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never
+ *   retried.
  */
-import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
 import { fromCallback } from 'xstate';
 import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol.js';
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { Logger } from '../runtime/logger.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { ReconnectState } from './reconnect.js';
 
 /** The relay refused this node's credentials (HTTP 401 at upgrade): retrying cannot help. */
 export class RelayUnauthorizedError extends Error {
@@ -33,8 +30,10 @@ export interface RelayConnectionOptions {
   url: string;
   /** RING_TOKEN, sent as `Authorization: Bearer <token>`. */
   token?: string | undefined;
+  /** This process's hostname, sent as `?host=` so the relay's logs and /status can name it. */
+  host?: string | undefined;
   logger: Logger;
-  /** A link with no confirmed round trip (ping answered by pong) for this long is dead. */
+  /** The node's lease; an upgrade that takes longer than this (or a second) is given up. */
   heartbeatTimeoutMs: number;
   backoff?: BackoffPolicy;
   /** Fields every log line carries (clientId, rank, term), read when the line is written. */
@@ -47,8 +46,6 @@ export interface RelayConnectionOptions {
 
 /** What the host may ask of the connection besides the machine's commands. */
 export interface RelayLink {
-  /** True while the socket is open and a round trip sent within the heartbeat window was confirmed. */
-  isFresh(): boolean;
   /** Stops for good (no reconnect) and resolves once the socket is closed. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -64,17 +61,11 @@ export function createRelayConnection(options: RelayConnectionOptions) {
   const log = options.logger;
 
   let socket: WebSocket | null = null;
-  /** When the latest round trip the relay confirmed was sent (performance.now()). */
-  let confirmedAt = Number.NEGATIVE_INFINITY;
   let stopped = false;
   let closed: Promise<void> | null = null;
   let stopSession: (() => Promise<void>) | null = null;
 
   const link: RelayLink = {
-    isFresh: () =>
-      socket !== null &&
-      socket.readyState === WebSocket.OPEN &&
-      performance.now() - confirmedAt < options.heartbeatTimeoutMs,
     close() {
       stopped = true;
       closed ??= stopSession ? stopSession() : Promise.resolve();
@@ -83,57 +74,14 @@ export function createRelayConnection(options: RelayConnectionOptions) {
   };
 
   const logic = fromCallback<RelayCommand>(({ sendBack, receive }) => {
-    let clientId: string | null = null;
-    let attempt = 0;
+    const reconnect = new ReconnectState();
     let retryTimer: NodeJS.Timeout | undefined;
-    let pingTimer: NodeJS.Timeout | undefined;
-    let silenceTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
     const closeWaiters: Array<() => void> = [];
 
-    const stopHeartbeat = () => {
-      clearInterval(pingTimer);
-      clearTimeout(silenceTimer);
-    };
-
-    /**
-     * Three pings per window, each numbered; the pong echoes the number, so the node knows when
-     * the ping it answers was sent. `openedFrom` is when the upgrade request went out: the
-     * handshake itself is the first confirmed round trip.
-     */
-    const startHeartbeat = (ws: WebSocket, openedFrom: number) => {
-      confirmedAt = openedFrom;
-      const sentAt = new Map<number, number>();
-      let sequence = 0;
-      ws.on('pong', (data) => {
-        const number = Number(data.toString());
-        const sent = sentAt.get(number);
-        if (sent === undefined) return;
-        confirmedAt = Math.max(confirmedAt, sent);
-        for (const key of sentAt.keys()) if (key <= number) sentAt.delete(key);
-      });
-      pingTimer = setInterval(() => {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        sequence += 1;
-        sentAt.set(sequence, performance.now());
-        ws.ping(String(sequence));
-      }, Math.max(10, Math.floor(options.heartbeatTimeoutMs / 3)));
-      const watch = () => {
-        const unconfirmedMs = performance.now() - confirmedAt;
-        if (unconfirmedMs >= options.heartbeatTimeoutMs) {
-          log.warn({ ...fields(), unconfirmedMs: Math.round(unconfirmedMs) }, 'relay silent, dropping the connection');
-          ws.terminate();
-          return;
-        }
-        silenceTimer = setTimeout(watch, options.heartbeatTimeoutMs - unconfirmedMs);
-      };
-      silenceTimer = setTimeout(watch, options.heartbeatTimeoutMs);
-    };
-
     const connect = () => {
-      const url = new URL(options.url);
-      if (clientId !== null) url.searchParams.set('resume', clientId);
-      const requestedAt = performance.now();
+      const url = reconnect.joinUrl(options.url, options.host);
+      sendBack({ type: 'relay.connecting' } satisfies RelayConnectionEvent);
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
         handshakeTimeout: Math.max(options.heartbeatTimeoutMs, 1000),
@@ -151,14 +99,16 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       ws.on('open', () => {
         opened = true;
         lastError = undefined;
-        startHeartbeat(ws, requestedAt);
+      });
+      ws.on('pong', (data) => {
+        const seq = Number(data.toString());
+        if (Number.isSafeInteger(seq)) sendBack({ type: 'relay.pong', seq } satisfies RelayConnectionEvent);
       });
       ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
       });
       ws.on('close', (code, reasonBuffer) => {
-        stopHeartbeat();
         if (socket === ws) socket = null;
         const reason = reasonBuffer.toString();
         if (opened) {
@@ -179,9 +129,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           closeWaiters.splice(0).forEach((resolve) => resolve());
           return;
         }
-        attempt += 1;
-        const delayMs = backoffDelay(attempt, backoff, Math.random());
-        log.info({ ...fields(), attempt, delayMs, ...(lastError ? { error: lastError } : {}) }, 'reconnecting');
+        const delayMs = reconnect.nextDelay(backoff, Math.random());
+        log.info({ ...fields(), attempt: reconnect.attempt, delayMs, ...(lastError ? { error: lastError } : {}) }, 'reconnecting');
         retryTimer = setTimeout(connect, delayMs);
       });
     };
@@ -197,21 +146,26 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         return;
       }
       const frame = parsed.frame;
-      if (frame.type === 'welcome') {
-        const resumed = clientId === frame.clientId;
-        clientId = frame.clientId;
-        attempt = 0;
-        options.onWelcome?.(frame, resumed);
-      }
+      if (frame.type === 'welcome') options.onWelcome?.(frame, reconnect.welcomed(frame));
       sendBack(frame);
     };
 
     receive((command) => {
-      if (command.type !== 'send') return;
-      if (socket?.readyState === WebSocket.OPEN) {
-        socket.send(encodeFrame(command.frame));
-      } else {
-        log.debug({ ...fields(), frameType: command.frame.type }, 'not connected: outgoing frame dropped');
+      switch (command.type) {
+        case 'send':
+          if (socket?.readyState === WebSocket.OPEN) socket.send(encodeFrame(command.frame));
+          else log.debug({ ...fields(), frameType: command.frame.type }, 'not connected: outgoing frame dropped');
+          return;
+        case 'ping':
+          if (socket?.readyState === WebSocket.OPEN) socket.ping(String(command.seq));
+          return;
+        case 'drop':
+          // The machine judged the link dead: cut it; the close handler reconnects.
+          socket?.terminate();
+          return;
+        case 'close':
+          void link.close();
+          return;
       }
     });
 
@@ -221,7 +175,6 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         clearTimeout(retryTimer);
         const ws = socket;
         if (ws === null || ws.readyState === WebSocket.CLOSED) {
-          stopHeartbeat();
           resolve();
           return;
         }

@@ -1,18 +1,21 @@
 /**
- * RING_TOKEN at the WebSocket upgrade (read by runtime/token.ts). A refused upgrade gets a plain
- * HTTP 401 and no socket.
+ * Refusing a WebSocket upgrade: a plain HTTP answer (400 bad request, 401 missing or wrong
+ * RING_TOKEN, 503 full) with a one-line reason, and no socket.
  */
 import type { Duplex } from 'node:stream';
 
-export function refuseUpgrade(socket: Duplex, status: 401 | 400, reason: string): void {
+const TITLES = { 400: 'Bad Request', 401: 'Unauthorized', 503: 'Service Unavailable' } as const;
+
+export function refuseUpgrade(socket: Duplex, status: keyof typeof TITLES, reason: string): void {
   const body = `${reason}\n`;
-  const title = status === 401 ? 'Unauthorized' : 'Bad Request';
+  const title = TITLES[status];
   const headers = [
     `HTTP/1.1 ${status} ${title}`,
     'Connection: close',
     'Content-Type: text/plain; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...(status === 401 ? ['WWW-Authenticate: Bearer realm="ringleader"'] : []),
+    ...(status === 503 ? ['Retry-After: 5'] : []),
   ];
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }

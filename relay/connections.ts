@@ -1,54 +1,64 @@
 /**
- * The relay's connections around the relay machine: admits sockets as members, feeds their
- * frames to the machine, carries out the machine's `deliver` events, and drops peers that
- * close, stop answering pings, flood, or stop reading.
+ * The relay's connections around the relay machine. This module guards the door (parsing,
+ * limits, the rate of frames) and carries out what the machine emits; it decides nothing about
+ * the ring. Every frame a member sends goes to the machine as one `frame` event, and the machine's
+ * `deliver` events are the only way frames reach members, so what an inspector shows is what
+ * production does.
  *
- * The machine decides membership, routing and the last leader; this module only guards the
- * door (parsing, limits) and carries frames. Per frame: one parse, one machine event, one
- * encoding per `deliver`, and no logging at info level.
+ * Per frame: one parse, one machine event, one encoding and framing per `deliver` (shared by all
+ * its recipients), and no logging at info level. Rejections are logged once per run (per
+ * connection and code) and counted every time.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createActor, type InspectionEvent } from 'xstate';
 import type { WebSocket } from 'ws';
-import {
-  encodeFrame,
-  parseClientFrame,
-  type ClientFrame,
-  type ClientId,
-  type ErrorCode,
-  type LeaderInfo,
-  type ServerFrame,
-} from '../machines/protocol.js';
-import { opensElection } from '../machines/election.js';
-import { nextClientId, recipients, relayMachine, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
+import { encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type ServerFrame } from '../machines/protocol.js';
+import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
 import type { Logger } from '../runtime/logger.js';
-import { CLOSE_CODES, type LeaveReason, type RelayLimits } from './limits.js';
+import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
 import type { RelayMetrics } from './metrics.js';
+import { backlogOf, createOutbox, OutboxWriter, textMessage, type Outbox } from './outbox.js';
 import { TokenBucket } from './rateLimiter.js';
 
 interface Connection {
-  readonly id: ClientId;
+  /** The host's handle, until the machine names the member. */
+  readonly serial: number;
+  id: ClientId | null;
   readonly socket: WebSocket;
+  readonly outbox: Outbox;
+  readonly remote: string;
   /** Answered the last ping (or just joined). */
   alive: boolean;
   readonly bucket: TokenBucket | null;
   /** Inside a run of rate-limited frames: the client was told once and is not told again. */
   limited: boolean;
-  /** Left the ring already; later socket events are ignored. */
+  /** Error codes whose current run of rejections was logged; a valid frame ends every run. */
+  readonly loggedRuns: Set<ErrorCode>;
+  /** Rejections counted but not logged, reported when the member leaves. */
+  unlogged: number;
+  /** Left the ring (or was refused) already; later socket events are ignored. */
   gone: boolean;
-  /** The TCP socket under the WebSocket, corked while a burst of sends to it is collected. */
-  readonly tcp: Socket | null;
-  corked: boolean;
+  leaveReason: LeaveReason;
+  closeCode: number | undefined;
+}
+
+export interface MemberDetails extends MemberProfile {
+  id: ClientId;
+  /** False while the relay routes election frames around this member (it sat on one). */
+  forwarding: boolean;
 }
 
 export interface RelayStatus {
   protocol: 1;
+  /** Members in ring order. */
   members: ClientId[];
-  /** The last announced leader while it is still a member, else null. */
+  /** The same members with what the relay knows of each. */
+  memberDetails: MemberDetails[];
+  /** The leader the relay reports: the last one announced to all, while it is a member; else null. */
   leader: LeaderInfo | null;
-  /** The last announced leader even if it has left since (what `welcome` tells joiners). */
-  lastAnnouncedLeader: LeaderInfo | null;
+  /** The highest term the relay has let through (what `welcome.term` tells joiners). */
+  highestTerm: number;
   uptimeSeconds: number;
   limits: RelayLimits;
 }
@@ -58,55 +68,39 @@ export interface ConnectionHubOptions {
   logger: Logger;
   metrics: RelayMetrics;
   inspect?: ((event: InspectionEvent) => void) | undefined;
-  /**
-   * Send every routed frame through the relay machine as an event, so an inspector sees each
-   * one. Otherwise (the default without an inspector) checkLeader, answerLeader and election
-   * frames are routed by the machine's pure `recipients` over the machine's member list without
-   * an actor step, which roughly halves the relay's CPU per frame; joins, leaves, newLeader and
-   * unknown targets always go through the machine.
-   */
-  machineRoutesEveryFrame?: boolean;
+  /** Terms at or below this were used before (a state file's floor). */
+  termFloor?: number;
 }
 
-/** ws.send options for a pre-encoded frame: a text frame, not compressed. */
-const TEXT_FRAME = { binary: false, compress: false } as const;
 /** How long a peer we closed gets to finish the closing handshake before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
 export class ConnectionHub {
-  private readonly connections = new Map<ClientId, Connection>();
+  private readonly bySerial = new Map<number, Connection>();
+  private readonly byId = new Map<ClientId, Connection>();
+  private readonly perAddress = new Map<string, number>();
   private readonly actor: RelayActor;
   private readonly limits: RelayLimits;
   private readonly log: Logger;
   private readonly metrics: RelayMetrics;
   private readonly debug: boolean;
-  private readonly machineRoutesEveryFrame: boolean;
+  private readonly writer = new OutboxWriter();
   private heartbeat: NodeJS.Timeout | null = null;
-  /** When the announced leader left (performance.now()), until the next leader is announced. */
-  private leaderLeftAt: number | null = null;
-  /** Sockets corked in this tick; uncorked together once the current input is handled. */
-  private readonly corked: Connection[] = [];
-  private flushScheduled = false;
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    for (const connection of this.corked) {
-      connection.corked = false;
-      connection.tcp?.uncork();
-    }
-    this.corked.length = 0;
-  };
+  private serial = 0;
+  /** When the reported leader left (performance.now()), until the machine says the failover ended. */
+  private leaderLostAt: number | null = null;
 
-  constructor({ limits, logger, metrics, inspect, machineRoutesEveryFrame }: ConnectionHubOptions) {
+  constructor({ limits, logger, metrics, inspect, termFloor }: ConnectionHubOptions) {
     this.limits = limits;
-    this.machineRoutesEveryFrame = machineRoutesEveryFrame ?? inspect !== undefined;
     this.log = logger;
     this.metrics = metrics;
     this.debug = logger.isLevelEnabled('debug');
-    this.actor = createActor(relayMachine, inspect ? { inspect } : {});
-    this.actor.on('deliver', (event) => this.deliver(event));
-    this.actor.subscribe({
-      error: (error) => this.log.fatal({ err: error }, 'relay machine failed'),
+    this.actor = createActor(relayMachine, {
+      input: { maxMembers: limits.maxMembers, forwardTimeoutMs: limits.forwardTimeoutMs, ...(termFloor === undefined ? {} : { termFloor }) },
+      ...(inspect ? { inspect } : {}),
     });
+    this.actor.on('*', (event) => this.carryOut(event as RelayEmitted));
+    this.actor.subscribe({ error: (error) => this.log.fatal({ err: error }, 'relay machine failed') });
     this.actor.start();
   }
 
@@ -115,47 +109,55 @@ export class ConnectionHub {
     this.heartbeat = setInterval(() => this.pingAll(), this.limits.heartbeatIntervalMs);
   }
 
-  /** Makes a freshly upgraded socket a member: picks its id, wires its events, sends `welcome`. */
-  admit(socket: WebSocket, resume: string | null, remote: string | undefined): ClientId {
-    const id = nextClientId(this.actor.getSnapshot().context, resume);
+  /** Why an upgrade from `remote` must be refused now, or null to go ahead. */
+  refusal(remote: string): Extract<RefusalReason, 'ring_full' | 'too_many_connections' | 'too_many_from_address'> | null {
+    if (this.bySerial.size >= this.limits.maxConnections) return 'too_many_connections';
+    if ((this.perAddress.get(remote) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'too_many_from_address';
+    if (!hasRoom(this.actor.getSnapshot().context)) return 'ring_full';
+    return null;
+  }
+
+  /** Takes over a freshly upgraded socket and asks the machine to admit it. */
+  accept(socket: WebSocket, tcp: Socket, resume: string | null, host: string | null, remote: string): void {
+    const serial = ++this.serial;
     const connection: Connection = {
-      id,
+      serial,
+      id: null,
       socket,
+      outbox: createOutbox(tcp, () => socket.readyState === socket.OPEN),
+      remote,
       alive: true,
       bucket:
         this.limits.rateLimitPerSecond > 0
           ? TokenBucket.perSecond(this.limits.rateLimitPerSecond, this.limits.rateBurst, performance.now())
           : null,
       limited: false,
+      loggedRuns: new Set(),
+      unlogged: 0,
       gone: false,
-      tcp: tcpSocketOf(socket),
-      corked: false,
+      leaveReason: 'close',
+      closeCode: undefined,
     };
-    this.connections.set(id, connection);
+    this.bySerial.set(serial, connection);
+    this.perAddress.set(remote, (this.perAddress.get(remote) ?? 0) + 1);
+    this.metrics.connections = this.bySerial.size;
     socket.on('message', (data: Buffer, isBinary: boolean) => this.receive(connection, data, isBinary));
     socket.on('pong', () => {
       connection.alive = true;
     });
     socket.on('error', (error: Error & { code?: string }) => this.socketError(connection, error));
     socket.on('close', (code: number) => this.leave(connection, 'close', code));
-
-    this.actor.send({ type: 'join', id });
-    this.metrics.joins += 1;
-    this.metrics.members = this.connections.size;
-    this.log.info(
-      { clientId: id, resumed: resume !== null && id === resume, remote, members: this.connections.size },
-      'join',
-    );
-    return id;
+    this.actor.send({ type: 'connect', connection: serial, resume, host });
   }
 
   status(): RelayStatus {
-    const { members, leader } = this.actor.getSnapshot().context;
+    const { members, profiles, bypassed, leader, highestTerm } = this.actor.getSnapshot().context;
     return {
       protocol: 1,
       members,
-      leader: leader !== null && members.includes(leader.id) ? leader : null,
-      lastAnnouncedLeader: leader,
+      memberDetails: members.map((id) => ({ id, ...profiles[id], forwarding: !bypassed.includes(id) })),
+      leader,
+      highestTerm,
       uptimeSeconds: this.metrics.uptimeSeconds,
       limits: this.limits,
     };
@@ -165,7 +167,8 @@ export class ConnectionHub {
   async closeAll(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
-    const closing = [...this.connections.values()].map(
+    this.writer.flush();
+    const closing = [...this.bySerial.values()].map(
       (connection) =>
         new Promise<void>((resolve) => {
           connection.gone = true;
@@ -179,7 +182,8 @@ export class ConnectionHub {
           socket.close(CLOSE_CODES.goingAway, 'relay shutting down');
         }),
     );
-    this.connections.clear();
+    this.bySerial.clear();
+    this.byId.clear();
     await Promise.all(closing);
     this.actor.stop();
   }
@@ -196,7 +200,7 @@ export class ConnectionHub {
   }
 
   private handle(connection: Connection, data: Buffer, isBinary: boolean): void {
-    if (connection.gone) return;
+    if (connection.gone || connection.id === null) return;
     if (connection.bucket !== null && !connection.bucket.take(performance.now())) {
       this.flooded(connection);
       return;
@@ -216,62 +220,36 @@ export class ConnectionHub {
       this.reject(connection, 'bad_frame', 'from is stamped by the relay: leave it out or use your own id');
       return;
     }
-    if (frame.type === 'newLeader') {
-      this.routeAnnouncement(connection, frame);
-      return;
-    }
-    if (frame.type === 'election' && opensElection(connection.id, frame)) {
-      this.metrics.electionsStarted += 1;
-      this.log.info({ clientId: connection.id, initiator: frame.initiator, term: frame.term }, 'election started');
-    }
+    connection.loggedRuns.clear();
     if (this.debug) this.log.debug({ clientId: connection.id, type: frame.type, to: frame.to }, 'frame');
-    if (!this.machineRoutesEveryFrame) {
-      // Fast path: the machine's own routing function over the machine's own member list. A frame
-      // it cannot route (unknown target) still goes to the machine, which answers the error.
-      const to = recipients(this.actor.getSnapshot().context.members, connection.id, frame.to);
-      if (to !== null) {
-        this.deliver({ type: 'deliver', to, frame: { ...frame, from: connection.id } });
-        return;
-      }
-    }
     this.actor.send({ type: 'frame', from: connection.id, frame });
-  }
-
-  /** newLeader frames are rare and may change the relay's leader: log and time the change. */
-  private routeAnnouncement(connection: Connection, frame: ClientFrame): void {
-    const before = this.actor.getSnapshot().context.leader;
-    this.actor.send({ type: 'frame', from: connection.id, frame });
-    const after = this.actor.getSnapshot().context.leader;
-    if (after === before || after === null) return;
-    this.metrics.leaderChanges += 1;
-    let failoverMs: number | undefined;
-    if (this.leaderLeftAt !== null) {
-      failoverMs = performance.now() - this.leaderLeftAt;
-      this.metrics.failover.observe(failoverMs / 1000);
-      this.leaderLeftAt = null;
-    }
-    this.log.info(
-      { leaderId: after.id, rank: after.rank, term: after.term, clientId: connection.id, previous: before, failoverMs },
-      'leader announced',
-    );
   }
 
   private flooded(connection: Connection): void {
-    this.metrics.rejected.rate_limited += 1;
     if (!connection.limited) {
       connection.limited = true;
-      this.log.warn({ clientId: connection.id, code: 'rate_limited' }, 'rejected frame');
-      this.sendError(connection, 'rate_limited', `over ${this.limits.rateLimitPerSecond} frames/s; frames are dropped until you slow down`);
+      this.reject(connection, 'rate_limited', `over ${this.limits.rateLimitPerSecond} frames/s; frames are dropped until you slow down`);
+    } else {
+      this.metrics.rejected.rate_limited += 1;
+      this.metrics.rejectionsUnlogged += 1;
+      connection.unlogged += 1;
     }
     if (connection.bucket?.exhausted) {
       this.leave(connection, 'rate_limited', undefined, { code: CLOSE_CODES.rateLimited, reason: 'rate limit exceeded' });
     }
   }
 
+  /** Counts a rejection, logs it if it starts a run, and answers with an error frame. */
   private reject(connection: Connection, code: ErrorCode, detail: string): void {
     this.metrics.rejected[code] += 1;
-    this.log.warn({ clientId: connection.id, code, detail }, 'rejected frame');
-    this.sendError(connection, code, detail);
+    if (connection.loggedRuns.has(code)) {
+      this.metrics.rejectionsUnlogged += 1;
+      connection.unlogged += 1;
+    } else {
+      connection.loggedRuns.add(code);
+      this.log.warn({ clientId: connection.id, code, detail }, 'rejected frame');
+    }
+    this.send(connection, { type: 'error', code, detail });
   }
 
   private socketError(connection: Connection, error: Error & { code?: string }): void {
@@ -289,23 +267,107 @@ export class ConnectionHub {
     this.leave(connection, tooLarge ? 'too_large' : 'protocol_error');
   }
 
+  // ---- what the machine decided ----
+
+  private carryOut(event: RelayEmitted): void {
+    try {
+      this.apply(event);
+    } catch (error) {
+      this.log.error({ err: error, type: event.type }, 'carrying out a relay decision failed');
+    }
+  }
+
+  private apply(event: RelayEmitted): void {
+    switch (event.type) {
+      case 'deliver':
+        this.deliver(event.to, event.frame);
+        return;
+      case 'rejected': {
+        const connection = this.byId.get(event.to);
+        if (connection !== undefined) this.reject(connection, event.code, event.detail);
+        return;
+      }
+      case 'admitted': {
+        const connection = this.bySerial.get(event.connection);
+        if (connection === undefined) return;
+        connection.id = event.id;
+        this.byId.set(event.id, connection);
+        this.metrics.joins += 1;
+        this.metrics.members = event.members;
+        const host = this.actor.getSnapshot().context.profiles[event.id]?.host;
+        this.log.info({ clientId: event.id, resumed: event.resumed, remote: connection.remote, host, members: event.members }, 'join');
+        return;
+      }
+      case 'refused': {
+        const connection = this.bySerial.get(event.connection);
+        if (connection === undefined) return;
+        this.metrics.refused.ring_full += 1;
+        this.log.warn({ clientId: null, remote: connection.remote, reason: event.reason }, 'refused join: the ring is full');
+        this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: event.reason.slice(0, 120) });
+        return;
+      }
+      case 'departed': {
+        const connection = this.byId.get(event.id);
+        this.metrics.members = event.members;
+        this.log.info(
+          {
+            clientId: event.id,
+            reason: connection?.leaveReason ?? 'close',
+            closeCode: connection?.closeCode,
+            members: event.members,
+            ...(connection !== undefined && connection.unlogged > 0 ? { rejectedUnlogged: connection.unlogged } : {}),
+          },
+          'leave',
+        );
+        if (connection !== undefined) this.byId.delete(event.id);
+        return;
+      }
+      case 'electionStarted':
+        this.metrics.electionsStarted += 1;
+        this.log.info({ clientId: event.by, initiator: event.initiator, term: event.term }, 'election started');
+        return;
+      case 'leaderLost':
+        this.leaderLostAt = performance.now();
+        this.log.info({ leaderId: event.leader.id, term: event.leader.term }, 'leader left the ring');
+        return;
+      case 'leaderChanged': {
+        this.metrics.leaderChanges += 1;
+        let failoverMs: number | undefined;
+        if (event.endsFailover && this.leaderLostAt !== null) {
+          failoverMs = performance.now() - this.leaderLostAt;
+          this.metrics.failover.observe(failoverMs / 1000);
+        }
+        if (event.endsFailover) this.leaderLostAt = null;
+        const { leader } = event;
+        this.log.info(
+          { leaderId: leader.id, rank: leader.rank, term: leader.term, clientId: event.announcedBy, previous: event.previous, failoverMs },
+          'leader announced',
+        );
+        return;
+      }
+      case 'bypassed':
+        this.metrics.bypasses += 1;
+        this.metrics.bypassed = this.actor.getSnapshot().context.bypassed.length;
+        this.log.warn(
+          { clientId: event.id, term: event.term, passedTo: event.passedTo, forwardTimeoutMs: this.limits.forwardTimeoutMs },
+          'member held the election frame without passing it on: routing around it',
+        );
+        return;
+      case 'restored':
+        this.metrics.bypassed = this.actor.getSnapshot().context.bypassed.length;
+        this.log.info({ clientId: event.id }, 'member is passing frames on again');
+        return;
+    }
+  }
+
   // ---- outbound ----
 
-  private deliver({ to, frame }: RelayEmitted): void {
-    try {
-      const payload = Buffer.from(encodeFrame(frame));
-      if (frame.type === 'error') {
-        // The machine only originates unknown_target; the host's own errors go through sendError.
-        this.metrics.rejected[frame.code] += 1;
-        this.log.warn({ clientId: to[0], code: frame.code, detail: frame.detail }, 'rejected frame');
-      }
-      this.countSent(frame, to.length);
-      for (let index = 0; index < to.length; index += 1) {
-        const connection = this.connections.get(to[index]!);
-        if (connection !== undefined) this.write(connection, payload);
-      }
-    } catch (error) {
-      this.log.error({ err: error, type: frame.type }, 'deliver failed');
+  private deliver(to: readonly ClientId[], frame: ServerFrame): void {
+    const message = textMessage(Buffer.from(encodeFrame(frame)));
+    this.countSent(frame, to.length);
+    for (let index = 0; index < to.length; index += 1) {
+      const connection = this.byId.get(to[index]!);
+      if (connection !== undefined) this.write(connection, message);
     }
   }
 
@@ -317,41 +379,24 @@ export class ConnectionHub {
     }
   }
 
-  private sendError(connection: Connection, code: ErrorCode, detail: string): void {
-    this.metrics.relayFramesSent.error += 1;
-    this.write(connection, Buffer.from(encodeFrame({ type: 'error', code, detail })));
+  private send(connection: Connection, frame: ServerFrame): void {
+    this.countSent(frame, 1);
+    this.write(connection, textMessage(Buffer.from(encodeFrame(frame))));
   }
 
-  private write(connection: Connection, payload: Buffer): void {
-    const { socket } = connection;
-    if (connection.gone || socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > this.limits.maxBacklogBytes) {
+  private write(connection: Connection, message: Buffer): void {
+    if (connection.gone) return;
+    if (backlogOf(connection.outbox) + message.length > this.limits.maxBacklogBytes) {
       this.leave(connection, 'backlog', undefined, { code: CLOSE_CODES.backlogFull, reason: 'backlog full: not reading' });
       return;
     }
-    this.cork(connection);
-    socket.send(payload, TEXT_FRAME);
-  }
-
-  /**
-   * Frames for one peer produced while handling one chunk of input leave in one write instead
-   * of one system call each (the way uWebSockets corks); writes are flushed on the next tick.
-   */
-  private cork(connection: Connection): void {
-    if (connection.corked || connection.tcp === null) return;
-    connection.corked = true;
-    connection.tcp.cork();
-    this.corked.push(connection);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.writer.push(connection.outbox, message);
   }
 
   // ---- leaving ----
 
   private pingAll(): void {
-    for (const connection of this.connections.values()) {
+    for (const connection of this.bySerial.values()) {
       if (!connection.alive) {
         this.leave(connection, 'heartbeat');
         connection.socket.terminate();
@@ -366,26 +411,34 @@ export class ConnectionHub {
     }
   }
 
-  /** Takes a member out of the ring once, whatever noticed first; optionally closes its socket. */
+  /** Takes a connection out once, whatever noticed first; optionally closes its socket. */
   private leave(connection: Connection, reason: LeaveReason, closeCode?: number, close?: { code: number; reason: string }): void {
     if (connection.gone) return;
+    connection.leaveReason = reason;
+    connection.closeCode = closeCode;
+    this.drop(connection, close);
+    if (connection.id !== null) {
+      this.metrics.leaves[reason] += 1;
+      this.actor.send({ type: 'disconnect', id: connection.id });
+    }
+  }
+
+  /** Forgets a connection's socket side: counts, outbox, and (when asked) closes it. */
+  private drop(connection: Connection, close?: { code: number; reason: string }): void {
     connection.gone = true;
-    this.connections.delete(connection.id);
-    if (this.actor.getSnapshot().context.leader?.id === connection.id) this.leaderLeftAt = performance.now();
-    this.actor.send({ type: 'leave', id: connection.id });
-    this.metrics.leaves[reason] += 1;
-    this.metrics.members = this.connections.size;
-    this.log.info({ clientId: connection.id, reason, closeCode, members: this.connections.size }, 'leave');
+    // A peer the relay closes still gets what was meant for it (its error frame says why).
+    if (close) this.writer.write(connection.outbox);
+    else this.writer.discard(connection.outbox);
+    if (this.bySerial.delete(connection.serial)) {
+      const left = (this.perAddress.get(connection.remote) ?? 1) - 1;
+      if (left <= 0) this.perAddress.delete(connection.remote);
+      else this.perAddress.set(connection.remote, left);
+      this.metrics.connections = this.bySerial.size;
+    }
     if (close) {
       const { socket } = connection;
       socket.close(close.code, close.reason);
       setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
     }
   }
-}
-
-/** ws keeps the TCP socket in a private field; without it (another ws version) sends are simply not corked. */
-function tcpSocketOf(socket: WebSocket): Socket | null {
-  const tcp = (socket as unknown as { _socket?: unknown })._socket;
-  return tcp !== null && typeof tcp === 'object' && typeof (tcp as Socket).cork === 'function' ? (tcp as Socket) : null;
 }

@@ -2,6 +2,7 @@
  * The relay's limits and close codes, in one place so the server, its tests and
  * docs/PROTOCOL.md agree on the numbers.
  */
+import { memberCapacity } from '../machines/protocol.js';
 
 export interface RelayLimits {
   /** Largest frame a client may send, in bytes (ws `maxPayload`); larger ones close the socket with 1009. */
@@ -17,17 +18,42 @@ export interface RelayLimits {
    * next one is dropped, so a frozen peer is gone within two intervals (one leader timeout).
    */
   heartbeatIntervalMs: number;
+  /**
+   * The most members the ring admits. Never more than an election frame naming every member can
+   * carry within `maxPayloadBytes` (`memberCapacity`): every ring the relay admits can elect.
+   */
+  maxMembers: number;
+  /** Open WebSocket connections at most, members or not; more are refused with HTTP 503. */
+  maxConnections: number;
+  /** Open connections from one remote address at most; more are refused with HTTP 503. */
+  maxConnectionsPerAddress: number;
+  /**
+   * How long a member may hold the ring's election frame without passing anything on before the
+   * relay hands the frame to the member after it and routes around it (until it sends again).
+   * One heartbeat interval: a leader cut off from the relay has stepped down (its lease is a
+   * third of the leader timeout) before a lap can complete without it (docs/GUARANTEES.md).
+   */
+  forwardTimeoutMs: number;
 }
 
 export const DEFAULT_LEADER_TIMEOUT_MS = 5000;
 
 export const DEFAULT_LIMITS: RelayLimits = {
-  maxPayloadBytes: 64 * 1024,
+  maxPayloadBytes: 1024 * 1024,
   rateLimitPerSecond: 1000,
   rateBurst: 2000,
-  maxBacklogBytes: 1024 * 1024,
+  maxBacklogBytes: 4 * 1024 * 1024,
   heartbeatIntervalMs: heartbeatIntervalFor(DEFAULT_LEADER_TIMEOUT_MS),
+  maxMembers: 10_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1_000,
+  forwardTimeoutMs: heartbeatIntervalFor(DEFAULT_LEADER_TIMEOUT_MS),
 };
+
+/** The limits in force: the ring never admits more members than an election frame can name. */
+export function effectiveLimits(limits: RelayLimits): RelayLimits {
+  return { ...limits, maxMembers: Math.min(limits.maxMembers, memberCapacity(limits.maxPayloadBytes)) };
+}
 
 /** Two heartbeat intervals make one leader timeout: the longest a frozen peer can stay in the ring. */
 export function heartbeatIntervalFor(leaderTimeoutMs: number): number {
@@ -46,7 +72,13 @@ export const CLOSE_CODES = {
   rateLimited: 4029,
   /** The peer stopped reading and its unsent backlog passed maxBacklogBytes. */
   backlogFull: 4009,
+  /** The ring filled up between the upgrade and the join (normally refused earlier, with HTTP 503). */
+  tryAgainLater: 1013,
 } as const;
+
+/** Why an upgrade (or a join right after it) was refused, as counted in /metrics. */
+export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'bad_request', 'unauthorized'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** Why a member left the ring, as logged and counted in /metrics. */
 export const LEAVE_REASONS = ['close', 'heartbeat', 'rate_limited', 'backlog', 'too_large', 'protocol_error'] as const;

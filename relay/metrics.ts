@@ -5,7 +5,7 @@
  * Counters are plain fields so the per-frame path costs one property increment.
  */
 import { CLIENT_FRAME_TYPES, ERROR_CODES, RELAY_FRAME_TYPES, type ClientFrame, type ErrorCode, type RelayFrame } from '../machines/protocol.js';
-import { LEAVE_REASONS, type LeaveReason } from './limits.js';
+import { LEAVE_REASONS, REFUSAL_REASONS, type LeaveReason, type RefusalReason } from './limits.js';
 
 /** Failover buckets, in seconds: from well under a heartbeat to past the default leader timeout. */
 export const FAILOVER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -34,7 +34,16 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
 
 export class RelayMetrics {
   members = 0;
+  /** Open WebSocket connections, members or not yet. */
+  connections = 0;
   joins = 0;
+  /** Upgrades (or joins right after one) refused, by reason. */
+  readonly refused = zeroes<RefusalReason>(REFUSAL_REASONS);
+  /** Members the relay started routing around because they sat on the election frame. */
+  bypasses = 0;
+  bypassed = 0;
+  /** Rejections not logged because they continued a run already logged for that connection and code. */
+  rejectionsUnlogged = 0;
   readonly leaves = zeroes<LeaveReason>(LEAVE_REASONS);
   electionsStarted = 0;
   leaderChanges = 0;
@@ -61,8 +70,12 @@ export class RelayMetrics {
 
     metric('ringleader_relay_members', 'gauge', 'Members in the ring now.');
     lines.push(`ringleader_relay_members ${this.members}`);
+    metric('ringleader_relay_connections', 'gauge', 'Open WebSocket connections, members or not yet.');
+    lines.push(`ringleader_relay_connections ${this.connections}`);
     metric('ringleader_relay_joins_total', 'counter', 'Connections admitted to the ring.');
     lines.push(`ringleader_relay_joins_total ${this.joins}`);
+    metric('ringleader_relay_joins_refused_total', 'counter', 'Upgrades or joins refused, by reason.');
+    labelled('ringleader_relay_joins_refused_total', 'reason', this.refused);
     metric('ringleader_relay_leaves_total', 'counter', 'Members that left the ring, by reason.');
     labelled('ringleader_relay_leaves_total', 'reason', this.leaves);
     metric('ringleader_relay_elections_started_total', 'counter', 'Election frames sent by their own initiator.');
@@ -75,6 +88,12 @@ export class RelayMetrics {
     labelled('ringleader_relay_frames_sent_total', 'type', this.relayFramesSent);
     metric('ringleader_relay_frames_rejected_total', 'counter', 'Rejected client input, by error code.');
     labelled('ringleader_relay_frames_rejected_total', 'code', this.rejected);
+    metric('ringleader_relay_rejections_unlogged_total', 'counter', 'Rejections not logged: they continued a run already logged for that connection and code.');
+    lines.push(`ringleader_relay_rejections_unlogged_total ${this.rejectionsUnlogged}`);
+    metric('ringleader_relay_bypasses_total', 'counter', 'Times a member sat on the election frame and the relay passed it on without it.');
+    lines.push(`ringleader_relay_bypasses_total ${this.bypasses}`);
+    metric('ringleader_relay_bypassed_members', 'gauge', 'Members the relay routes around now (until they send a frame).');
+    lines.push(`ringleader_relay_bypassed_members ${this.bypassed}`);
 
     const failover = 'ringleader_relay_failover_seconds';
     metric(failover, 'histogram', "Time from the announced leader's leave to the next newLeader.");

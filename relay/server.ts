@@ -4,16 +4,17 @@
  * /healthz, /status, /metrics endpoints.
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
+import { isValidHost } from '../machines/protocol.js';
 import { refuseUpgrade } from './auth.js';
 import { ConnectionHub, type RelayStatus } from './connections.js';
 import { createHttpHandler } from './http.js';
-import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, heartbeatIntervalFor, type RelayLimits } from './limits.js';
+import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, effectiveLimits, heartbeatIntervalFor, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
 
 export interface RelayOptions {
@@ -31,8 +32,8 @@ export interface RelayOptions {
   logger?: Logger;
   logLevel?: string;
   inspectUrl?: string | undefined;
-  /** Route every frame as a relay-machine event (default: only when inspecting); see ConnectionHub. */
-  machineRoutesEveryFrame?: boolean;
+  /** Terms at or below this were used before this relay started; joiners are told (`welcome.term`). */
+  termFloor?: number;
 }
 
 export interface RunningRelay {
@@ -50,11 +51,12 @@ export interface RunningRelay {
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
   const host = options.host ?? '0.0.0.0';
   const leaderTimeoutMs = options.leaderTimeoutMs ?? DEFAULT_LEADER_TIMEOUT_MS;
-  const limits: RelayLimits = {
+  const limits = effectiveLimits({
     ...DEFAULT_LIMITS,
     heartbeatIntervalMs: heartbeatIntervalFor(leaderTimeoutMs),
+    forwardTimeoutMs: heartbeatIntervalFor(leaderTimeoutMs),
     ...options.limits,
-  };
+  });
   const token = options.token === '' ? undefined : options.token;
   const logger = options.logger ?? createLogger({ component: 'relay', level: options.logLevel ?? 'info' });
   const inspection = createInspection({ url: options.inspectUrl, name: 'relay', logger });
@@ -64,7 +66,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     logger,
     metrics,
     inspect: inspection.inspect,
-    ...(options.machineRoutesEveryFrame === undefined ? {} : { machineRoutesEveryFrame: options.machineRoutesEveryFrame }),
+    ...(options.termFloor === undefined ? {} : { termFloor: options.termFloor }),
   });
 
   const server = createServer(createHttpHandler({ status: () => hub.status(), metrics: () => metrics.render() }));
@@ -75,25 +77,39 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     perMessageDeflate: false,
   });
 
+  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 503, message: string, fields: Record<string, unknown>) => {
+    metrics.refused[reason] += 1;
+    if (reason === 'unauthorized') metrics.rejected.unauthorized += 1;
+    logger.warn({ clientId: null, code: reason, ...fields }, `refused join: ${message}`);
+    refuseUpgrade(socket, status, message);
+  };
+
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    const remote = request.socket.remoteAddress ?? 'unknown';
     let url: URL;
     try {
       url = new URL(request.url ?? '/', 'ws://relay');
     } catch {
-      logger.warn({ clientId: null, code: 'bad_frame', target: request.url }, 'rejected join: unreadable request URL');
-      refuseUpgrade(socket, 400, 'unreadable request URL');
+      refuse(socket, 'bad_request', 400, 'unreadable request URL', { target: request.url, remote });
       return;
     }
-    const remote = request.socket.remoteAddress;
     if (token !== undefined && !tokenMatches(presentedToken(request, url), token)) {
-      metrics.rejected.unauthorized += 1;
-      logger.warn({ clientId: null, code: 'unauthorized', remote }, 'rejected join: missing or wrong RING_TOKEN');
-      refuseUpgrade(socket, 401, 'missing or wrong ring token: send "Authorization: Bearer <token>" or ?token=');
+      refuse(socket, 'unauthorized', 401, 'missing or wrong ring token: send "Authorization: Bearer <token>" or ?token=', { remote });
+      return;
+    }
+    const host = url.searchParams.get('host');
+    if (host !== null && !isValidHost(host)) {
+      refuse(socket, 'bad_request', 400, 'host must be a hostname: 1-253 of A-Z a-z 0-9 . _ -', { remote });
+      return;
+    }
+    const refusal = hub.refusal(remote);
+    if (refusal !== null) {
+      refuse(socket, refusal, 503, REFUSALS[refusal](limits), { remote });
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
-      hub.admit(websocket, url.searchParams.get('resume'), remote);
+      hub.accept(websocket, socket as Socket, url.searchParams.get('resume'), host, remote);
     });
   });
   // Garbage on the HTTP port (not even a request line) closes that socket, never the server.
@@ -137,6 +153,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     },
   };
 }
+
+/** What a refused upgrade is told (HTTP 503 bodies). */
+const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address', (limits: RelayLimits) => string> = {
+  ring_full: (limits) =>
+    `the ring is full: this relay admits ${limits.maxMembers} members (an election frame naming them all must fit --max-payload ${limits.maxPayloadBytes}); try again later`,
+  too_many_connections: (limits) => `too many connections: this relay holds at most ${limits.maxConnections}; try again later`,
+  too_many_from_address: (limits) => `too many connections from your address: at most ${limits.maxConnectionsPerAddress}; try again later`,
+};
 
 /** A host clients can dial: loopback for the wildcard addresses, brackets for IPv6. */
 function urlHost(host: string): string {

@@ -12,6 +12,7 @@ import { runSimulation, type SimulationOptions, type SimulationSummary } from '.
 export const SIM_OPTIONS = {
   seed: { flag: 'seed', env: 'SIM_SEED', kind: 'integer', min: 0, max: 2 ** 31 - 1, help: 'seed of the run (default: drawn from the clock, and printed)' },
   nodes: { flag: 'nodes', kind: 'integer', default: 5, min: 1, max: 100_000, help: 'processes at the start' },
+  silent: { flag: 'silent', kind: 'integer', min: 0, max: 1000, help: 'silent members at the start: they read every frame and never send one' },
   faults: {
     flag: 'faults',
     kind: 'string',
@@ -21,12 +22,20 @@ export const SIM_OPTIONS = {
   faultCount: { flag: 'fault-count', kind: 'integer', min: 0, max: 100_000, help: 'faults to inject (default: 3 failovers, or 8 mixed faults)' },
   faultWindow: { flag: 'fault-window', kind: 'integer', min: 0, max: 100_000_000, help: 'virtual ms over which mixed faults are spread (default 30000)' },
   delay: { flag: 'delay', kind: 'string', help: 'one-way link delay range in virtual ms, "min-max" (default 1-10)' },
+  clockDrift: {
+    flag: 'clock-drift',
+    kind: 'string',
+    help: 'clock rates of the nodes drawn from [1/(1+d), 1+d], e.g. 0.3 (default 0: exact clocks)',
+  },
+  maxPayload: { flag: 'max-payload', kind: 'integer', min: 1024, max: 1024 * 1024 * 1024, help: "the relay's payload limit in bytes (its member capacity follows)" },
+  forwardTimeout: { flag: 'forward-timeout', kind: 'integer', min: 1, max: 3_600_000, help: "the relay's forward timeout (default: its heartbeat interval)" },
   rankRange: { flag: 'rank-range', kind: 'integer', min: 1, max: 2 ** 31 - 1, help: 'ranks are drawn from [0, n); small values make ties common (default 1000000)' },
   settle: { flag: 'settle', kind: 'integer', min: 0, max: 100_000_000, help: 'virtual ms agreement must hold after healing' },
   checkInterval: { flag: 'check-interval', kind: 'integer', min: 1, max: 3_600_000, help: 'CHECK_INTERVAL_MS of every node' },
   leaderTimeout: { flag: 'leader-timeout', kind: 'integer', min: 1, max: 3_600_000, help: 'LEADER_TIMEOUT_MS of every node' },
   electionTimeout: { flag: 'election-timeout', kind: 'integer', min: 1, max: 3_600_000, help: 'ELECTION_TIMEOUT_MS of every node' },
   electionHop: { flag: 'election-hop', kind: 'integer', min: 0, max: 3_600_000, help: 'election time allowed per ring member' },
+  lease: { flag: 'lease', kind: 'integer', min: 1, max: 3_600_000, help: "every node's lease (heartbeatTimeoutMs; default a third of the leader timeout)" },
   seeds: { flag: 'seeds', kind: 'integer', default: 1, min: 1, max: 1_000_000, help: 'run this many seeds, from --seed upwards, and print one line each' },
   trace: { flag: 'trace', kind: 'boolean', default: false, help: 'print every notable event of the run' },
   json: { flag: 'json', kind: 'boolean', default: false, help: 'print the summary as JSON' },
@@ -50,6 +59,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const base: Omit<SimulationOptions, 'seed'> = {
     nodes: options.nodes,
     faults,
+    ...(options.silent === undefined ? {} : { silentMembers: options.silent }),
+    ...(options.clockDrift === undefined ? {} : { clockDrift: parseDrift(options.clockDrift) }),
+    ...(options.maxPayload === undefined ? {} : { maxPayloadBytes: options.maxPayload }),
+    ...(options.forwardTimeout === undefined ? {} : { forwardTimeoutMs: options.forwardTimeout }),
     ...(options.faultCount === undefined ? {} : { faultCount: options.faultCount }),
     ...(options.faultWindow === undefined ? {} : { faultWindowMs: options.faultWindow }),
     ...(options.delay === undefined ? {} : { linkDelayMs: parseDelay(options.delay) }),
@@ -60,6 +73,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       ...(options.leaderTimeout === undefined ? {} : { leaderTimeoutMs: options.leaderTimeout }),
       ...(options.electionTimeout === undefined ? {} : { electionTimeoutMs: options.electionTimeout }),
       ...(options.electionHop === undefined ? {} : { electionHopMs: options.electionHop }),
+      ...(options.lease === undefined ? {} : { heartbeatTimeoutMs: options.lease }),
     },
   };
   if (options.seeds > 1) return sweep(seed, options.seeds, base);
@@ -96,6 +110,12 @@ function byType(counts: Record<string, number>): string {
   return `${total} (${entries.map(([type, count]) => `${type} ${count}`).join(', ')})`;
 }
 
+function parseDrift(text: string): number {
+  const drift = Number(text);
+  if (!Number.isFinite(drift) || drift < 0 || drift > 10) throw new ConfigError(`--clock-drift must be a number from 0 to 10, got "${text}"`);
+  return drift;
+}
+
 export function renderSummary(summary: SimulationSummary): string {
   const lines: string[] = [];
   const faults = Object.entries(summary.faultsInjected).map(([kind, count]) => `${kind} x${count}`);
@@ -122,6 +142,7 @@ export function renderSummary(summary: SimulationSummary): string {
       `virtual time ${(summary.virtualTimeMs / 1000).toFixed(1)} s, ${summary.steps} steps, ${summary.wallMs.toFixed(0)} ms wall ` +
       `(${(summary.elections.completed / (summary.wallMs / 1000)).toFixed(2)} completed elections per wall second, startup included)`,
   );
+  if (summary.traceTail.length > 0) lines.push('last events before the violation:', ...summary.traceTail.slice(-40).map((line) => `  ${line}`));
   for (const violation of summary.violations) lines.push(`VIOLATION ${violation.property} at ${violation.at} ms: ${violation.message}`);
   if (!summary.ok) lines.push(`reproduce: ${summary.reproduce}`);
   return `${lines.join('\n')}\n`;

@@ -1,4 +1,8 @@
-/** The faults the simulator can inject, and how `--faults` names them. */
+/** The faults the simulator can inject, how `--faults` names them, and how each one is done. */
+import type { NodeTiming } from '../machines/nodeMachine.js';
+import type { SimNode } from './nodeHost.js';
+import { roleOf } from './properties.js';
+import type { Rng } from './rng.js';
 
 export const FAULT_KINDS = [
   'crash-leader',
@@ -11,6 +15,10 @@ export const FAULT_KINDS = [
   'disconnect',
   'resign',
   'election',
+  'silent-member',
+  'loss-up',
+  'loss-down',
+  'delay-spike',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -21,11 +29,15 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   freeze: 'a random member stops processing (SIGSTOP) but its socket stays open until the relay heartbeat drops it',
   'freeze-leader': 'the leader freezes',
   join: 'a new process joins with a random rank',
-  leave: 'a member leaves on purpose (a leader resigns first, then closes)',
+  leave: 'a member leaves on purpose (node.leave(): a leader hands off first, then closes)',
   'relay-restart': 'the relay restarts: every socket closes, frames in flight are lost, nodes reconnect and resume their ids',
   disconnect: 'a network blip: the node sees its socket close at once, the relay only later, so resuming its id may be refused',
   resign: 'the leader resigns (the library call)',
   election: 'someone presses "start election" (SIGUSR2 / the inspector)',
+  'silent-member': 'a client joins that reads everything and never sends a frame (a websocat session, a hung process); it stays',
+  'loss-up': "a member's frames to the relay are lost for a while (pongs included); the relay still reaches it",
+  'loss-down': "the relay's frames to a member are lost for a while (pings included); the member still reaches the relay",
+  'delay-spike': "a member's links, both ways, are slow for a while (every frame takes up to a leader timeout longer)",
 };
 
 /** `mixed` = every kind; otherwise a comma-separated list. */
@@ -44,4 +56,90 @@ export function parseFaultList(text: string): FaultKind[] {
 /** Whether a run is the failover benchmark: leaders crash one after another, each failover measured alone. */
 export function isSequentialFailover(kinds: readonly FaultKind[]): boolean {
   return kinds.length > 0 && kinds.every((kind) => kind === 'crash-leader');
+}
+
+/** What injecting a fault needs from the simulation. */
+export interface FaultWorld {
+  readonly rng: Rng;
+  readonly timing: NodeTiming;
+  now(): number;
+  liveNodes(): SimNode[];
+  currentLeader(): SimNode | null;
+  addNode(silent?: boolean): SimNode;
+  crash(node: SimNode): void;
+  freeze(node: SimNode, durationMs: number): void;
+  relayRunning(): boolean;
+  restartRelay(downMs: number): void;
+}
+
+/** Injects one fault of `kind` at the current instant (a no-op when it has no victim). */
+export function injectFault(kind: FaultKind, world: FaultWorld): void {
+  const { rng, timing } = world;
+  const live = world.liveNodes().filter((node) => !node.silent);
+  const running = live.filter((node) => !node.frozen);
+  const leader = world.currentLeader();
+  const victim = (pool: SimNode[]) => (pool.length === 0 ? null : rng.pick(pool));
+  /** A window long enough to matter: from a fraction of a leader timeout to past it. */
+  const window = () => rng.int(200, Math.round(2.5 * timing.leaderTimeoutMs));
+  switch (kind) {
+    case 'join':
+      world.addNode();
+      return;
+    case 'silent-member':
+      world.addNode(true);
+      return;
+    case 'crash-leader': {
+      const target = leader ?? victim(live);
+      if (target && live.length > 1) world.crash(target);
+      return;
+    }
+    case 'crash': {
+      const target = victim(live);
+      if (target && live.length > 1) world.crash(target);
+      return;
+    }
+    case 'leave': {
+      const target = victim(running);
+      if (target && live.length > 1) target.control({ type: 'leave' });
+      return;
+    }
+    case 'freeze':
+    case 'freeze-leader': {
+      const target = kind === 'freeze-leader' ? (leader && !leader.frozen ? leader : null) : victim(running);
+      if (target) world.freeze(target, window());
+      return;
+    }
+    case 'relay-restart':
+      if (world.relayRunning()) world.restartRelay(rng.int(50, 3000));
+      return;
+    case 'disconnect': {
+      const target = victim(running.filter((node) => node.member));
+      target?.blip();
+      return;
+    }
+    case 'resign':
+      if (leader && !leader.frozen) leader.control({ type: 'resign' });
+      return;
+    case 'election': {
+      const target = victim(running.filter((node) => node.snapshot !== null && roleOf(node.snapshot) !== 'offline'));
+      target?.control({ type: 'startElection' });
+      return;
+    }
+    case 'loss-up':
+    case 'loss-down': {
+      const target = rng.chance(0.5) && leader ? leader : victim(live.filter((node) => node.member));
+      const socket = target?.socket;
+      if (socket) (kind === 'loss-up' ? socket.up : socket.down).lossUntil = world.now() + window();
+      return;
+    }
+    case 'delay-spike': {
+      const target = rng.chance(0.5) && leader ? leader : victim(live.filter((node) => node.member));
+      const socket = target?.socket;
+      if (!socket) return;
+      const spike = { until: world.now() + window(), extraMs: rng.int(50, timing.leaderTimeoutMs) };
+      socket.up.spike = spike;
+      socket.down.spike = { ...spike };
+      return;
+    }
+  }
 }

@@ -1,21 +1,46 @@
 /**
- * A node's clock: xstate's SimulatedClock, told about the simulator's time.
+ * A process's clock: xstate's SimulatedClock, told about the simulator's time.
  *
- * Each node has its own, so that a frozen node's timers can stand still while the rest of the
- * ring moves on: the simulator only advances a clock (`set(now)`, which fires every due timer in
- * due order) when the node is running. Every timer the machine sets also books a wake-up on the
- * simulator's agenda, so timers fire on time without the simulator scanning every clock.
+ * Each process has its own, so that a frozen node's timers can stand still while the rest of the
+ * ring moves on: the simulator only brings a clock up to date (`sync`, which fires every due
+ * timer in due order) when the process runs. A clock may run at its own `rate` (1.01 = 1% fast):
+ * a timer of `d` ms fires after `d / rate` ms of simulated time, which is how the simulator
+ * checks what clock-rate differences the lease tolerates. Every timer the machine sets also books
+ * a wake-up on the simulator's agenda, so timers fire on time without the simulator scanning
+ * every clock.
  */
 import { SimulatedClock } from 'xstate';
+import type { Scheduler } from './scheduler.js';
 
-export class NodeClock extends SimulatedClock {
-  constructor(private readonly wakeAt: (at: number) => void) {
+export class ProcessClock extends SimulatedClock {
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    readonly rate: number,
+    private readonly wake: (at: number) => void,
+  ) {
     super();
+    this.startedAt = scheduler.now;
+    this.set(this.localAt(scheduler.now));
+  }
+
+  /** This clock's reading at simulated time `at`. */
+  localAt(at: number): number {
+    return this.startedAt + (at - this.startedAt) * this.rate;
+  }
+
+  /** Brings the clock up to the simulator's time, firing every timer that fell due meanwhile. */
+  sync(): void {
+    const local = this.localAt(this.scheduler.now);
+    if (local > this.now()) this.set(local);
   }
 
   override setTimeout(fn: (...args: any[]) => void, timeout: number): number {
     const id = super.setTimeout(fn, timeout);
-    this.wakeAt(this.now() + timeout);
+    // When this clock reaches the timer's due time, plus a nanosecond so rounding never wakes it short.
+    const due = this.now() + timeout;
+    this.wake(this.startedAt + (due - this.startedAt) / this.rate + 1e-6);
     return id;
   }
 }

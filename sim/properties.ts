@@ -22,6 +22,10 @@
  * - Nothing lost: every frame a node sends and every frame the relay delivers survives
  *   encode/parse unchanged, no machine ever throws, the relay never answers a well-behaved node
  *   with an error other than `unknown_target`, and frames are only lost to an injected fault.
+ * - Lease: at no instant do two running processes (not frozen: a frozen one cannot act) hold a
+ *   lease, that is, sit in state `leader` and so would answer `isLeader()` true. This is what
+ *   GUARANTEES.md builds on; it holds only within the timing assumptions stated there (clock
+ *   rates within the bound), and the simulator shows it failing beyond them.
  */
 import type { SnapshotFrom } from 'xstate';
 import type { Candidate, ClientId, LeaderInfo } from '../machines/protocol.js';
@@ -29,7 +33,7 @@ import type { NodeEmitted, NodeMachine } from '../machines/nodeMachine.js';
 
 export type NodeSnapshot = SnapshotFrom<NodeMachine>;
 
-export type PropertyName = 'one-leader-per-term' | 'validity' | 'agreement' | 'stability' | 'liveness' | 'nothing-lost';
+export type PropertyName = 'one-leader-per-term' | 'validity' | 'agreement' | 'stability' | 'liveness' | 'nothing-lost' | 'lease';
 
 export interface Violation {
   property: PropertyName;
@@ -41,7 +45,7 @@ export type Role = 'offline' | 'leader' | 'follower' | 'electing';
 
 export function roleOf(snapshot: NodeSnapshot): Role {
   const value = snapshot.value;
-  if (value === 'disconnected') return 'offline';
+  if (value === 'disconnected' || value === 'left') return 'offline';
   const online = typeof value === 'object' ? (value as { online?: string }).online : undefined;
   if (online === 'leader') return 'leader';
   if (online === 'follower' || online === 'checking') return 'follower';
@@ -78,6 +82,11 @@ export class PropertyChecker {
   private readonly stanceCounts = new Map<string, number>();
   /** The agreed leader while the stability window is open. */
   private stable: LeaderInfo | null = null;
+  /** Processes in state leader, and which of them are frozen (a frozen one holds no usable lease). */
+  private readonly leading = new Set<number>();
+  private readonly frozen = new Set<number>();
+  /** Describes a process for a violation message (its id, term, clock rate). */
+  describe: (index: number) => string = (index) => `#${index}`;
 
   constructor(private readonly now: () => number) {}
 
@@ -96,6 +105,9 @@ export class PropertyChecker {
     const { leader, id } = snapshot.context;
     const leading = roleOf(snapshot) === 'leader';
     this.setLeading(index, leading && leader !== null && !this.cutOff.has(index) ? leader.term : null);
+    if (leading) this.leading.add(index);
+    else this.leading.delete(index);
+    if (leading) this.checkLease();
     if (leading) {
       if (leader === null || leader.id !== id) {
         this.fail('one-leader-per-term', `node #${index} (${id}) is in state leader but names ${JSON.stringify(leader)} as leader`);
@@ -132,6 +144,29 @@ export class PropertyChecker {
   forget(index: number): void {
     this.setStance(index, null);
     this.setLeading(index, null);
+    this.leading.delete(index);
+    this.frozen.delete(index);
+  }
+
+  /** A process froze or woke (after its overdue timers fired). */
+  setFrozen(index: number, frozen: boolean): void {
+    if (frozen) this.frozen.add(index);
+    else {
+      this.frozen.delete(index);
+      if (this.leading.has(index)) this.checkLease();
+    }
+  }
+
+  /** The processes that would answer `isLeader()` true now. */
+  leaseHolders(): number[] {
+    return [...this.leading].filter((index) => !this.frozen.has(index));
+  }
+
+  private checkLease(): void {
+    const holders = this.leaseHolders();
+    if (holders.length > 1) {
+      this.fail('lease', `${holders.length} processes hold a lease at once: ${holders.map((index) => this.describe(index)).join(', ')}`);
+    }
   }
 
   private setLeading(index: number, term: number | null): void {

@@ -1,9 +1,8 @@
 import { createActor, fromCallback, initialTransition, SimulatedClock, transition, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { decideElection, initiateElection, supersedes, winnerOf, type ElectionView } from '../machines/election.js';
-import { leaderAfterWelcome, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
+import { leaderAfterWelcome, liveLeaderOf, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
 import type { ClientFrame, ElectionFrame, LeaderInfo, WelcomeFrame } from '../machines/protocol.js';
-import { nextClientId, recipients, relayMachine, type RelayEmitted } from '../machines/relayMachine.js';
 import { applyRingChange, successorOf } from '../machines/ring.js';
 
 // ---- node machine through transition(): pure, every action visible -------------------------------
@@ -93,19 +92,22 @@ describe('node machine: joining', () => {
 
   it('never takes a leader claim that names its id but was about another process', () => {
     // A fresh process handed the id "n1" after a relay restart is not the old n1.
-    expect(leaderAfterWelcome({ id: null, leader: null }, welcome('n1', ['n1'], L1))).toBeNull();
+    expect(leaderAfterWelcome({ id: null, leader: null, term: 0 }, welcome('n1', ['n1'], L1))).toBeNull();
     // A leader whose resume was refused (new id n7) no longer leads under n1.
-    expect(leaderAfterWelcome({ id: 'n1', leader: L1 }, welcome('n7', ['n1', 'n7'], null))).toBeNull();
+    expect(leaderAfterWelcome({ id: 'n1', leader: L1, term: 1 }, welcome('n7', ['n1', 'n7'], null))).toBeNull();
     // Same term, two leaders: the relay's view wins (the ring followed it while we were away).
     const other = { id: 'n3', rank: 1, term: 1 };
-    expect(leaderAfterWelcome({ id: 'n2', leader: L1 }, welcome('n2', ['n1', 'n2', 'n3'], other))).toEqual(other);
-    expect(leaderAfterWelcome({ id: 'n2', leader: { ...L1, term: 4 } }, welcome('n2', ['n2'], other))).toEqual({ ...L1, term: 4 });
+    expect(leaderAfterWelcome({ id: 'n2', leader: L1, term: 1 }, welcome('n2', ['n1', 'n2', 'n3'], other))).toEqual(other);
+    expect(leaderAfterWelcome({ id: 'n2', leader: { ...L1, term: 4 }, term: 4 }, welcome('n2', ['n2'], other))).toEqual({ ...L1, term: 4 });
   });
 
-  it('a newcomer in awaiting follows the known leader when it re-announces itself', () => {
+  it('a node back from a relay restart waits for the known leader, and follows it when it rejoins and re-announces itself', () => {
     let { snapshot } = step(follower(), { type: 'relay.closed' });
     snapshot = step(snapshot, welcome('n2', ['n2', 'n3'], null)).snapshot;
     expect(snapshot.value).toEqual({ online: 'awaiting' });
+    const tooEarly = step(snapshot, { type: 'newLeader', to: 'all', from: 'n1', leaderId: 'n1', rank: 9, term: 1 });
+    expect(tooEarly.snapshot.value).toEqual({ online: 'awaiting' });
+    snapshot = step(snapshot, { type: 'ring', joined: 'n1' }).snapshot;
     const next = step(snapshot, { type: 'newLeader', to: 'all', from: 'n1', leaderId: 'n1', rank: 9, term: 1 });
     expect(next.snapshot.value).toEqual({ online: 'follower' });
   });
@@ -207,7 +209,11 @@ describe('node machine on a SimulatedClock', () => {
     let deliver: ((event: NodeEvent) => void) | null = null;
     const relayConnection = fromCallback<RelayCommand>(({ receive, sendBack }) => {
       deliver = sendBack as (event: NodeEvent) => void;
-      receive((command) => sent.push(command.frame));
+      receive((command) => {
+        if (command.type === 'send') sent.push(command.frame);
+        // The relay answers every ping at once.
+        if (command.type === 'ping') sendBack({ type: 'relay.pong', seq: command.seq } satisfies NodeEvent);
+      });
     });
     const actor = createActor(nodeMachine.provide({ actors: { relayConnection } }), { clock, input: { rank: 5, seed: 42 } }).start();
     deliver!(welcome('n2', ['n1', 'n2'], L1));
@@ -278,70 +284,6 @@ describe('election rule', () => {
 
 // ---- relay machine -----------------------------------------------------------------------------
 
-function relay() {
-  const delivered: RelayEmitted[] = [];
-  const actor = createActor(relayMachine);
-  actor.on('deliver', (event) => delivered.push(event));
-  actor.start();
-  return { actor, delivered };
-}
-
-describe('relay machine', () => {
-  it('welcomes a joiner with the ring and the last leader, and tells the others', () => {
-    const { actor, delivered } = relay();
-    actor.send({ type: 'join', id: 'n1' });
-    actor.send({ type: 'frame', from: 'n1', frame: { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 1 } });
-    actor.send({ type: 'join', id: 'n2' });
-    expect(delivered.at(-2)).toEqual({ type: 'deliver', to: ['n2'], frame: { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: L1 } });
-    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', joined: 'n2' } });
-  });
-
-  it('routes next (skipping departed members), all and one id, and stamps from', () => {
-    const { actor, delivered } = relay();
-    for (const id of ['n1', 'n2', 'n3']) actor.send({ type: 'join', id });
-    actor.send({ type: 'leave', id: 'n2' });
-    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', left: 'n2' } });
-    const frame = election([['n1', 1]], 1);
-    delete (frame as { from?: string }).from;
-    actor.send({ type: 'frame', from: 'n1', frame });
-    expect(delivered.at(-1)).toEqual({ type: 'deliver', to: ['n3'], frame: { ...frame, from: 'n1' } });
-    expect(recipients(['n1', 'n3'], 'n3', 'next')).toEqual(['n1']);
-    expect(recipients(['n1', 'n2', 'n3'], 'n2', 'all')).toEqual(['n1', 'n3']);
-  });
-
-  it('answers a frame for an unknown member with unknown_target and ignores non-members', () => {
-    const { actor, delivered } = relay();
-    actor.send({ type: 'join', id: 'n1' });
-    actor.send({ type: 'frame', from: 'n1', frame: { type: 'checkLeader', to: 'n7', nonce: '1' } });
-    expect(delivered.at(-1)).toMatchObject({ to: ['n1'], frame: { type: 'error', code: 'unknown_target' } });
-    const before = delivered.length;
-    actor.send({ type: 'frame', from: 'ghost', frame: { type: 'checkLeader', to: 'n1', nonce: '1' } });
-    actor.send({ type: 'leave', id: 'ghost' });
-    expect(delivered).toHaveLength(before);
-  });
-
-  it('grants ?resume=<id> when nobody holds it, and never hands out a live or malformed id', () => {
-    const { actor } = relay();
-    actor.send({ type: 'join', id: 'n1' });
-    const context = actor.getSnapshot().context;
-    expect(nextClientId(context, 'n7')).toBe('n7');
-    expect(nextClientId(context, 'n1')).toBe('n2');
-    expect(nextClientId(context, 'all')).toBe('n2');
-    expect(nextClientId(context, 'bad id!')).toBe('n2');
-  });
-
-  it('keeps the newest leader announced, by term', () => {
-    const { actor } = relay();
-    actor.send({ type: 'join', id: 'n1' });
-    const announce = (leaderId: string, term: number) =>
-      actor.send({ type: 'frame', from: 'n1', frame: { type: 'newLeader', to: 'all', leaderId, rank: 1, term } });
-    announce('n3', 4);
-    announce('n2', 3);
-    expect(actor.getSnapshot().context.leader).toEqual({ id: 'n3', rank: 1, term: 4 });
-  });
-});
-
-
 describe('ring changes', () => {
   it('keep a member list exact from welcome on: joiners go last, leavers drop out, repeats change nothing', () => {
     let members = ['n1', 'n2', 'n3'];
@@ -360,5 +302,156 @@ describe('ring changes', () => {
     const [left] = transition(machine, joined, { type: 'ring', left: 'n1' });
     expect(joined.context.members).toEqual(['n1', 'n2', 'n3']);
     expect(left.context.members).toEqual(['n2', 'n3']);
+  });
+});
+
+// ---- the lease, leaving, and decisions that are transitions of their own -------------------------
+
+describe('node machine: the lease on the relay link', () => {
+  function commandsOf(snapshot: Snapshot, event: NodeEvent | { type: string }) {
+    const [next, actions] = transition(machine, snapshot, event as NodeEvent);
+    const commands = actions
+      .filter((action) => action.type === 'xstate.sendTo')
+      .map((action) => (action.params as { event: RelayCommand }).event);
+    const timers = actions
+      .filter((action) => action.type === 'xstate.raise' && (action.params as { delay?: number }).delay !== undefined)
+      .map((action) => action.params as { event: { type: string; seq?: number }; delay: number });
+    return { snapshot: next, commands, timers };
+  }
+
+  it('pings the relay three times per lease and keeps leading while pongs come back', () => {
+    const leader = leaderN1();
+    const { timing, confirmedSeq: handshake } = leader.context;
+    const beat = commandsOf(leader, { type: 'heartbeat' });
+    const seq = handshake + 1;
+    expect(beat.commands).toEqual([{ type: 'ping', seq }]);
+    expect(beat.timers).toContainEqual({ event: { type: 'lease.expired', seq }, delay: timing.heartbeatTimeoutMs, id: `lease:${seq}` });
+    expect(beat.timers).toContainEqual(expect.objectContaining({ event: { type: 'heartbeat' }, delay: Math.floor(timing.heartbeatTimeoutMs / 3) }));
+    const confirmed = step(beat.snapshot, { type: 'relay.pong', seq }).snapshot;
+    // The handshake's timer (superseded by the pong) fires late: nothing happens.
+    expect(step(confirmed, { type: 'lease.expired', seq: handshake }).snapshot.value).toEqual({ online: 'leader' });
+    // The pong's own timer ends the lease if nothing newer is confirmed.
+    expect(step(confirmed, { type: 'lease.expired', seq }).snapshot.value).toBe('disconnected');
+  });
+
+  it('steps a leader down and drops the link when no round trip was confirmed for a whole lease', () => {
+    const leader = leaderN1();
+    const handshake = leader.context.confirmedSeq;
+    const beat = step(leader, { type: 'heartbeat' }).snapshot;
+    // The ping is never answered; the lease of the handshake runs out.
+    const lapsed = step(beat, { type: 'lease.expired', seq: handshake });
+    expect(lapsed.snapshot.value).toBe('disconnected');
+    expect(lapsed.emitted).toContainEqual({ type: 'leadershipLost', term: 1 });
+    expect(lapsed.emitted).toContainEqual({ type: 'leaseLapsed', seq: handshake });
+    expect(commandsOf(beat, { type: 'lease.expired', seq: handshake }).commands).toEqual([{ type: 'drop' }]);
+    // The unanswered ping's timer, firing later, changes nothing.
+    expect(step(lapsed.snapshot, { type: 'lease.expired', seq: handshake + 1 }).snapshot.value).toBe('disconnected');
+  });
+
+  it('a pong that comes back after its ping\'s timer fired is too late: the lease has ended', () => {
+    const leader = leaderN1();
+    const handshake = leader.context.confirmedSeq;
+    let snapshot = step(leader, { type: 'heartbeat' }).snapshot;
+    snapshot = step(snapshot, { type: 'heartbeat' }).snapshot;
+    // The handshake's timer was cancelled by nothing (no pong came); the first ping's timer fires.
+    const lapsed = step(snapshot, { type: 'lease.expired', seq: handshake + 1 });
+    expect(lapsed.snapshot.value).toBe('disconnected');
+    expect(step(lapsed.snapshot, { type: 'relay.pong', seq: handshake + 2 }).snapshot.value).toBe('disconnected');
+  });
+
+  it('counts the lease from the upgrade request when the connection reports it', () => {
+    let snapshot = step(start(), { type: 'relay.connecting' }).snapshot;
+    const seq = snapshot.context.pingSeq;
+    snapshot = step(snapshot, welcome('n2', ['n1', 'n2'], L1)).snapshot;
+    expect(snapshot.context.confirmedSeq).toBe(seq);
+    expect(step(snapshot, { type: 'lease.expired', seq }).snapshot.value).toBe('disconnected');
+  });
+
+  it('does not count frames from the relay as round trips: only pongs extend the lease', () => {
+    const leader = leaderN1();
+    let snapshot = step(leader, { type: 'heartbeat' }).snapshot;
+    snapshot = step(snapshot, { type: 'checkLeader', to: 'n1', from: 'n2', nonce: '1' }).snapshot;
+    expect(step(snapshot, { type: 'lease.expired', seq: leader.context.confirmedSeq }).snapshot.value).toBe('disconnected');
+  });
+});
+
+describe('node machine: leaving', () => {
+  it('a follower leaves at once and closes its link', () => {
+    const { snapshot, emitted } = step(follower(), { type: 'leave' });
+    expect(snapshot.value).toBe('left');
+    expect(snapshot.status).toBe('done');
+    expect(emitted).toEqual([]);
+  });
+
+  it('a leader hands off with a lap it does not stand in, is never elected again while leaving, then leaves', () => {
+    const leader = leaderN1();
+    const handing = step(leader, { type: 'leave' });
+    expect(handing.snapshot.value).toEqual({ online: 'handingOff' });
+    expect(handing.emitted).toContainEqual({ type: 'leadershipLost', term: 1 });
+    expect(handing.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n1', term: 2, eligible: [] }]);
+    // A lap of another member passes through: the leaving node does not enter it.
+    const passed = step(handing.snapshot, election([['n2', 5]], 3, 'n2'));
+    expect(passed.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 3, eligible: [{ id: 'n2', rank: 5 }] }]);
+    expect(passed.snapshot.value).toEqual({ online: 'handingOff' });
+    // An announcement naming it (a lap it joined before it was asked to leave) does not make it lead.
+    const named = step(passed.snapshot, { type: 'newLeader', to: 'all', from: 'n2', leaderId: 'n1', rank: 9, term: 3 });
+    expect(named.snapshot.value).toEqual({ online: 'handingOff' });
+    expect(named.emitted.filter((event) => event.type === 'leadershipAcquired')).toEqual([]);
+    const handedOff = step(named.snapshot, { type: 'newLeader', to: 'all', from: 'n2', leaderId: 'n2', rank: 5, term: 3 });
+    expect(handedOff.snapshot.value).toBe('left');
+  });
+
+  it('a leader whose hand-off lap gets lost leaves anyway after the hand-off timeout', () => {
+    const handing = step(leaderN1(), { type: 'leave' }).snapshot;
+    const late = step(handing, { type: 'xstate.after.handOffTimeout.node.online.handingOff' });
+    expect(late.snapshot.value).toBe('left');
+    expect(late.emitted).toContainEqual({ type: 'handOffTimedOut' });
+  });
+});
+
+describe('node machine: one decision per election frame', () => {
+  it('turns each election frame into exactly one of election.forward, election.complete, election.drop', () => {
+    const outcomes = (snapshot: Snapshot, frame: ElectionFrame) => {
+      const seen: string[] = [];
+      const actor = createActor(machine, { snapshot, inspect: (event) => {
+        if (event.type === '@xstate.microstep' && event.event.type.startsWith('election.')) seen.push(event.event.type);
+      } });
+      actor.start();
+      actor.send(frame);
+      actor.stop();
+      return seen;
+    };
+    expect(outcomes(follower(), election([['n1', 9]], 2))).toEqual(['election.forward']);
+    expect(outcomes(follower(), election([['n3', 7]], 1))).toEqual(['election.drop']);
+    const electing = step(step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot, { type: 'xstate.after.leaderTimeout.node.online.checking' }).snapshot;
+    expect(outcomes(electing, election([['n2', 5], ['n3', 7]], 2, 'n2'))).toEqual(['election.complete']);
+  });
+});
+
+describe('node machine: terms and leaders it cannot follow', () => {
+  it('starts its first election above the highest term the relay reports', () => {
+    let { snapshot } = step(start(), { ...welcome('n2', ['n1', 'n2'], null), term: 41 });
+    snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
+    expect(snapshot.context.round).toEqual({ term: 42, initiator: 'n2' });
+  });
+
+  it('drops frames and announcements of a term after which no election could follow', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    const frame = step(follower(), election([['n3', 7]], max));
+    expect(frame.sent).toEqual([]);
+    expect(frame.emitted).toContainEqual(expect.objectContaining({ type: 'frameDropped', reason: 'unfollowable' }));
+    const announced = step(follower(), { type: 'newLeader', to: 'all', from: 'n3', leaderId: 'n3', rank: 1, term: max });
+    expect(announced.snapshot.context.leader).toEqual(L1);
+  });
+
+  it('names no leader that is not a member: a remembered one that left is kept for its term only', () => {
+    let { snapshot } = step(follower(), { type: 'relay.closed' });
+    const back = step(snapshot, welcome('n2', ['n2', 'n3'], null));
+    expect(back.emitted.filter((event) => event.type === 'leaderChanged')).toEqual([]);
+    expect(liveLeaderOf(back.snapshot.context)).toBeNull();
+    expect(back.snapshot.context.term).toBe(1);
+    snapshot = step(follower(), { type: 'newLeader', to: 'all', from: 'n3', leaderId: 'n9', rank: 1, term: 2 }).snapshot;
+    expect(snapshot.value).toEqual({ online: 'awaiting' });
+    expect(liveLeaderOf(snapshot.context)).toBeNull();
   });
 });

@@ -157,7 +157,7 @@ describe('startRelay', () => {
 
     a.close();
     await b.next((frame) => frame.type === 'ring' && frame.left === a.id);
-    expect(relay.status()).toMatchObject({ leader: null, lastAnnouncedLeader: { id: a.id } });
+    expect(relay.status()).toMatchObject({ leader: null, highestTerm: 1 });
     b.send({ type: 'newLeader', to: 'all', leaderId: b.id, rank: 5, term: 2 });
     await c.next((frame) => frame.type === 'newLeader' && frame.term === 2);
 

@@ -289,7 +289,7 @@ export class RingModel {
     const target = typeof frame.to === 'string' ? frame.to : 'next';
     const members = this.members();
     const routingMembers = members.includes(from) ? members : (process.context.members ?? members);
-    const to = recipients(routingMembers, from, target) ?? [];
+    const to = recipients({ members: routingMembers, bypassed: [] }, from, target) ?? [];
     const term = typeof frame.term === 'number' ? frame.term : null;
     const view: FrameView = { seq: ++this.seq, at: this.now(), kind, from, to, target, term };
     if (kind === 'election' && Array.isArray(frame.eligible)) view.eligible = frame.eligible as FrameView['eligible'];

@@ -1,0 +1,36 @@
+/**
+ * What a node's connection remembers from one WebSocket to the next: the id to ask for again
+ * (`?resume=`), and how many attempts have failed since the last `welcome` (for the backoff).
+ * The real connection (node/relayConnection.ts) and the simulator's both keep one.
+ */
+import type { ClientId, WelcomeFrame } from '../machines/protocol.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+
+export class ReconnectState {
+  /** The id of the last `welcome`, asked for again on the next join. */
+  resumeId: ClientId | null = null;
+  /** Failed attempts since the last `welcome`. */
+  attempt = 0;
+
+  /** The join URL: the relay's address, plus `?resume=` once there is an id to ask for, plus `?host=`. */
+  joinUrl(relay: string, host?: string): URL {
+    const url = new URL(relay);
+    if (this.resumeId !== null) url.searchParams.set('resume', this.resumeId);
+    if (host !== undefined) url.searchParams.set('host', host);
+    return url;
+  }
+
+  /** A `welcome` arrived: remember the id, reset the backoff. True when the old id was granted. */
+  welcomed(frame: WelcomeFrame): boolean {
+    const resumed = this.resumeId === frame.clientId;
+    this.resumeId = frame.clientId;
+    this.attempt = 0;
+    return resumed;
+  }
+
+  /** An attempt failed (or a link broke): how long to wait before the next one. */
+  nextDelay(policy: BackoffPolicy, random: number): number {
+    this.attempt += 1;
+    return backoffDelay(this.attempt, policy, random);
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The relay machine on its own: admission, ids, routing, the terms it lets through, the leader it
+ * reports, and how it routes around a member that holds the election frame without passing it on.
+ * Timers run on a SimulatedClock, so nothing here waits for real time.
+ */
+import { createActor, SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { TERM_STEP_LIMIT, memberCapacity, type ClientFrame, type ElectionFrame } from '../machines/protocol.js';
+import { nextClientId, recipients, relayMachine, type RelayEmitted, type RelayInput } from '../machines/relayMachine.js';
+
+const FORWARD_TIMEOUT = 1000;
+
+function relay(input: Partial<RelayInput> = {}) {
+  const clock = new SimulatedClock();
+  const actor = createActor(relayMachine, { clock, input: { maxMembers: 100, forwardTimeoutMs: FORWARD_TIMEOUT, ...input } });
+  const emitted: RelayEmitted[] = [];
+  actor.on('*', (event) => emitted.push(event as RelayEmitted));
+  actor.start();
+  let connection = 0;
+  const join = (resume: string | null = null, host: string | null = null) => {
+    connection += 1;
+    actor.send({ type: 'connect', connection, resume, host });
+    const answer = emitted.find((event) => (event.type === 'admitted' || event.type === 'refused') && event.connection === connection);
+    return answer?.type === 'admitted' ? answer.id : null;
+  };
+  const send = (from: string, frame: ClientFrame) => actor.send({ type: 'frame', from, frame });
+  const deliveries = () => emitted.filter((event): event is Extract<RelayEmitted, { type: 'deliver' }> => event.type === 'deliver');
+  const of = <T extends RelayEmitted['type']>(type: T) => emitted.filter((event): event is Extract<RelayEmitted, { type: T }> => event.type === type);
+  return { actor, clock, emitted, join, send, deliveries, of, context: () => actor.getSnapshot().context };
+}
+
+function lap(initiator: string, term: number, eligible: Array<[string, number]>): ElectionFrame {
+  return { type: 'election', to: 'next', initiator, term, eligible: eligible.map(([id, rank]) => ({ id, rank })) };
+}
+
+describe('relay machine: membership', () => {
+  it('welcomes a joiner with the ring, the reported leader and the highest term, and tells the others', () => {
+    const ring = relay();
+    ring.join();
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 1 });
+    ring.join(null, 'web-2');
+    expect(ring.deliveries().at(-2)).toEqual({
+      type: 'deliver',
+      to: ['n2'],
+      frame: { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: { id: 'n1', rank: 9, term: 1 }, term: 1 },
+    });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', joined: 'n2' } });
+    expect(ring.context().profiles).toEqual({ n1: {}, n2: { host: 'web-2' } });
+  });
+
+  it('grants ?resume=<id> when nobody holds it, and never hands out a live or malformed id', () => {
+    const ring = relay();
+    expect(ring.join()).toBe('n1');
+    expect(ring.join('n7')).toBe('n7');
+    expect(ring.of('admitted').at(-1)).toMatchObject({ id: 'n7', resumed: true });
+    expect(ring.join('n1')).toBe('n3');
+    expect(ring.join('all')).toBe('n4');
+    expect(nextClientId(ring.context(), 'bad id!')).toBe('n5');
+  });
+
+  it('refuses a member past its capacity, and admits again once one leaves', () => {
+    const ring = relay({ maxMembers: 2 });
+    ring.join();
+    ring.join();
+    expect(ring.join()).toBeNull();
+    expect(ring.of('refused')).toEqual([{ type: 'refused', connection: 3, reason: 'the ring is full: this relay admits 2 members' }]);
+    ring.actor.send({ type: 'disconnect', id: 'n1' });
+    expect(ring.join()).not.toBeNull();
+  });
+
+  it('sizes its capacity so that an election frame naming every member fits the payload limit', () => {
+    const capacity = memberCapacity(1024);
+    expect(capacity).toBeGreaterThan(0);
+    const longest = lap('x'.repeat(64), Number.MAX_SAFE_INTEGER, Array.from({ length: capacity }, (_, index) => [`${'x'.repeat(60)}${index}`.slice(-64), Number.MAX_SAFE_INTEGER]));
+    const bytes = Buffer.byteLength(JSON.stringify({ ...longest, from: 'y'.repeat(64) }));
+    expect(bytes).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('relay machine: routing', () => {
+  it('routes next, all and one id, and stamps from', () => {
+    const ring = relay();
+    for (let index = 0; index < 3; index += 1) ring.join();
+    ring.actor.send({ type: 'disconnect', id: 'n2' });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', left: 'n2' } });
+    ring.send('n1', lap('n1', 1, [['n1', 1]]));
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n3'], frame: { ...lap('n1', 1, [['n1', 1]]), from: 'n1' } });
+    ring.send('n3', { type: 'checkLeader', to: 'n1', nonce: '1' });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'checkLeader', to: 'n1', nonce: '1', from: 'n3' } });
+    expect(recipients({ members: ['n1', 'n3'], bypassed: [] }, 'n3', 'next')).toEqual(['n1']);
+    expect(recipients({ members: ['n1', 'n2', 'n3'], bypassed: [] }, 'n2', 'all')).toEqual(['n1', 'n3']);
+  });
+
+  it('answers a frame for an unknown member with unknown_target and ignores frames of departed members', () => {
+    const ring = relay();
+    ring.join();
+    ring.send('n1', { type: 'checkLeader', to: 'n7', nonce: '1' });
+    expect(ring.of('rejected')).toEqual([{ type: 'rejected', to: 'n1', code: 'unknown_target', detail: 'no member "n7" in the ring' }]);
+    const before = ring.emitted.length;
+    ring.send('ghost', { type: 'checkLeader', to: 'n1', nonce: '1' });
+    ring.actor.send({ type: 'disconnect', id: 'ghost' });
+    expect(ring.emitted).toHaveLength(before);
+  });
+});
+
+describe('relay machine: terms', () => {
+  it('refuses a term more than the step limit above the highest it has seen, and lets every next term through', () => {
+    const ring = relay();
+    ring.join();
+    ring.join();
+    const huge = Number.MAX_SAFE_INTEGER;
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: huge });
+    ring.send('n1', lap('n1', huge, [['n1', 1]]));
+    expect(ring.of('rejected').map((event) => event.code)).toEqual(['bad_term', 'bad_term']);
+    expect(ring.context().leader).toBeNull();
+    // The furthest one frame can lift the ring is the step limit; the term after it still passes.
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: TERM_STEP_LIMIT });
+    ring.send('n2', lap('n2', TERM_STEP_LIMIT + 1, [['n2', 1]]));
+    expect(ring.of('rejected')).toHaveLength(2);
+    expect(ring.context().highestTerm).toBe(TERM_STEP_LIMIT + 1);
+  });
+
+  it('starts from a term floor when it has one', () => {
+    const ring = relay({ termFloor: 41 });
+    ring.join();
+    expect(ring.deliveries()[0]!.frame).toMatchObject({ type: 'welcome', term: 41 });
+  });
+});
+
+describe('relay machine: the leader it reports', () => {
+  it('reports only an announcement to all, of a member, that supersedes the last', () => {
+    const ring = relay();
+    ring.join();
+    ring.join();
+    ring.send('n1', { type: 'newLeader', to: 'n1', leaderId: 'n1', rank: 5, term: 3 });
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n9', rank: 5, term: 3 });
+    expect(ring.context().leader).toBeNull();
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n2', rank: 1, term: 4 });
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 9, term: 3 });
+    expect(ring.context().leader).toEqual({ id: 'n2', rank: 1, term: 4 });
+    expect(ring.of('leaderChanged')).toEqual([
+      { type: 'leaderChanged', leader: { id: 'n2', rank: 1, term: 4 }, previous: null, announcedBy: 'n1', endsFailover: false },
+    ]);
+  });
+
+  it('stops reporting a leader that left, tells newcomers nobody leads, and marks the next announcement as the end of a failover', () => {
+    const ring = relay();
+    for (let index = 0; index < 3; index += 1) ring.join();
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n2', rank: 7, term: 2 });
+    ring.actor.send({ type: 'disconnect', id: 'n2' });
+    expect(ring.of('leaderLost')).toEqual([{ type: 'leaderLost', leader: { id: 'n2', rank: 7, term: 2 } }]);
+    expect(ring.context().leader).toBeNull();
+    ring.join();
+    expect(ring.deliveries().find((event) => event.frame.type === 'welcome' && event.to[0] === 'n4')!.frame).toMatchObject({ leader: null, term: 2 });
+    // An older announcement does not end the failover; the next term does.
+    ring.send('n3', { type: 'newLeader', to: 'all', leaderId: 'n3', rank: 1, term: 1 });
+    ring.send('n3', { type: 'newLeader', to: 'all', leaderId: 'n3', rank: 1, term: 3 });
+    expect(ring.of('leaderChanged').at(-1)).toMatchObject({ leader: { id: 'n3', term: 3 }, previous: { id: 'n2', term: 2 }, endsFailover: true });
+  });
+});
+
+describe('relay machine: members that do not pass the election on', () => {
+  /** n1..n4; n2 is a silent member: it reads and never sends. */
+  function ringWithSilentN2() {
+    const ring = relay();
+    for (let index = 0; index < 4; index += 1) ring.join();
+    return ring;
+  }
+
+  it('hands the lap on to the member after a holder that sat on it for the forward timeout, and routes around it', () => {
+    const ring = ringWithSilentN2();
+    ring.send('n1', lap('n1', 1, [['n1', 5]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n2']);
+    ring.clock.increment(FORWARD_TIMEOUT - 1);
+    expect(ring.of('bypassed')).toEqual([]);
+    ring.clock.increment(1);
+    expect(ring.of('bypassed')).toEqual([{ type: 'bypassed', id: 'n2', term: 1, passedTo: 'n3' }]);
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n3'], frame: { ...lap('n1', 1, [['n1', 5]]), from: 'n1' } });
+    // n3 passes it on, n4 too, and it reaches n1, which completes: the lap went round without n2.
+    ring.send('n3', lap('n1', 1, [['n1', 5], ['n3', 2]]));
+    ring.send('n4', lap('n1', 1, [['n1', 5], ['n3', 2], ['n4', 1]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n1']);
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 5, term: 1 });
+    // Later laps skip n2 from the start.
+    ring.send('n1', lap('n1', 2, [['n1', 5]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n3']);
+    expect(ring.context().bypassed).toEqual(['n2']);
+    expect(ring.of('bypassed')).toHaveLength(1);
+  });
+
+  it('never routes around a member that passes frames on, however slowly within the timeout', () => {
+    const ring = ringWithSilentN2();
+    let frame = lap('n1', 1, [['n1', 5]]);
+    ring.send('n1', frame);
+    for (const id of ['n2', 'n3', 'n4']) {
+      ring.clock.increment(FORWARD_TIMEOUT - 1);
+      frame = { ...frame, eligible: [...frame.eligible, { id, rank: 1 }] };
+      ring.send(id, frame);
+    }
+    ring.clock.increment(FORWARD_TIMEOUT - 1);
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 5, term: 1 });
+    ring.clock.increment(10 * FORWARD_TIMEOUT);
+    expect(ring.of('bypassed')).toEqual([]);
+  });
+
+  it('does not hold a member to laps that are over, or to frames that are not the lap', () => {
+    const ring = ringWithSilentN2();
+    // A smaller initiator's frame of the same term is not the lap: n2 may drop it.
+    ring.send('n4', lap('n4', 1, [['n4', 1]]));
+    ring.send('n3', lap('n3', 1, [['n3', 1]]));
+    ring.send('n1', lap('n1', 1, [['n1', 1]]));
+    ring.send('n3', { type: 'newLeader', to: 'all', leaderId: 'n4', rank: 1, term: 1 });
+    // A leftover frame of the decided term arrives after the announcement.
+    ring.send('n1', lap('n4', 1, [['n4', 1], ['n1', 1]]));
+    ring.clock.increment(10 * FORWARD_TIMEOUT);
+    expect(ring.of('bypassed')).toEqual([]);
+  });
+
+  it('stops routing around a member as soon as it sends anything', () => {
+    const ring = ringWithSilentN2();
+    ring.send('n1', lap('n1', 1, [['n1', 5]]));
+    ring.clock.increment(FORWARD_TIMEOUT);
+    expect(ring.context().bypassed).toEqual(['n2']);
+    ring.send('n2', { type: 'checkLeader', to: 'n1', nonce: '1' });
+    expect(ring.context().bypassed).toEqual([]);
+    expect(ring.of('restored')).toEqual([{ type: 'restored', id: 'n2' }]);
+    ring.send('n1', lap('n1', 2, [['n1', 5]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n2']);
+  });
+});
