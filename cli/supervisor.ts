@@ -219,6 +219,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     await this.startNode(options);
   }
 
+  nodeCount(): number {
+    return this.nodes.length;
+  }
+
   /** Kills the relay as a crash would (SIGKILL) and starts a new one on the same port. */
   async restartRelay(): Promise<void> {
     this.emit('control', 'restartRelay', '');

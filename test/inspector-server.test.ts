@@ -32,8 +32,8 @@ function ringFor(inspector: RunningInspector): InProcessRing {
 }
 
 /** A page's view of /events: every message, and the latest state. */
-async function watch(inspector: RunningInspector): Promise<{ messages: ServerMessage[]; state(): RingState | null }> {
-  const socket = new WebSocket(`${inspector.ingestUrl.replace('/inspect', '/events')}`);
+async function watch(inspector: RunningInspector, token?: string): Promise<{ messages: ServerMessage[]; state(): RingState | null }> {
+  const socket = new WebSocket(`${inspector.ingestUrl.replace('/inspect', '/events')}${token ? `?token=${token}` : ''}`);
   cleanups.push(() => socket.terminate());
   const messages: ServerMessage[] = [];
   socket.on('message', (data) => messages.push(JSON.parse(String(data)) as ServerMessage));
@@ -57,6 +57,7 @@ function recordingControl(): RingControl & { calls: string[] } {
     startElection: record('startElection'),
     addNode: record('addNode'),
     restartRelay: record('restartRelay'),
+    nodeCount: () => calls.filter((call) => call.startsWith('addNode')).length,
   };
 }
 
@@ -110,6 +111,11 @@ describe('inspector server: what the page sees', () => {
     expect(log).toContainEqual(expect.stringMatching(/^election for term \d+ started by n\d/));
     expect(log).toContainEqual(expect.stringMatching(new RegExp(`^${leader} left the ring`)));
     expect(log).toContainEqual(expect.stringContaining(`${expected} wins with rank ${ranks[expected]}`));
+
+    // The ingest checks turned away nothing the real producer sent.
+    const stats = (await (await fetch(`${inspector.url}api/stats`)).json()) as { ingest: { messages: number; invalid: number; notApplied: number } };
+    expect(stats.ingest.messages).toBeGreaterThan(100);
+    expect(stats.ingest).toMatchObject({ invalid: 0, notApplied: 0 });
   });
 
   it('takes membership from the relay\'s /status when the relay does not stream', async () => {
@@ -176,7 +182,7 @@ describe('inspector server: controls', () => {
   it('needs the admin token for controls and for ingest when RING_TOKEN is set', async () => {
     const control = recordingControl();
     const inspector = await inspectorWith({ control, token: 's3cret' });
-    const page = await watch(inspector);
+    const page = await watch(inspector, 's3cret');
     expect(page.messages[0]).toMatchObject({ type: 'hello', tokenRequired: true });
     expect(await post(inspector, { action: 'crash', id: 'n1' })).toMatchObject({ status: 401, body: { error: expect.stringContaining('token') } });
     expect(await post(inspector, { action: 'crash', id: 'n1' }, 'wrong')).toMatchObject({ status: 401 });
@@ -239,7 +245,7 @@ describe('inspector server: unreadable request targets', () => {
     const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
     expect(await rawRequest(inspector, `GET // HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n`)).toBe('HTTP/1.1 400 Bad Request');
     expect(await rawRequest(inspector, 'GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
-    expect(await rawRequest(inspector, 'GET /% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await rawRequest(inspector, `GET /% HTTP/1.1\r\nHost: 127.0.0.1:${inspector.port}\r\nConnection: close\r\n\r\n`)).toBe('HTTP/1.1 400 Bad Request');
     expect((await fetch(`${inspector.url}healthz`)).status).toBe(200);
     await watch(inspector); // the WebSocket endpoints too
   });
