@@ -10,15 +10,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DEFAULT_LIMITS, startInspector, type InspectorOptions, type RunningInspector } from '../inspector/server/index.js';
+import { DEFAULT_LIMITS, type InspectorOptions, type RunningInspector } from '../inspector/server/index.js';
 import type { RingState } from '../inspector/server/messages.js';
 import { InProcessRing, waitUntil } from './inspectorHarness.js';
+import { cleanup, closeAll, inspectorWith, upgradeStatus } from './inspectorKit.js';
 
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(closeAll);
 
 interface Stats {
   ingest: { connections: number; messages: number; invalid: number; replayDropped: number };
@@ -26,7 +23,7 @@ interface Stats {
 }
 
 /** An inspector whose warnings are kept, to count them. */
-async function inspectorWith(options: Partial<InspectorOptions> = {}): Promise<{ inspector: RunningInspector; warnings: () => string[]; stats: () => Promise<Stats> }> {
+async function watchedInspector(options: Partial<InspectorOptions> = {}): Promise<{ inspector: RunningInspector; warnings: () => string[]; stats: () => Promise<Stats> }> {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -34,9 +31,7 @@ async function inspectorWith(options: Partial<InspectorOptions> = {}): Promise<{
       done();
     },
   });
-  const logger = pino({ level: 'warn' }, sink);
-  const inspector = await startInspector({ port: 0, host: '127.0.0.1', relayUrl: 'ws://127.0.0.1:9/', logger, token: '', ...options });
-  cleanups.push(() => inspector.close());
+  const inspector = await inspectorWith({ logger: pino({ level: 'warn' }, sink), ...options });
   return {
     inspector,
     warnings: () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg),
@@ -46,7 +41,7 @@ async function inspectorWith(options: Partial<InspectorOptions> = {}): Promise<{
 
 async function stream(inspector: RunningInspector, name: string): Promise<WebSocket> {
   const socket = new WebSocket(`${inspector.ingestUrl}?name=${name}`);
-  cleanups.push(() => socket.terminate());
+  cleanup(() => socket.terminate());
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   return socket;
 }
@@ -59,7 +54,7 @@ function actor(sessionId: string, padding: number, extra: Record<string, unknown
 describe('inspector: bounded memory', () => {
   it('holds at most its caps of actors, bytes and departed nodes whatever clients send, and still shows the real ring', async () => {
     const limits = { bytesTotal: 1 << 20, goneNodes: 5 };
-    const { inspector, warnings, stats } = await inspectorWith({ limits });
+    const { inspector, warnings, stats } = await watchedInspector({ limits });
     let sent = 0;
 
     // One client registers 3,000 actors of 4 KB, each a new session.
@@ -102,7 +97,7 @@ describe('inspector: bounded memory', () => {
 
     // A real ring still shows, right, next to what is left of the flood.
     const ring = new InProcessRing(inspector.ingestUrl);
-    cleanups.push(() => ring.close());
+    cleanup(() => ring.close());
     await ring.addNodes([10, 40, 20]);
     await waitUntil(() => ring.agreedLeader() !== null, 20_000, 'agreement');
     const leader = ring.agreedLeader()!;
@@ -114,20 +109,12 @@ describe('inspector: bounded memory', () => {
   });
 
   it('refuses ingest streams and pages beyond their caps with 503', async () => {
-    const { inspector } = await inspectorWith({ limits: { ingestConnections: 2, pages: 1 } });
+    const { inspector } = await watchedInspector({ limits: { ingestConnections: 2, pages: 1 } });
     await stream(inspector, 'one');
     await stream(inspector, 'two');
-    const status = (url: string) =>
-      new Promise<number>((resolve) => {
-        const socket = new WebSocket(url);
-        cleanups.push(() => socket.terminate());
-        socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-        socket.on('open', () => resolve(101));
-        socket.on('error', () => {});
-      });
-    expect(await status(inspector.ingestUrl)).toBe(503);
+    expect(await upgradeStatus(inspector.ingestUrl)).toBe(503);
     const events = inspector.ingestUrl.replace('/inspect', '/events');
-    expect(await status(events)).toBe(101);
-    expect(await status(events)).toBe(503);
+    expect(await upgradeStatus(events)).toBe(101);
+    expect(await upgradeStatus(events)).toBe(503);
   });
 });

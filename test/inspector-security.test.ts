@@ -7,46 +7,10 @@
  */
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { startInspector, type InspectorOptions, type RunningInspector } from '../inspector/server/index.js';
-import type { RingControl } from '../runtime/control.js';
-import { createLogger } from '../runtime/logger.js';
+import type { RunningInspector } from '../inspector/server/index.js';
+import { closeAll, inspectorWith, recordingControl, upgradeStatus as upgrade } from './inspectorKit.js';
 
-const logger = createLogger({ component: 'inspector', level: 'silent', pretty: false });
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function inspectorWith(options: Partial<InspectorOptions> = {}): Promise<RunningInspector> {
-  const inspector = await startInspector({ port: 0, host: '127.0.0.1', relayUrl: 'ws://127.0.0.1:9/', logger, token: '', ...options });
-  cleanups.push(() => inspector.close());
-  return inspector;
-}
-
-/** A RingControl that records what it was asked and counts the nodes addNode made. */
-function recordingControl(startingNodes = 0): RingControl & { calls: string[] } {
-  const calls: string[] = [];
-  let nodes = startingNodes;
-  const record = (name: string) => async (arg?: unknown) => {
-    calls.push(arg === undefined ? name : `${name} ${typeof arg === 'string' ? arg : JSON.stringify(arg)}`);
-  };
-  return {
-    calls,
-    crash: record('crash'),
-    freeze: record('freeze'),
-    unfreeze: record('unfreeze'),
-    startElection: record('startElection'),
-    async addNode() {
-      nodes += 1;
-      calls.push('addNode');
-      await new Promise((resolve) => setTimeout(resolve, 20)); // a node takes a while to join
-    },
-    restartRelay: record('restartRelay'),
-    nodeCount: () => nodes,
-  };
-}
+afterEach(closeAll);
 
 interface Reply {
   status: number;
@@ -71,17 +35,6 @@ function send(inspector: RunningInspector, options: { method?: string; path?: st
 
 function control(inspector: RunningInspector, body: unknown, headers: Record<string, string>): Promise<Reply> {
   return send(inspector, { method: 'POST', path: '/api/control', headers, body: JSON.stringify(body) });
-}
-
-/** The HTTP status a WebSocket upgrade gets (101 when it opens). */
-function upgrade(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, { headers });
-    cleanups.push(() => socket.terminate());
-    socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-    socket.on('open', () => resolve(101));
-    socket.on('error', () => {});
-  });
 }
 
 describe('inspector: cross-site requests', () => {

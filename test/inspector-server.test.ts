@@ -6,58 +6,29 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startInspector, type InspectorOptions, type RunningInspector } from '../inspector/server/index.js';
+import type { RunningInspector } from '../inspector/server/index.js';
 import type { RingState, ServerMessage } from '../inspector/server/messages.js';
-import type { RingControl } from '../runtime/control.js';
-import { createLogger } from '../runtime/logger.js';
 import { InProcessRing, waitUntil } from './inspectorHarness.js';
+import { cleanup, closeAll, inspectorWith, recordingControl, upgradeStatus } from './inspectorKit.js';
 
-const logger = createLogger({ component: 'inspector', level: 'silent', pretty: false });
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function inspectorWith(options: Partial<InspectorOptions> = {}): Promise<RunningInspector> {
-  const inspector = await startInspector({ port: 0, host: '127.0.0.1', relayUrl: 'ws://127.0.0.1:9/', logger, token: '', ...options });
-  cleanups.push(() => inspector.close());
-  return inspector;
-}
+afterEach(closeAll);
 
 function ringFor(inspector: RunningInspector): InProcessRing {
   const ring = new InProcessRing(inspector.ingestUrl);
-  cleanups.push(() => ring.close());
+  cleanup(() => ring.close());
   return ring;
 }
 
 /** A page's view of /events: every message, and the latest state. */
 async function watch(inspector: RunningInspector, token?: string): Promise<{ messages: ServerMessage[]; state(): RingState | null }> {
   const socket = new WebSocket(`${inspector.ingestUrl.replace('/inspect', '/events')}${token ? `?token=${token}` : ''}`);
-  cleanups.push(() => socket.terminate());
+  cleanup(() => socket.terminate());
   const messages: ServerMessage[] = [];
   socket.on('message', (data) => messages.push(JSON.parse(String(data)) as ServerMessage));
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   return {
     messages,
     state: () => [...messages].reverse().find((message): message is Extract<ServerMessage, { type: 'state' }> => message.type === 'state')?.state ?? null,
-  };
-}
-
-function recordingControl(): RingControl & { calls: string[] } {
-  const calls: string[] = [];
-  const record = (name: string) => async (arg?: unknown) => {
-    calls.push(arg === undefined ? name : `${name} ${typeof arg === 'string' ? arg : JSON.stringify(arg)}`);
-  };
-  return {
-    calls,
-    crash: record('crash'),
-    freeze: record('freeze'),
-    unfreeze: record('unfreeze'),
-    startElection: record('startElection'),
-    addNode: record('addNode'),
-    restartRelay: record('restartRelay'),
-    nodeCount: () => calls.filter((call) => call.startsWith('addNode')).length,
   };
 }
 
@@ -128,7 +99,7 @@ describe('inspector server: what the page sees', () => {
       }
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => relay.close(resolve)));
+    cleanup(() => new Promise((resolve) => relay.close(resolve)));
     const inspector = await inspectorWith({ relayUrl: `ws://127.0.0.1:${(relay.address() as AddressInfo).port}/` });
     await waitUntil(async () => (await (await fetch(`${inspector.url}api/state`)).json()).relay.source === 'status', 10_000, 'status to be read');
     const state = (await (await fetch(`${inspector.url}api/state`)).json()) as RingState;
@@ -190,15 +161,9 @@ describe('inspector server: controls', () => {
     expect(await post(inspector, { action: 'crash', id: 'n1' }, 's3cret')).toMatchObject({ status: 200 });
     expect(control.calls).toEqual(['crash n1']);
 
-    const refused = await new Promise<number>((resolve) => {
-      const socket = new WebSocket(inspector.ingestUrl);
-      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-      socket.on('open', () => resolve(101));
-      socket.on('error', () => {});
-    });
-    expect(refused).toBe(401);
+    expect(await upgradeStatus(inspector.ingestUrl)).toBe(401);
     const accepted = new WebSocket(inspector.ingestUrl, { headers: { Authorization: 'Bearer s3cret' } });
-    cleanups.push(() => accepted.terminate());
+    cleanup(() => accepted.terminate());
     await new Promise((resolve, reject) => accepted.once('open', resolve).once('error', reject));
   });
 });
@@ -208,7 +173,7 @@ describe('inspector server: bad inspection input', () => {
     const inspector = await inspectorWith();
     const page = await watch(inspector);
     const bad = new WebSocket(`${inspector.ingestUrl}?name=broken`);
-    cleanups.push(() => bad.terminate());
+    cleanup(() => bad.terminate());
     await new Promise((resolve) => bad.once('open', resolve));
     bad.send('{not json');
     bad.send('42');
@@ -230,7 +195,7 @@ describe('inspector server: bad inspection input', () => {
 function rawRequest(inspector: RunningInspector, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(inspector.port, '127.0.0.1', () => socket.write(request));
-    cleanups.push(() => socket.destroy());
+    cleanup(() => socket.destroy());
     let reply = '';
     socket.on('data', (chunk) => (reply += String(chunk)));
     socket.on('close', () => resolve(reply.split('\r\n')[0] ?? ''));
@@ -269,7 +234,7 @@ describe('inspector server: pages and the Stately bridge', () => {
     await ring.addNodes([1, 2]);
     await waitUntil(() => ring.agreedLeader() !== null, 20_000, 'agreement');
     const bridge = new WebSocket(inspector.ingestUrl.replace('/inspect', '/stately-events'));
-    cleanups.push(() => bridge.terminate());
+    cleanup(() => bridge.terminate());
     const received: { type: string; name?: string; sessionId: string; _version?: string }[] = [];
     bridge.on('message', (data) => received.push(JSON.parse(String(data))));
     await waitUntil(() => received.filter((message) => message.type === '@xstate.actor' && message.name === 'node').length === 2, 10_000, 'replayed node actors');
