@@ -105,11 +105,6 @@ describe('inspector: cross-site requests', () => {
     expect((await send(inspector, { path: '/api/state', headers: { Host: 'ring.example.com', Origin: 'https://evil.example' } })).status).toBe(403);
   });
 
-  it('on every interface, accepts the names of this machine with any port (published ports) and still refuses other names', async () => {
-    const inspector = await inspectorWith({ host: '0.0.0.0' });
-    expect((await send(inspector, { path: '/api/state', headers: { Host: 'localhost:18090', Origin: 'http://localhost:18090' } })).status).toBe(200);
-    expect((await send(inspector, { path: '/api/state', headers: { Host: 'evil.example:18090' } })).status).toBe(403);
-  });
 });
 
 describe('inspector: the admin token guards what shows the ring', () => {

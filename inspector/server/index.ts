@@ -202,11 +202,12 @@ export async function startInspector(options: InspectorOptions): Promise<Running
     }),
   );
 
-  function onIngest(ws: WebSocket, name: string): void {
+  function onIngest(ws: WebSocket, requestedName: string): void {
     const key = randomUUID();
+    const name = requestedName.slice(0, 64);
     let rejected = 0;
     let replayDropped = 0;
-    model.connect(key, name.slice(0, 64));
+    model.connect(key, name);
     logger.debug({ name }, 'inspection stream connected');
     ws.on(
       'message',
