@@ -4,12 +4,12 @@
  * skipLibCheck off), and run. The program (test/package/main.ts) starts a relay through
  * `ringleader/relay`, joins three nodes with `joinRing` from `ringleader`, waits for one leader,
  * imports the node statechart from `ringleader/machines`, closes everything and must exit by
- * itself. Every TypeScript example in README.md and node/README.md is type-checked the same way,
- * as written.
+ * itself. Every TypeScript example in README.md, node/README.md and docs/GUARANTEES.md is
+ * type-checked the same way, as written.
  *
  * Offline: the project's lockfile pins the package's dependencies, which `npm ci` just put in the
- * npm cache, so the install never reaches the network; TypeScript and @types/node are the
- * project's own. Needs `npm run build` first (npm test does it).
+ * npm cache, so the install never reaches the network; the TypeScript compiler is the project's
+ * own. Needs `npm run build` first (npm test does it).
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,8 @@ import { repoRoot } from './nodeKit.js';
 const exec = promisify(execFile);
 const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageManifest;
 const TSC = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-const README_FILES = ['README.md', 'node/README.md'];
+/** The documents whose TypeScript examples must compile against the package (and whose .md links must work in it). */
+const README_FILES = ['README.md', 'node/README.md', 'docs/GUARANTEES.md'];
 
 interface PackageManifest {
   name: string;
