@@ -56,7 +56,7 @@ export class RelayUnauthorizedError extends RelayConnectionError {
 /** One connection attempt that did not end in an open socket. */
 export interface FailedAttempt {
   code: Exclude<RelayConnectionErrorCode, 'bad-url'>;
-  /** What happened, for people: "connect ECONNREFUSED 127.0.0.1:1", "HTTP 404". */
+  /** What happened, for people (and the `reconnecting` log line): "connect ECONNREFUSED 127.0.0.1:1". */
   detail: string;
   status?: number;
   /** Retrying cannot change the answer (as long as the node has never been welcomed). */
@@ -66,10 +66,10 @@ export interface FailedAttempt {
 
 /** The server answered the upgrade request with a plain HTTP response. */
 export function refusedAttempt(status: number): FailedAttempt {
-  if (status === 401) return { code: 'unauthorized', detail: 'HTTP 401', status, final: true };
+  if (status === 401) return { code: 'unauthorized', detail: 'the relay answered HTTP 401 (ring token missing or wrong)', status, final: true };
   // A proxy in front of a relay that is (re)starting, or a busy server: worth another try.
   const passing = status >= 500 || status === 408 || status === 429;
-  return { code: 'not-websocket', detail: `HTTP ${status}`, status, final: !passing };
+  return { code: 'not-websocket', detail: `the server answered HTTP ${status} instead of upgrading to a WebSocket`, status, final: !passing };
 }
 
 /** The attempt failed with an error from `ws` (network, TLS, a non-HTTP answer, a bad handshake). */

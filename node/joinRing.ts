@@ -170,9 +170,7 @@ function validate(options: JoinRingOptions): void {
     if (typeof options.timing !== 'object' || options.timing === null) throw new TypeError('joinRing: timing must be an object');
     rejectUnknownKeys(options.timing, TIMING_NAMES, 'timing option');
     for (const [name, value] of Object.entries(options.timing)) {
-      if (value === undefined) continue;
-      const ok = name === 'jitter' ? typeof value === 'number' && value >= 0 && value < 1 : Number.isFinite(value) && (value as number) > 0;
-      if (!ok) throw new TypeError(`joinRing: timing.${name} must be ${name === 'jitter' ? 'a number from 0 up to 1' : 'a positive number of ms'}, got ${String(value)}`);
+      if (value !== undefined) checkTiming(name as keyof RingTiming, value);
     }
   }
   if (typeof options.relay !== 'string' || !isWebSocketUrl(options.relay)) throw badRelayUrl(options.relay);
@@ -183,6 +181,16 @@ function validate(options: JoinRingOptions): void {
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) {
     throw new TypeError(`joinRing: connectTimeoutMs must be a number of ms (0 = no limit), got ${String(timeout)}`);
   }
+}
+
+/** `jitter` is a fraction below 1; `electionHopMs` may be 0 (no allowance per member); the rest are positive. */
+function checkTiming(name: keyof RingTiming, value: unknown): void {
+  const number = typeof value === 'number' && Number.isFinite(value) ? value : Number.NaN;
+  if (name === 'jitter' && number >= 0 && number < 1) return;
+  if (name === 'electionHopMs' && number >= 0) return;
+  if (name !== 'jitter' && name !== 'electionHopMs' && number > 0) return;
+  const expected = name === 'jitter' ? 'a fraction from 0 up to (not including) 1' : `a ${name === 'electionHopMs' ? 'non-negative' : 'positive'} number of ms`;
+  throw new TypeError(`joinRing: timing.${name} must be ${expected}, got ${String(value)}`);
 }
 
 function isWebSocketUrl(text: string): boolean {
