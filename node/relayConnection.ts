@@ -13,7 +13,10 @@
  *   down). Frames and relay pings alone do not count: they prove only the relay-to-node half,
  *   and a leader whose answers are lost must step down too. That bound is what lets a cut-off
  *   leader step down before the others could elect a successor (see docs/GUARANTEES.md).
- * - HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never retried.
+ * - HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never retried. Before the first welcome,
+ *   an answer that retrying cannot change (a server that is up but is not a WebSocket relay) is
+ *   fatal too; every failed attempt is reported (`onAttemptFailed`) so the host can say, when it
+ *   gives up waiting, what went wrong (node/connectFailure.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
@@ -22,11 +25,14 @@ import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-
-/** The relay refused this node's credentials (HTTP 401 at upgrade): retrying cannot help. */
-export class RelayUnauthorizedError extends Error {
-  override name = 'RelayUnauthorizedError';
-}
+import {
+  closedBeforeWelcome,
+  connectionError,
+  erroredAttempt,
+  maskToken,
+  refusedAttempt,
+  type FailedAttempt,
+} from './connectFailure.js';
 
 export interface RelayConnectionOptions {
   /** ws:// or wss:// address of the relay. */
@@ -43,6 +49,8 @@ export interface RelayConnectionOptions {
   onWelcome?: (frame: WelcomeFrame, resumed: boolean) => void;
   /** Called once when the relay refuses us for good; no reconnect follows. */
   onFatal?: (error: Error) => void;
+  /** Each attempt that failed, before the retry (if any) is scheduled. */
+  onAttemptFailed?: (failure: FailedAttempt) => void;
 }
 
 /** What the host may ask of the connection besides the machine's commands. */
@@ -141,10 +149,11 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       });
       socket = ws;
       let opened = false;
-      let refusedStatus: number | null = null;
+      // The first thing that went wrong: a refusal's status beats the error terminate() causes.
+      let failure: FailedAttempt | null = null;
 
       ws.on('unexpected-response', (_request, response) => {
-        refusedStatus = response.statusCode ?? 0;
+        failure ??= refusedAttempt(response.statusCode ?? 0);
         response.resume();
         ws.terminate();
       });
@@ -156,6 +165,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
+        if (!opened) failure ??= erroredAttempt(error);
       });
       ws.on('close', (code, reasonBuffer) => {
         stopHeartbeat();
@@ -164,16 +174,18 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         if (opened) {
           if (!stopped) log.warn({ ...fields(), code, reason }, 'relay connection lost');
           sendBack({ type: 'relay.closed', reason: reason || `close code ${code}` } satisfies RelayConnectionEvent);
+          if (clientId === null && !stopped) failure ??= closedBeforeWelcome(code, reason);
         }
-        if (refusedStatus === 401) {
-          stopped = true;
-          const error = new RelayUnauthorizedError(
-            `the relay at ${options.url} refused this node (HTTP 401): RING_TOKEN is missing or wrong`,
-          );
-          log.fatal({ ...fields(), status: 401 }, error.message);
-          options.onFatal?.(error);
-        } else if (refusedStatus !== null) {
-          lastError = `relay answered the upgrade with HTTP ${refusedStatus}`;
+        if (failure !== null && !stopped) {
+          lastError = failure.detail;
+          options.onAttemptFailed?.(failure);
+          // Only 401 ends a node that has joined before; until then, so does any final answer.
+          if (failure.code === 'unauthorized' || (failure.final && clientId === null)) {
+            stopped = true;
+            const error = connectionError(failure, options.url, { tokenGiven: Boolean(options.token) });
+            log.fatal({ ...fields(), relay: maskToken(options.url), code: error.code, status: failure.status }, error.message);
+            options.onFatal?.(error);
+          }
         }
         if (stopped) {
           closeWaiters.splice(0).forEach((resolve) => resolve());
