@@ -1,6 +1,10 @@
-/** Ringleader's public API: the embeddable `joinRing()` and the pure core it is built on. */
-export * from './machines/index.js';
+/**
+ * `ringleader`: the library. `joinRing()` makes this process a member of a ring and tells it when
+ * it leads; these are its types and the errors it rejects with. The relay (`ringleader/relay`)
+ * and the statecharts (`ringleader/machines`) are entry points of their own.
+ */
 export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
   joinRing,
   LeadershipLostError,
   type CloseOutcome,
@@ -9,6 +13,13 @@ export {
   type LeadershipEnded,
   type RingNode,
   type RingTiming,
+  type RingTimingOptions,
   type Unsubscribe,
 } from './node/joinRing.js';
-export { RelayUnauthorizedError } from './node/relayConnection.js';
+export {
+  RelayConnectionError,
+  RelayUnauthorizedError,
+  type RelayConnectionErrorCode,
+  type RelayConnectionErrorDetails,
+} from './node/connectFailure.js';
+export type { ClientId, LeaderInfo } from './machines/protocol.js';

@@ -4,6 +4,7 @@
  * with its folder and exports `run(argv, env)`, returning the exit code once it is done (or a
  * promise that settles when the process should exit).
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../runtime/options.js';
 import { exitWithSupervisor } from './orphanGuard.js';
 
@@ -18,7 +19,33 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`);
-  return ['Usage: ringleader <command> [options]', '', 'Commands:', ...rows, '', 'Run "ringleader <command> --help" for its options.', ''].join('\n');
+  return [
+    'Usage: ringleader <command> [options]',
+    '       ringleader --version',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'Options:',
+    `  ${'-v, --version'.padEnd(14)} print the version`,
+    `  ${'-h, --help'.padEnd(14)} show this help`,
+    '',
+    'Run "ringleader <command> --help" for its options.',
+    '',
+  ].join('\n');
+}
+
+/** The package's version: package.json is two folders up once built (dist/cli/), one up from source. */
+function version(): string {
+  for (const path of ['../../package.json', '../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'ringleader' && manifest.version) return manifest.version;
+    } catch {
+      // Not there from this location: try the next.
+    }
+  }
+  return 'unknown';
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {

@@ -4,11 +4,14 @@
  * learns who is who and who follows whom only from their JSON log lines, and implements
  * RingControl with signals (SIGKILL crash, SIGSTOP/SIGCONT freeze, SIGUSR2 election).
  *
- * It owns its children: `stop()` ends them all (nodes first so they can leave, then the relay;
- * SIGCONT before SIGTERM so a frozen one can act on it; SIGKILL after a grace period), and an
- * `exit` hook SIGKILLs whatever is still alive if the parent goes away without calling `stop()`.
- * If the parent is killed outright, each child notices it was re-parented and leaves by itself
- * (cli/orphanGuard.ts).
+ * It owns its children: `stop()` ends them all (SIGCONT before SIGTERM so a frozen one can act on
+ * it; SIGKILL after a grace period), and an `exit` hook SIGKILLs whatever is still alive if the
+ * parent goes away without calling `stop()`. If the parent is killed outright, each child notices
+ * it was re-parented and leaves by itself (cli/orphanGuard.ts).
+ *
+ * Each child runs in a process group of its own, so a Ctrl-C meant for the supervisor (the
+ * terminal signals the whole foreground group) does not reach the children behind its back: the
+ * supervisor alone decides the order they stop in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -29,6 +32,9 @@ export const DEFAULT_CLI_PATH = fileURLToPath(
 
 export type ChildRole = 'relay' | 'node';
 
+/** How long stop() waits for a leader to hear that its followers left before it stops the leader too. */
+const LEAVES_HEARD_MS = 2000;
+
 export interface SupervisedChild {
   role: ChildRole;
   /** Stable label for humans and errors: "relay", "node#3" (order of start). */
@@ -38,6 +44,8 @@ export interface SupervisedChild {
   /** Set once the node logs "node joined"; may change if the relay gives it a new id. */
   clientId: string | undefined;
   rank: number | undefined;
+  /** How many members the ring has, as this node last logged it. */
+  memberCount: number | undefined;
   /** The leader this node last logged that it follows. */
   leader: LeaderInfo | null;
   frozen: boolean;
@@ -219,6 +227,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     await this.startNode(options);
   }
 
+  nodeCount(): number {
+    return this.nodes.length;
+  }
+
   /** Kills the relay as a crash would (SIGKILL) and starts a new one on the same port. */
   async restartRelay(): Promise<void> {
     this.emit('control', 'restartRelay', '');
@@ -293,14 +305,27 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     return (await response.json()) as { members: string[]; leader: LeaderInfo | null };
   }
 
-  /** Ends every child: nodes first (SIGTERM lets them leave the ring), then the relay. */
+  /**
+   * Ends every child: the nodes first (SIGTERM: each leaves the ring), then the relay, so no node
+   * sees its relay vanish. Followers go before the leader: a leader told to leave hands off to the
+   * others, which fails if they are leaving at the same moment; once it has heard them go, it has
+   * nobody to hand off to and simply leaves.
+   */
   stop(): Promise<void> {
     this.#stopping ??= this.#stopAll();
     return this.#stopping;
   }
 
   async #stopAll(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => this.#terminate(node)));
+    const nodes = this.nodes;
+    const leaders = nodes.filter((node) => node.clientId !== undefined && node.leader?.id === node.clientId);
+    await Promise.all(nodes.filter((node) => !leaders.includes(node)).map((node) => this.#terminate(node)));
+    if (leaders.length > 0 && this.#relay && !this.#relay.exited) {
+      // Their "member left" lines say when they know; without them (LOG_LEVEL=warn), stop anyway.
+      const alone = () => leaders.every((leader) => leader.exited || (leader.memberCount ?? 0) <= leaders.length);
+      await this.waitFor(() => alone() || undefined, { timeoutMs: LEAVES_HEARD_MS, what: 'the leader to hear the others leave' }).catch(() => {});
+    }
+    await Promise.all(leaders.map((node) => this.#terminate(node)));
     if (this.#relay && !this.#relay.exited) await this.#terminate(this.#relay);
     process.off('exit', this.#killAllOnExit);
   }
@@ -312,6 +337,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     const child = spawn(process.execPath, [this.#cliPath, ...args], {
       env: { ...this.#env, ...extraEnv, LOG_PRETTY: '0', [SUPERVISOR_PID_ENV]: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A group of its own: signals for the supervisor's group (a terminal's Ctrl-C) pass it by.
+      detached: true,
     });
     if (child.pid === undefined) throw new Error(`could not start ${label}`);
     const supervised: SupervisedChild = {
@@ -321,6 +348,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
       pid: child.pid,
       clientId: undefined,
       rank: undefined,
+      memberCount: undefined,
       leader: null,
       frozen: false,
       exited: false,
@@ -348,6 +376,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     const record = parseLogLine(line);
     child.records.push(record);
     if (child.role === 'node') {
+      if (typeof record.memberCount === 'number') child.memberCount = record.memberCount;
       const joined = nodeJoined(record);
       const rejoined = child.clientId !== undefined;
       if (joined) {

@@ -60,8 +60,8 @@ export function reportToConsole(supervisor: Supervisor, { write, childLogs }: Co
     write(formatAgreement(agreement));
   };
 
+  // Not silenced by quiet(): a warning while stopping is worth seeing, and --child-logs means all.
   supervisor.on('record', (child, record) => {
-    if (quiet) return;
     if (childLogs || (typeof record.level === 'number' && record.level >= 40) || record.raw !== undefined) {
       write(formatChildRecord(child, record));
     }
@@ -93,7 +93,7 @@ export function reportToConsole(supervisor: Supervisor, { write, childLogs }: Co
       ready = true;
       checkAgreement();
     },
-    /** Stop reporting: during shutdown every leave would print noise. */
+    /** Stop the summary lines (joins, exits, leaders, agreement): during shutdown every leave would print noise. */
     quiet() {
       quiet = true;
     },

@@ -9,6 +9,7 @@ import { createInspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseOptions, renderHelp } from '../runtime/options.js';
 import { NODE_SUMMARY, NODE_USAGE, nodeOptionSpecs } from './config.js';
+import { RelayConnectionError } from './connectFailure.js';
 import { joinRing, type RingNode } from './joinRing.js';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -49,6 +50,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       ...(options.token === undefined ? {} : { token: options.token }),
       logger,
       signal: leaving.signal,
+      connectTimeoutMs: options.connectTimeoutMs,
       timing: {
         checkIntervalMs: options.checkIntervalMs,
         leaderTimeoutMs: options.leaderTimeoutMs,
@@ -60,8 +62,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     cleanUp();
     // A signal before the welcome is still a graceful leave.
     if (leaving.signal.aborted) return 0;
-    // The connection already logged a fatal refusal with its reason; anything else is logged here.
-    if ((error as Error).name !== 'RelayUnauthorizedError') logger.fatal({ err: error }, 'node failed to join the ring');
+    // A refusal or the connect deadline was logged, with its reason, where it was decided.
+    if (!(error instanceof RelayConnectionError)) logger.fatal({ err: error }, 'node failed to join the ring');
     return 1;
   }
 

@@ -10,7 +10,8 @@ export const NODE_USAGE = 'ringleader node [options]';
 export const NODE_SUMMARY =
   'Runs one ring member: joins the relay, takes part in elections, and logs every election, leader change,\n' +
   'join and leave as a JSON line. SIGUSR2 starts an election; SIGTERM/SIGINT leave gracefully (handing\n' +
-  'leadership off if held) and exit 0. Exit codes: 0 left, 1 fatal (e.g. wrong RING_TOKEN), 2 bad configuration.';
+  'leadership off if held) and exit 0. Exit codes: 0 left, 1 fatal (a wrong RING_TOKEN, an address that is\n' +
+  'not a relay, no welcome within --connect-timeout-ms), 2 bad configuration.';
 
 export const nodeOptionSpecs = {
   relay: {
@@ -45,6 +46,14 @@ export const nodeOptionSpecs = {
     min: 1,
     default: DEFAULT_TIMING.electionTimeoutMs,
     help: 'how long an election lap may take before a new one starts, ms',
+  },
+  connectTimeoutMs: {
+    flag: 'connect-timeout-ms',
+    env: 'CONNECT_TIMEOUT_MS',
+    kind: 'integer',
+    min: 0,
+    default: 0,
+    help: 'give up (exit 1) when the relay has not welcomed this node within this long, ms; 0 keeps trying',
   },
   token: { flag: 'token', env: 'RING_TOKEN', kind: 'string', help: 'shared secret the relay requires (prefer the env variable)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'pino log level' },

@@ -13,8 +13,9 @@ import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
 import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
 import { isValidHost, type ClientId, type LeaderInfo } from '../machines/protocol.js';
-import type { Logger } from '../runtime/logger.js';
+import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
+import { badRelayUrl, connectionError, noWelcomeYet, type FailedAttempt } from './connectFailure.js';
 import { DueClock } from './dueClock.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
@@ -29,23 +30,59 @@ export interface RingTiming extends NodeTiming {
   reconnectMaxDelayMs: number;
 }
 
+/** Any of the timings; the ones left out (or undefined) keep their defaults. */
+export type RingTimingOptions = { [Key in keyof RingTiming]?: RingTiming[Key] | undefined };
+
+/** How long `joinRing()` waits for the relay's welcome, by default, before it gives up. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Every optional field also takes `undefined` (= left out), so `token: process.env.RING_TOKEN` is fine. */
 export interface JoinRingOptions {
   /** The relay's address, e.g. `ws://relay:8080`. */
   relay: string;
   /** This node's rank: the highest (rank, id) of an election wins. Default: random. */
-  rank?: number;
+  rank?: number | undefined;
   /** The ring's shared secret (RING_TOKEN), if the relay requires one. */
-  token?: string;
+  token?: string | undefined;
   /** A pino logger; default: warnings and errors to stderr. */
-  logger?: Logger;
-  /** Aborting it leaves the ring, as `node.leave()` does. */
-  signal?: AbortSignal;
-  timing?: Partial<RingTiming>;
+  logger?: Logger | undefined;
+  /** Aborting it leaves the ring, as `node.leave()` does, or cancels a join still waiting. */
+  signal?: AbortSignal | undefined;
+  /**
+   * How long to keep trying until the relay welcomes this node, in ms; then `joinRing` rejects
+   * with a `RelayConnectionError` saying what went wrong. 0 keeps trying for ever. Default 10000.
+   * It bounds the first join only: a node that has joined reconnects for as long as it takes.
+   */
+  connectTimeoutMs?: number | undefined;
+  timing?: RingTimingOptions | undefined;
   /** XState inspection hook (e.g. from runtime/inspection.ts) for the node machine. */
-  inspect?: (event: InspectionEvent) => void;
+  inspect?: ((event: InspectionEvent) => void) | undefined;
   /** Seed of the machine's timer jitter. Default: random. */
-  seed?: number;
+  seed?: number | undefined;
 }
+
+/** Every key of the options, so a misspelt one from JavaScript is an error, as it is in TypeScript. */
+const OPTION_NAMES: Record<keyof JoinRingOptions, true> = {
+  relay: true,
+  rank: true,
+  token: true,
+  logger: true,
+  signal: true,
+  connectTimeoutMs: true,
+  timing: true,
+  inspect: true,
+  seed: true,
+};
+const TIMING_NAMES: Record<keyof RingTiming, true> = {
+  checkIntervalMs: true,
+  leaderTimeoutMs: true,
+  electionTimeoutMs: true,
+  electionHopMs: true,
+  jitter: true,
+  heartbeatTimeoutMs: true,
+  reconnectInitialDelayMs: true,
+  reconnectMaxDelayMs: true,
+};
 
 /** Handed to `onStartedLeading`: the term is the fencing token; `signal` aborts the moment leadership ends. */
 export interface Leadership {
@@ -109,8 +146,9 @@ export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
   return member;
 }
 
-function resolveTiming(timing: Partial<RingTiming> | undefined): RingTiming {
-  const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...node } = timing ?? {};
+function resolveTiming(timing: RingTimingOptions | undefined): RingTiming {
+  const given: Partial<RingTiming> = Object.fromEntries(Object.entries(timing ?? {}).filter(([, value]) => value !== undefined));
+  const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...node } = given;
   return {
     ...resolveNodeTiming(node),
     reconnectInitialDelayMs: reconnectInitialDelayMs ?? DEFAULT_BACKOFF.initialDelayMs,
@@ -124,23 +162,71 @@ function hostLabel(): string | undefined {
   return isValidHost(name) ? name : undefined;
 }
 
+/** Bad options fail before anything starts: a TypeError, or a RelayConnectionError `bad-url`. */
 function validate(options: JoinRingOptions): void {
-  let url: URL;
-  try {
-    url = new URL(options.relay);
-  } catch {
-    throw new TypeError(`joinRing: relay must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
+  if (typeof options !== 'object' || options === null) throw new TypeError('joinRing: options must be an object with at least `relay`');
+  rejectUnknownKeys(options, OPTION_NAMES, 'option');
+  if (options.timing !== undefined) {
+    if (typeof options.timing !== 'object' || options.timing === null) throw new TypeError('joinRing: timing must be an object');
+    rejectUnknownKeys(options.timing, TIMING_NAMES, 'timing option');
+    for (const [name, value] of Object.entries(options.timing)) {
+      if (value !== undefined) checkTiming(name as keyof RingTiming, value);
+    }
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new TypeError(`joinRing: relay must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
-  }
+  if (typeof options.relay !== 'string' || !isWebSocketUrl(options.relay)) throw badRelayUrl(options.relay);
   if (options.rank !== undefined && (!Number.isSafeInteger(options.rank) || options.rank < 0)) {
     throw new TypeError(`joinRing: rank must be a non-negative integer, got ${String(options.rank)}`);
   }
+  const timeout = options.connectTimeoutMs;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) {
+    throw new TypeError(`joinRing: connectTimeoutMs must be a number of ms (0 = no limit), got ${String(timeout)}`);
+  }
+}
+
+/** `jitter` is a fraction below 1; `electionHopMs` may be 0 (no allowance per member); the rest are positive. */
+function checkTiming(name: keyof RingTiming, value: unknown): void {
+  const number = typeof value === 'number' && Number.isFinite(value) ? value : Number.NaN;
+  if (name === 'jitter' && number >= 0 && number < 1) return;
+  if (name === 'electionHopMs' && number >= 0) return;
+  if (name !== 'jitter' && name !== 'electionHopMs' && number > 0) return;
+  const expected = name === 'jitter' ? 'a fraction from 0 up to (not including) 1' : `a ${name === 'electionHopMs' ? 'non-negative' : 'positive'} number of ms`;
+  throw new TypeError(`joinRing: timing.${name} must be ${expected}, got ${String(value)}`);
+}
+
+function isWebSocketUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'ws:' || protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}
+
+function rejectUnknownKeys(given: object, known: Record<string, true>, what: string): void {
+  for (const key of Object.keys(given)) {
+    if (Object.hasOwn(known, key)) continue;
+    const names = Object.keys(known);
+    const guess = names.find((name) => resembles(key, name));
+    throw new TypeError(`joinRing: unknown ${what} "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; known: ${names.join(', ')}`);
+  }
+}
+
+/** A unit left off, the same letters in another order, or one letter added, dropped or changed. */
+function resembles(typo: string, name: string): boolean {
+  const a = typo.toLowerCase();
+  const b = name.toLowerCase();
+  if (a.length >= 4 && b.startsWith(a)) return true;
+  if (a.length === b.length && [...a].sort().join('') === [...b].sort().join('')) return true;
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  if (long.length - short.length > 1) return false;
+  let i = 0;
+  while (i < short.length && short[i] === long[i]) i += 1;
+  const rest = short.length === long.length ? short.slice(i + 1) : short.slice(i);
+  return rest === long.slice(i + 1);
 }
 
 function defaultLogger(): Logger {
-  return pino({ level: 'warn', base: { component: 'ringleader', pid: process.pid } }, process.stderr);
+  return pino({ level: 'warn', base: processFields('ringleader') }, process.stderr);
 }
 
 function sameLeader(a: LeaderInfo | null, b: LeaderInfo): boolean {
@@ -186,6 +272,10 @@ class RingMember implements RingNode {
   private settleWelcome: { resolve: () => void; reject: (error: unknown) => void };
   private resolveClosed!: (outcome: CloseOutcome) => void;
   private readonly detachSignal: () => void;
+  /** Until the first welcome: the latest failed attempt and how many there were, for the deadline's error. */
+  private lastFailure: FailedAttempt | null = null;
+  private failedAttempts = 0;
+  private connectDeadline: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: JoinRingOptions) {
     validate(options);
@@ -216,6 +306,13 @@ class RingMember implements RingNode {
         else this.logger.info({ ...fields, resumed }, 'node rejoined');
       },
       onFatal: (error) => this.finish({ reason: 'fatal', error }),
+      onAttemptFailed: (failure) => {
+        if (this.joined) return;
+        this.lastFailure = failure;
+        this.failedAttempts += 1;
+      },
+      // Timers that fell due while the event loop was busy fire before the next fact arrives.
+      beforeEvent: () => this.clock.runDue(),
     });
     this.link = connection.link;
 
@@ -233,6 +330,7 @@ class RingMember implements RingNode {
       next: (snapshot) => {
         if (!this.joined && snapshot.context.id !== null && snapshot.matches('online')) {
           this.joined = true;
+          clearTimeout(this.connectDeadline);
           this.settleWelcome.resolve();
         }
         this.flush();
@@ -258,6 +356,21 @@ class RingMember implements RingNode {
       return;
     }
     this.actor.start();
+    const waitMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (waitMs > 0 && Number.isFinite(waitMs)) this.connectDeadline = setTimeout(() => this.giveUpJoining(waitMs), waitMs);
+  }
+
+  /** No welcome within `connectTimeoutMs`: stop trying, and say what the attempts ran into. */
+  private giveUpJoining(waitedMs: number): void {
+    if (this.joined || this.finished) return;
+    const error = this.lastFailure
+      ? connectionError(this.lastFailure, this.options.relay, {
+          tokenGiven: Boolean(this.options.token),
+          waited: { ms: waitedMs, attempts: this.failedAttempts },
+        })
+      : noWelcomeYet(this.options.relay, waitedMs);
+    this.logger.fatal({ ...this.logFields(), relay: error.relay, code: error.code, status: error.status }, error.message);
+    this.finish({ reason: 'fatal', error });
   }
 
   get id(): ClientId {
@@ -387,6 +500,7 @@ class RingMember implements RingNode {
   private finish(outcome: CloseOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.connectDeadline);
     this.detachSignal();
     void this.link.close();
     this.flush();

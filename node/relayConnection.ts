@@ -7,10 +7,13 @@
  *   with the sequence number a pong echoes, and `relay.closed` when the socket goes away.
  * - Commands from the machine: `send` a frame (dropped while disconnected: the machine learns
  *   everything afresh from the next `welcome`), `ping` with a sequence number, `drop` a link the
- *   machine judged dead (the lease ran out), `close` for good.
+ *   machine judged dead (its lease ran out), `close` for good.
  * - After a close that was not asked for, it reconnects with capped exponential backoff and
- *   jitter, asking for its old id. HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never
- *   retried.
+ *   jitter, asking for its old id (node/reconnect.ts).
+ * - HTTP 401 at upgrade means a wrong RING_TOKEN: fatal, never retried. Before the first welcome,
+ *   an answer that retrying cannot change (a server that is up but is not a WebSocket relay) is
+ *   fatal too; every failed attempt is reported (`onAttemptFailed`) so the host can say, when it
+ *   gives up waiting, what went wrong (node/connectFailure.ts).
  */
 import { WebSocket, type RawData } from 'ws';
 import { fromCallback } from 'xstate';
@@ -18,12 +21,15 @@ import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import {
+  closedBeforeWelcome,
+  connectionError,
+  erroredAttempt,
+  maskToken,
+  refusedAttempt,
+  type FailedAttempt,
+} from './connectFailure.js';
 import { ReconnectState } from './reconnect.js';
-
-/** The relay refused this node's credentials (HTTP 401 at upgrade): retrying cannot help. */
-export class RelayUnauthorizedError extends Error {
-  override name = 'RelayUnauthorizedError';
-}
 
 export interface RelayConnectionOptions {
   /** ws:// or wss:// address of the relay. */
@@ -42,6 +48,10 @@ export interface RelayConnectionOptions {
   onWelcome?: (frame: WelcomeFrame, resumed: boolean) => void;
   /** Called once when the relay refuses us for good; no reconnect follows. */
   onFatal?: (error: Error) => void;
+  /** Each attempt that failed, before the retry (if any) is scheduled. */
+  onAttemptFailed?: (failure: FailedAttempt) => void;
+  /** Called before each fact reaches the machine: the host lets timers that fell due fire first. */
+  beforeEvent?: () => void;
 }
 
 /** What the host may ask of the connection besides the machine's commands. */
@@ -73,15 +83,21 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     },
   };
 
-  const logic = fromCallback<RelayCommand>(({ sendBack, receive }) => {
+  const logic = fromCallback<RelayCommand>(({ sendBack: toMachine, receive }) => {
+    const sendBack = (event: RelayConnectionEvent) => {
+      options.beforeEvent?.();
+      toMachine(event);
+    };
     const reconnect = new ReconnectState();
     let retryTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
     const closeWaiters: Array<() => void> = [];
+    /** Never welcomed yet: a refusal that retrying cannot change ends the join. */
+    const neverWelcomed = () => reconnect.resumeId === null;
 
     const connect = () => {
       const url = reconnect.joinUrl(options.url, options.host);
-      sendBack({ type: 'relay.connecting' } satisfies RelayConnectionEvent);
+      sendBack({ type: 'relay.connecting' });
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
         handshakeTimeout: Math.max(options.heartbeatTimeoutMs, 1000),
@@ -89,10 +105,11 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       });
       socket = ws;
       let opened = false;
-      let refusedStatus: number | null = null;
+      // The first thing that went wrong: a refusal's status beats the error terminate() causes.
+      let failure: FailedAttempt | null = null;
 
       ws.on('unexpected-response', (_request, response) => {
-        refusedStatus = response.statusCode ?? 0;
+        failure ??= refusedAttempt(response.statusCode ?? 0);
         response.resume();
         ws.terminate();
       });
@@ -102,28 +119,31 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       });
       ws.on('pong', (data) => {
         const seq = Number(data.toString());
-        if (Number.isSafeInteger(seq)) sendBack({ type: 'relay.pong', seq } satisfies RelayConnectionEvent);
+        if (Number.isSafeInteger(seq)) sendBack({ type: 'relay.pong', seq });
       });
       ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
+        if (!opened) failure ??= erroredAttempt(error);
       });
       ws.on('close', (code, reasonBuffer) => {
         if (socket === ws) socket = null;
         const reason = reasonBuffer.toString();
         if (opened) {
           if (!stopped) log.warn({ ...fields(), code, reason }, 'relay connection lost');
-          sendBack({ type: 'relay.closed', reason: reason || `close code ${code}` } satisfies RelayConnectionEvent);
+          sendBack({ type: 'relay.closed', reason: reason || `close code ${code}` });
+          if (neverWelcomed() && !stopped) failure ??= closedBeforeWelcome(code, reason);
         }
-        if (refusedStatus === 401) {
-          stopped = true;
-          const error = new RelayUnauthorizedError(
-            `the relay at ${options.url} refused this node (HTTP 401): RING_TOKEN is missing or wrong`,
-          );
-          log.fatal({ ...fields(), status: 401 }, error.message);
-          options.onFatal?.(error);
-        } else if (refusedStatus !== null) {
-          lastError = `relay answered the upgrade with HTTP ${refusedStatus}`;
+        if (failure !== null && !stopped) {
+          lastError = failure.detail;
+          options.onAttemptFailed?.(failure);
+          // Only 401 ends a node that has joined before; until then, so does any final answer.
+          if (failure.code === 'unauthorized' || (failure.final && neverWelcomed())) {
+            stopped = true;
+            const error = connectionError(failure, options.url, { tokenGiven: Boolean(options.token) });
+            log.fatal({ ...fields(), relay: maskToken(options.url), code: error.code, status: failure.status }, error.message);
+            options.onFatal?.(error);
+          }
         }
         if (stopped) {
           closeWaiters.splice(0).forEach((resolve) => resolve());

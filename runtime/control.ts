@@ -12,4 +12,9 @@ export interface RingControl {
   startElection(clientId: string): Promise<void>;
   addNode(options?: { rank?: number }): Promise<void>;
   restartRelay(): Promise<void>;
+  /**
+   * Node processes alive now, including ones still starting: the inspector refuses `addNode`
+   * beyond its cap (MAX_RING_NODES in inspector/server/controlEndpoint.ts) on this count.
+   */
+  nodeCount(): number;
 }

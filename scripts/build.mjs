@@ -1,9 +1,16 @@
-// Transpiles the TypeScript sources to dist/ with esbuild (one file in, one file out, no bundling).
-// Type checking is separate (`npm run typecheck`), so a type error in one folder never blocks
-// running another; `npm test` runs both.
+// Transpiles the TypeScript sources to dist/ with esbuild (one file in, one file out, no bundling),
+// and writes the type declarations of the package's entry points (tsconfig.build.json) next to
+// them with tsc, in parallel. Type checking is separate (`npm run typecheck`), so a type error in
+// one folder never blocks running another; `npm test` runs both.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+
+// From scratch: a module deleted from the sources must not live on in dist/ (and in the package).
+rmSync('dist', { recursive: true, force: true });
+const declarations = emitDeclarations();
 
 const roots = ['index.ts', 'machines', 'runtime', 'relay', 'node', 'sim', 'cli', 'bench', 'inspector/server', 'examples'];
 
@@ -48,3 +55,27 @@ await build({
 });
 for (const file of ['index.html', 'app.css']) copyFileSync(join('inspector/web', file), join(webOut, file));
 console.log(`build: inspector page -> ${webOut}/`);
+
+await declarations;
+console.log('build: type declarations of the entry points -> dist/');
+
+/**
+ * `tsc -p tsconfig.build.json` (declarations only). A type error does not fail the build (tsc
+ * still writes the files and exits 2; `npm run typecheck` is where type errors stop you), anything
+ * else that stops tsc does.
+ */
+function emitDeclarations() {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 2) console.warn(`build: type errors (declarations written anyway):\n${output}`);
+      if (code === 0 || code === 2) resolve();
+      else reject(new Error(`tsc -p tsconfig.build.json failed (exit ${code}):\n${output}`));
+    });
+  });
+}

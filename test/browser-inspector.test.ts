@@ -1,9 +1,15 @@
 /**
- * The inspector page in a real browser (Debian's chromium via playwright-core) on a real ring:
+ * The inspector page in a real browser (headless Chromium via playwright-core) on a real ring:
  * `ringleader up` (what `npm start` runs: a relay process, 5 node processes and the inspector),
  * the page shows its leader, a click crashes the leader, and the page then shows the new leader
- * and the election that chose it. Saves the page as <tmpdir>/ringleader-inspector.png, or as the
- * tracked docs/inspector.png when UPDATE_SCREENSHOT=1 is set. Needs `npm run build`.
+ * and the election that chose it; a standalone `ringleader inspector` fed only by the relay's
+ * /status (as under Docker Compose) shows the members and leader, and no controls; the layout
+ * holds at 800 px. Saves the page as <tmpdir>/ringleader-inspector.png, or as the tracked
+ * docs/inspector.png when UPDATE_SCREENSHOT=1 is set. Needs `npm run build`.
+ *
+ * The browser is the headless Chromium that the @sparticuz/chromium devDependency ships inside
+ * its npm package (unpacked to the temp folder on first use, about 2 s), so `npm ci` is all a
+ * bare machine needs; CHROMIUM_PATH=/path/to/chromium uses another one instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,9 +20,20 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeView, RingState } from '../inspector/server/messages.js';
 import { findWebRoot } from '../inspector/server/staticFiles.js';
-import { waitUntil } from './inspectorHarness.js';
+import { startInspectorProcess, waitUntil, type InspectorProcess } from './inspectorHarness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Flags that run Chromium headless as root, in a container, with no network beyond loopback. */
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function chromiumPath(): Promise<string> {
+  const own = process.env.CHROMIUM_PATH;
+  if (own) {
+    if (!existsSync(own)) throw new Error(`CHROMIUM_PATH=${own} does not exist`);
+    return own;
+  }
+  const { default: bundled } = await import('@sparticuz/chromium');
+  return bundled.executablePath();
+}
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli', 'ringleader.js');
 const NODES = 5;
@@ -27,9 +44,11 @@ let up: ChildProcess | undefined;
 let upOutput = '';
 let context: BrowserContext | undefined;
 let profile: string | undefined;
+let standalone: InspectorProcess | undefined;
 
 afterAll(async () => {
   await context?.close().catch(() => {});
+  await standalone?.stop();
   if (up && up.exitCode === null && up.signalCode === null) {
     const exited = new Promise((resolve) => up!.once('exit', resolve));
     up.kill('SIGINT'); // up stops its relay and nodes on SIGINT
@@ -47,11 +66,12 @@ afterAll(async () => {
 describe('inspector page in chromium, on a ring started by `ringleader up`', () => {
   let page: Page;
   let inspectorUrl: string;
+  let relayUrl: string;
   const state = async (): Promise<RingState> => (await (await fetch(`${inspectorUrl}api/state`)).json()) as RingState;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install it with "apt-get install -y chromium"`);
     if (!existsSync(CLI) || findWebRoot() === null) throw new Error('not built: run "npm run build" first');
+    const executablePath = await chromiumPath();
     up = spawn(process.execPath, [CLI, 'up', '--port', '0', '--inspector-port', '0', '--nodes', String(NODES)], {
       cwd: ROOT,
       detached: true, // its own process group, so afterAll can clean up even a wedged run
@@ -64,6 +84,7 @@ describe('inspector page in chromium, on a ring started by `ringleader up`', () 
     const match = /inspector\s+(http:\/\/\S+)/.exec(upOutput);
     if (!match) throw new Error(`ringleader up did not start:\n${upOutput}`);
     inspectorUrl = match[1]!.endsWith('/') ? match[1]! : `${match[1]}/`;
+    relayUrl = /relay\s+(ws:\/\/\S+)/.exec(upOutput)![1]!;
     await waitUntil(async () => {
       const now = await state();
       const live = now.nodes.filter((node) => node.member);
@@ -71,14 +92,46 @@ describe('inspector page in chromium, on a ring started by `ringleader up`', () 
     }, 45_000, `all ${NODES} nodes to agree on a leader on the inspector`);
 
     profile = mkdtempSync(join(tmpdir(), 'ringleader-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, viewport: { width: 1400, height: 900 }, args: CHROMIUM_ARGS });
     page = context.pages()[0] ?? (await context.newPage());
     await page.goto(inspectorUrl);
+  });
+
+  it('as under Docker Compose: a standalone inspector fed only by the relay\'s /status shows the members and the leader, and no controls', async () => {
+    const before = await state();
+    standalone = await startInspectorProcess(['--relay', relayUrl]);
+    const view = await context!.newPage();
+    try {
+      await view.goto(standalone.url);
+      await expect.poll(() => view.getByTestId('leader').textContent(), { timeout: 15_000 }).toBe(before.leader!.id);
+      // It owns nothing: no ring buttons, no node buttons.
+      expect(await view.locator('#ring-controls').isVisible()).toBe(false);
+      // Every member, in ring order, with the leader's term.
+      await expect.poll(() => view.locator('#ring [data-node]').count(), { timeout: 15_000 }).toBe(NODES);
+      const members = before.nodes.filter((node) => node.member).map((node) => node.id);
+      expect(await view.locator('#ring [data-node]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-node')))).toEqual(members);
+      expect(await view.locator('#ring').textContent()).toContain(`term ${before.leader!.term}`);
+      expect(await view.locator('#nodes tbody tr').count()).toBe(NODES);
+      expect(await view.locator('button[data-action]').evaluateAll((buttons) => buttons.filter((button) => (button as HTMLElement).offsetParent !== null).length)).toBe(0);
+    } finally {
+      await view.close();
+    }
+  });
+
+  it('fits an 800 px wide window without panels running over', async () => {
+    await expect.poll(() => page.locator('#ring [data-node]').count(), { timeout: 15_000 }).toBe(NODES);
+    await page.setViewportSize({ width: 800, height: 900 });
+    try {
+      const overflow = await page.evaluate(() => {
+        const width = document.documentElement.clientWidth;
+        const boxes = Array.from(document.querySelectorAll<HTMLElement>('header, main > section, .panel, #ring, .table-scroll, .legend, .ring-controls'));
+        const over = boxes.filter((box) => box.getBoundingClientRect().right > width + 1 || box.scrollWidth > box.clientWidth + 1);
+        return { page: document.documentElement.scrollWidth - width, over: over.map((box) => box.id || box.className || box.tagName) };
+      });
+      expect(overflow).toEqual({ page: 0, over: [] });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
   });
 
   it('shows the leader, and after a click on crash, the new leader and the election that chose it', async () => {
@@ -93,17 +146,32 @@ describe('inspector page in chromium, on a ring started by `ringleader up`', () 
     const survivors = before.nodes.filter((node): node is NodeView & { id: string; rank: number } => node.member && node.id !== leader && node.rank !== null);
     const expected = survivors.reduce((best, node) => (node.rank > best.rank ? node : best));
 
+    // Select the leader: its panel shows its statechart, and times as the log does.
+    await page.locator(`tr[data-node="${leader}"]`).click();
+    await expect.poll(() => page.locator('#panel-title').textContent(), { timeout: 15_000 }).toBe(`${leader} · online.leader`);
+    await expect.poll(() => page.locator('#recent time').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    const times = [...(await page.locator('#recent time').allTextContents()), ...(await page.locator('#log time').allTextContents())];
+    expect(times.filter((time) => !/^\d\d:\d\d:\d\d\.\d{3}$/.test(time))).toEqual([]);
+
     const clickedAt = Date.now();
     await page.locator(`tr[data-node="${leader}"] button[data-action="crash"]`).click();
     await expect.poll(() => leaderText.textContent(), { timeout: 30_000 }).toBe(expected.id);
     console.log(`the page showed the new leader ${expected.id} ${Date.now() - clickedAt} ms after the click on crash`);
 
     await expect.poll(() => page.locator(`tr[data-node="${leader}"] [data-testid="state"]`).textContent(), { timeout: 15_000 }).toBe('crashed');
+    // Still selected, the crashed node's panel says so, and no state of its chart is active.
+    expect(await page.locator('#panel-title').textContent()).toBe(`${leader} · crashed (its machine was in online.leader)`);
+    expect(await page.locator('#chart .state.active').count()).toBe(0);
     const latest = page.locator('#elections tbody tr').first();
     await expect.poll(() => latest.getByTestId('winner').textContent(), { timeout: 15_000 }).toBe(`${expected.id} (rank ${expected.rank})`);
     expect(await latest.textContent()).toContain('the leader left the ring');
     await expect.poll(() => latest.textContent(), { timeout: 15_000 }).toMatch(/\d+ ms$/);
     await expect.poll(() => page.locator('#log').textContent(), { timeout: 15_000 }).toContain(`${leader} crashed`);
+
+    // Real relay and node processes streamed all this: the inspector's checks turned none of it away.
+    const stats = (await (await fetch(`${inspectorUrl}api/stats`)).json()) as { ingest: { messages: number; invalid: number } };
+    expect(stats.ingest.messages).toBeGreaterThan(100);
+    expect(stats.ingest.invalid).toBe(0);
 
     // Show the new leader's statechart, let a few heartbeats fly, and keep the picture.
     await page.locator(`tr[data-node="${expected.id}"]`).click();

@@ -1,7 +1,8 @@
 /**
  * `ringleader up` as a user runs it: it starts, prints where to look and when all nodes agree,
- * and on Ctrl-C (SIGINT) stops every child it started and exits 0; killed outright, its children
- * still end. Bad options fail fast.
+ * and on Ctrl-C (SIGINT) stops every child it started and exits 0, nodes before the relay and
+ * without a warning, even when the terminal signals its whole process group; killed outright,
+ * its children still end. Bad options fail fast.
  * (`npm run build` first: this runs dist/cli/ringleader.js.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,9 +15,9 @@ const started: ChildProcess[] = [];
 const childPids: number[] = [];
 
 afterEach(() => {
-  // Whatever a failed test left behind: `up` runs in its own process group, which its children
-  // share, so killing the group ends them all without signalling a reported pid that may since
-  // have died and been reused by an unrelated process.
+  // Whatever a failed test left behind: `up` runs in its own process group, so killing the group
+  // ends it without signalling a reported pid that may since have died and been reused by an
+  // unrelated process. Its children (each in a group of its own) notice and leave by themselves.
   childPids.splice(0);
   for (const child of started.splice(0)) {
     try {
@@ -31,7 +32,7 @@ function startUp(args: string[]) {
   const child = spawn(process.execPath, [DEFAULT_CLI_PATH, 'up', ...args], {
     env: { ...process.env, ...FAST_TIMING },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group (its children join it), so afterEach can end them all
+    detached: true, // its own process group, as a shell gives a command it runs
   });
   started.push(child);
   const lines: string[] = [];
@@ -105,6 +106,37 @@ describe('ringleader up', () => {
     up.child.kill('SIGINT');
     const exit = await up.exited;
     expect(exit, up.stderr()).toEqual({ code: 0, signal: null });
+    for (const pid of children) expect(isAlive(pid), `child ${pid} outlived up`).toBe(false);
+  });
+
+  it('Ctrl-C in a terminal (SIGINT to its whole process group): nodes leave, then the relay stops, no warnings, exit 0', async () => {
+    const up = startUp(['--nodes', '3', '--port', '0', '--inspector-port', '0', '--child-logs']);
+    await up.waitForLine(/all 3 nodes agree/);
+    const children = [...new Set(childPids)];
+    expect(children).toHaveLength(4);
+
+    // What the terminal does on Ctrl-C: the signal goes to every process of the foreground group.
+    process.kill(-up.child.pid!, 'SIGINT');
+    const exit = await up.exited;
+    expect(exit, up.stderr()).toEqual({ code: 0, signal: null });
+    expect(up.stderr()).toBe('');
+
+    // With --child-logs, every line a child writes is printed as `<name> <level>: <msg> <fields>`.
+    const shutdown = up.lines.slice(up.lines.findIndex((line) => /^SIGINT: stopping/.test(line)));
+    const relayStops = shutdown.findIndex((line) => /^relay info: relay shutting down/.test(line));
+    expect(relayStops, shutdown.join('\n')).toBeGreaterThan(0);
+    expect(shutdown.some((line) => /^relay info: relay stopped/.test(line))).toBe(true);
+    const left = shutdown.flatMap((line, index) => (/^\S+ info: node left/.test(line) ? [{ node: line.split(' ')[0], index }] : []));
+    expect(new Set(left.map(({ node }) => node)).size, shutdown.join('\n')).toBe(3);
+    for (const { node, index } of left) expect(index, `${node} left after the relay began to stop`).toBeLessThan(relayStops);
+    // They left because `up` asked them to (SIGTERM), not because the terminal's SIGINT reached them.
+    const asked = shutdown.filter((line) => /^\S+ info: leaving the ring/.test(line));
+    expect(asked).toHaveLength(3);
+    for (const line of asked) expect(line).toContain('"signal":"SIGTERM"');
+    // No child and not `up` itself (its inspector logs JSON) said anything was wrong.
+    const complaints = shutdown.filter((line) => /^\S+ (warn|error|fatal):|"level":(40|50|60)/.test(line));
+    expect(complaints, shutdown.join('\n')).toEqual([]);
+    expect(shutdown.at(-1)).toBe('stopped.');
     for (const pid of children) expect(isAlive(pid), `child ${pid} outlived up`).toBe(false);
   });
 

@@ -4,8 +4,12 @@
  * inspector's /inspect. It implements RingControl, so the inspector's buttons work on it:
  * crash = the actor and its inspection stream die and the relay sees the socket close.
  * Used by the inspector's tests; the process-level ring (relay/, node/, up) is tested elsewhere.
+ * Also starts `ringleader inspector` as a process, for what only a process can show (that it
+ * survives, where it listens).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createActor, fromCallback, type Actor } from 'xstate';
+import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
 import { nextClientId, relayMachine, type RelayActor } from '../machines/relayMachine.js';
 import { nodeMachine, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { ServerFrame } from '../machines/protocol.js';
@@ -104,6 +108,10 @@ export class InProcessRing implements RingControl {
     this.spawn(options?.rank ?? this.nextRank++);
   }
 
+  nodeCount(): number {
+    return this.members.length;
+  }
+
   async restartRelay(): Promise<void> {
     this.relay.stop();
     this.relayInspection.stop();
@@ -193,4 +201,46 @@ export class InProcessRing implements RingControl {
 /** Polls `condition` until it holds or `timeoutMs` passes (then throws with `what`). */
 export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
   await waitFor(condition, what, { timeoutMs, intervalMs: 25 });
+}
+
+/** `ringleader inspector` as its own process (the built CLI: `npm run build` first). */
+export interface InspectorProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything it wrote so far (pino JSON lines). */
+  output(): string;
+  /** True while the process runs. */
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startInspectorProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<InspectorProcess> {
+  // Only what the test says: none of this shell's settings for the inspector.
+  const inherited = { ...process.env };
+  for (const name of ['RING_TOKEN', 'HOST', 'INSPECTOR_ALLOWED_HOSTS', 'PORT', 'RELAY_URL', 'LOG_LEVEL']) delete inherited[name];
+  const child = spawn(process.execPath, [DEFAULT_CLI_PATH, 'inspector', '--port', '0', ...args], {
+    env: { ...inherited, LOG_PRETTY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += String(chunk)));
+  child.stderr!.on('data', (chunk) => (output += String(chunk)));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const started = await waitFor(() => /"url":"(http:\/\/[^"]+)"/.exec(output) ?? (alive() ? null : new Error(`ringleader inspector exited:\n${output}`)), 'the inspector to log its address', { timeoutMs: 20_000 });
+  if (started instanceof Error) throw started;
+  const url = started[1]!;
+  return {
+    url,
+    port: Number(new URL(url).port),
+    child,
+    output: () => output,
+    alive,
+    async stop() {
+      if (!alive()) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

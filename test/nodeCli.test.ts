@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { FAST, killChild, repoRoot, silentLogger, spawnWithLines, TestRing, waitFor, type ChildWithLines, type LogLine } from './nodeKit.js';
@@ -34,12 +35,12 @@ describe('ringleader node', () => {
 
   const msg = (text: string) => (line: LogLine) => line.msg === text;
 
-  it('logs "node joined" first, with its client id, rank and pid', async () => {
+  it('logs "node joined" first, with its client id, rank, host and pid', async () => {
     await ring.startRelay();
     const node = startNode(['--relay', ring.url, '--rank', '42']);
     const joined = await node.line(msg('node joined'), '"node joined"');
     expect(node.lines[0]).toBe(joined);
-    expect(joined).toMatchObject({ clientId: expect.any(String), rank: 42, pid: node.child.pid, component: 'node' });
+    expect(joined).toMatchObject({ clientId: expect.any(String), rank: 42, hostname: hostname(), pid: node.child.pid, component: 'node' });
     expect(ring.relay!.status().members).toEqual([joined.clientId]);
   });
 
@@ -92,5 +93,18 @@ describe('ringleader node', () => {
     expect(fatal?.msg).toMatch(/HTTP 401.*RING_TOKEN/);
     expect(node.lines.filter(msg('reconnecting'))).toEqual([]);
     await waitFor(() => relay.status().members.length === 0 || undefined, 'the relay to have no members');
+  });
+
+  it('with --connect-timeout-ms, a relay that is not there exits 1 with one fatal line naming the address', async () => {
+    // A port that was free a moment ago: connections are refused.
+    const relay = await startRelay({ port: 0, host: '127.0.0.1', logger: silentLogger });
+    const url = relay.url;
+    await relay.close();
+    const node = startNode(['--relay', url, '--connect-timeout-ms', '500']);
+    expect(await node.exited).toBe(1);
+    const fatal = node.lines.filter((line) => line.level === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ code: 'unreachable', relay: url });
+    expect(fatal[0]!.msg).toContain(`cannot reach the relay at ${url}: connect ECONNREFUSED`);
   });
 });

@@ -1,7 +1,10 @@
 /**
  * POST /api/control {action, id?, rank?}: the page's buttons. Carried out by the RingControl that
- * `ringleader up` passed in; refused with a clear JSON error when there is none, when the admin
- * token (RING_TOKEN) is missing or wrong, or when the request is malformed.
+ * `ringleader up` passed in; refused with a clear JSON error when there is none, when the body is
+ * not `application/json` (a cross-site form can only send text/plain, urlencoded or multipart),
+ * when the admin token (RING_TOKEN) is missing or wrong, when the request is malformed, or when
+ * `addNode` would take the ring past MAX_RING_NODES. (Cross-origin requests never get here:
+ * index.ts refuses them first.)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isValidClientId } from '../../machines/protocol.js';
@@ -13,6 +16,8 @@ import type { ControlAction } from './messages.js';
 import type { RingModel } from './ringModel.js';
 
 const BODY_LIMIT = 4096;
+/** The most node processes `addNode` may bring the ring to: the same as `up --nodes` allows. */
+export const MAX_RING_NODES = 200;
 const NODE_ACTIONS = new Set<ControlAction>(['crash', 'freeze', 'unfreeze', 'startElection']);
 const RING_ACTIONS = new Set<ControlAction>(['addNode', 'restartRelay']);
 
@@ -21,10 +26,32 @@ export interface ControlContext {
   token: string;
   logger: Logger;
   model: RingModel;
+  /** Defaults to MAX_RING_NODES. */
+  maxNodes?: number | undefined;
 }
 
-export async function handleControl(request: IncomingMessage, response: ServerResponse, { control, token, logger, model }: ControlContext): Promise<void> {
+export type ControlHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+
+export function controlEndpoint(context: ControlContext): ControlHandler {
+  // One addNode at a time, so each sees the count the previous one left, whatever the RingControl.
+  let adding: Promise<unknown> = Promise.resolve();
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = adding.then(work, work);
+    adding = next.catch(() => {});
+    return next;
+  };
+  return (request, response) => handleControl(request, response, context, serialised);
+}
+
+async function handleControl(
+  request: IncomingMessage,
+  response: ServerResponse,
+  { control, token, logger, model, maxNodes = MAX_RING_NODES }: ControlContext,
+  serialised: <T>(work: () => Promise<T>) => Promise<T>,
+): Promise<void> {
   if (request.method !== 'POST') return sendJson(response, 405, { error: 'use POST' });
+  const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'application/json') return sendJson(response, 415, { error: 'the body must be sent as Content-Type: application/json' });
   if (!control) return sendJson(response, 404, { error: 'this inspector does not own the ring (start it with "ringleader up" to get controls)' });
   if (token && !tokenMatches(presentedToken(request), token)) {
     logger.warn({ remote: request.socket.remoteAddress }, 'control refused: missing or wrong admin token');
@@ -48,25 +75,45 @@ export async function handleControl(request: IncomingMessage, response: ServerRe
     return sendJson(response, 400, { error: '"rank" must be a non-negative integer' });
   }
 
+  const outcome =
+    action === 'addNode'
+      ? await serialised(async () => {
+          const count = control.nodeCount();
+          if (count < maxNodes) return carryOut(control, logger, model, action, undefined, rank as number | undefined);
+          logger.warn({ action, nodes: count, max: maxNodes }, 'control refused: the ring is at its node limit');
+          return { status: 409, body: { error: `the ring already has ${count} node processes, the most this inspector adds (${maxNodes})` } };
+        })
+      : await carryOut(control, logger, model, action, id as string | undefined, undefined);
+  sendJson(response, outcome.status, outcome.body);
+}
+
+async function carryOut(
+  control: RingControl,
+  logger: Logger,
+  model: RingModel,
+  action: ControlAction,
+  id: string | undefined,
+  rank: number | undefined,
+): Promise<{ status: number; body: unknown }> {
   logger.info({ action, id, rank }, 'control requested from the inspector');
-  model.controlled(action, id as string | undefined);
-  model.note('control', `control: ${action}${id ? ` ${String(id)}` : ''}`, id as string | undefined);
+  model.controlled(action, id);
+  model.note('control', `control: ${action}${id ? ` ${id}` : ''}`, id);
   try {
     switch (action) {
       case 'crash':
-        await control.crash(id as string);
+        await control.crash(id!);
         break;
       case 'freeze':
-        await control.freeze(id as string);
+        await control.freeze(id!);
         break;
       case 'unfreeze':
-        await control.unfreeze(id as string);
+        await control.unfreeze(id!);
         break;
       case 'startElection':
-        await control.startElection(id as string);
+        await control.startElection(id!);
         break;
       case 'addNode':
-        await control.addNode(rank === undefined ? undefined : { rank: rank as number });
+        await control.addNode(rank === undefined ? undefined : { rank });
         break;
       case 'restartRelay':
         await control.restartRelay();
@@ -75,10 +122,11 @@ export async function handleControl(request: IncomingMessage, response: ServerRe
   } catch (error) {
     const message = (error as Error).message;
     logger.warn({ action, id, err: message }, 'control failed');
-    model.note('error', `control ${action}${id ? ` ${String(id)}` : ''} failed: ${message}`, id as string | undefined);
-    return sendJson(response, 409, { error: message });
+    model.controlFailed(action, id);
+    model.note('error', `control ${action}${id ? ` ${id}` : ''} failed: ${message}`, id);
+    return { status: 409, body: { error: message } };
   }
-  sendJson(response, 200, { ok: true, action, ...(id === undefined ? {} : { id }) });
+  return { status: 200, body: { ok: true, action, ...(id === undefined ? {} : { id }) } };
 }
 
 function readBody(request: IncomingMessage): Promise<string> {

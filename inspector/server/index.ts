@@ -3,24 +3,31 @@
  * - ingests inspection streams at ws://host:port/inspect (INSPECT_URL of every node and the relay;
  *   each message is one @statelyai/inspect event as JSON, see runtime/inspection.ts),
  * - pushes the ring's picture to pages at ws://host:port/events (inspector/server/messages.ts),
- * - serves the page (GET /), its state as JSON (GET /api/state) and the controls (POST /api/control),
+ * - serves the page (GET /), its state as JSON (GET /api/state), what it holds (GET /api/stats)
+ *   and the controls (POST /api/control),
  * - bridges everything to the Stately inspector (GET /stately).
  * When the relay does not stream its machine, membership comes from the relay's GET /status.
+ * Every request passes requestPolicy.ts (no cross-site requests), the read endpoints and /inspect
+ * need RING_TOKEN when it is set, inspection input is checked by ingest.ts, and what the
+ * inspector keeps is bounded (InspectorLimits).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../runtime/logger.js';
 import type { RingControl } from '../../runtime/control.js';
-import { handleControl } from './controlEndpoint.js';
+import { MAX_RING_NODES, controlEndpoint } from './controlEndpoint.js';
+import { faultReporter, guarded, worthLogging } from './faults.js';
 import { presentedToken, tokenMatches } from '../../runtime/token.js';
 import { sendJson } from './http.js';
+import { parseInspectionMessage } from './ingest.js';
 import type { ServerMessage } from './messages.js';
 import { startRelayStatusPoller } from './relayStatus.js';
-import { RingModel, type InspectionMessage } from './ringModel.js';
+import { RequestPolicy, type AllowedHost } from './requestPolicy.js';
+import { GONE_LIMIT, RingModel } from './ringModel.js';
 import { findWebRoot, serveStatic } from './staticFiles.js';
-import { StatelyReplay, statelyBridgePage } from './statelyBridge.js';
+import { DEFAULT_REPLAY_LIMITS, StatelyReplay, statelyBridgePage, type ReplayLimits } from './statelyBridge.js';
 
 export interface InspectorOptions {
   port: number;
@@ -29,13 +36,30 @@ export interface InspectorOptions {
   /** Present when `ringleader up` owns the processes; without it the page shows no controls. */
   control?: RingControl | undefined;
   logger: Logger;
-  /** Interface to listen on (default 0.0.0.0). */
+  /** Interface to listen on (default 127.0.0.1). */
   host?: string | undefined;
-  /** Admin token for controls and ingest; defaults to RING_TOKEN. Empty means none. */
+  /** Host header values accepted besides the names of the interface it listens on (requestPolicy.ts). */
+  allowedHosts?: readonly AllowedHost[] | undefined;
+  /** Admin token for controls, ingest and the read endpoints; defaults to RING_TOKEN. Empty means none. */
   token?: string | undefined;
   /** Folder with the built page; found automatically. */
   webRoot?: string | undefined;
+  /** Bounds on what the inspector holds; the defaults are documented in docs/INSPECTOR.md. */
+  limits?: Partial<InspectorLimits> | undefined;
 }
+
+export interface InspectorLimits extends ReplayLimits {
+  /** Ingest (/inspect) connections at once; more get 503. */
+  ingestConnections: number;
+  /** Page (/events, /stately-events) connections at once; more get 503. */
+  pages: number;
+  /** The most node processes `addNode` brings the ring to. */
+  maxNodes: number;
+  /** Crashed or exited nodes remembered (greyed on the page for a minute); the oldest go first. */
+  goneNodes: number;
+}
+
+export const DEFAULT_LIMITS: InspectorLimits = { ...DEFAULT_REPLAY_LIMITS, ingestConnections: 1000, pages: 100, maxNodes: MAX_RING_NODES, goneNodes: GONE_LIMIT };
 
 export interface RunningInspector {
   /** The page, e.g. http://127.0.0.1:8090/ */
@@ -48,59 +72,76 @@ export interface RunningInspector {
 
 /** Largest inspection message accepted (a machine definition is ~20 KB). */
 const INGEST_MAX_BYTES = 1 << 20;
-const MAX_INGEST_CONNECTIONS = 1000;
 /** Pages that fall this far behind are disconnected rather than buffered without bound. */
 const PAGE_BACKLOG_LIMIT = 8 << 20;
 const STATE_PUSH_MS = 50;
+/** Endpoints that show the ring: they need the token when one is set. */
+const READ_PATHS = new Set(['/api/state', '/api/stats', '/events', '/stately-events']);
 
 export async function startInspector(options: InspectorOptions): Promise<RunningInspector> {
   const { logger, control } = options;
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? '127.0.0.1';
   const token = options.token ?? process.env.RING_TOKEN ?? '';
+  const limits: InspectorLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const webRoot = options.webRoot ?? findWebRoot();
   if (webRoot === null) logger.warn('inspector page is not built (run "npm run build"); serving the API only');
+  const report = faultReporter(logger);
 
   const pages = new Set<WebSocket>();
   const statelyPages = new Set<WebSocket>();
-  const replay = new StatelyReplay();
+  const replay = new StatelyReplay(limits);
+  const counters = { messages: 0, invalid: 0, notApplied: 0, replayDropped: 0, refused: 0 };
   let stateTimer: NodeJS.Timeout | null = null;
 
   const broadcast = (message: ServerMessage) => {
     const text = JSON.stringify(message);
     for (const page of pages) sendToPage(page, text);
   };
-  const model = new RingModel({
-    frame: (frame) => broadcast({ type: 'frame', frame }),
-    log: (entry) => broadcast({ type: 'log', entry }),
-    changed: () => {
-      if (stateTimer !== null || pages.size === 0) return;
-      stateTimer = setTimeout(() => {
-        stateTimer = null;
-        broadcast({ type: 'state', state: model.state() });
-      }, STATE_PUSH_MS);
-    },
+  const pushState = guarded(report, 'state push', () => {
+    stateTimer = null;
+    broadcast({ type: 'state', state: model.state() });
   });
+  const model = new RingModel(
+    {
+      frame: (frame) => broadcast({ type: 'frame', frame }),
+      log: (entry) => broadcast({ type: 'log', entry }),
+      changed: () => {
+        if (stateTimer !== null || pages.size === 0) return;
+        stateTimer = setTimeout(pushState, STATE_PUSH_MS);
+      },
+    },
+    Date.now,
+    limits.goneNodes,
+  );
+  const handleControl = controlEndpoint({ control, token, logger, model, maxNodes: limits.maxNodes });
+  // Known once the server listens (port 0 picks one); nothing is served before.
+  let policy!: RequestPolicy;
 
   const server = createServer((request, response) => {
     route(request, response).catch((error: unknown) => {
-      logger.error({ err: error }, 'inspector request failed');
+      report('HTTP request', error);
       if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
       else response.destroy();
     });
   });
 
+  const authorized = (request: IncomingMessage, url: URL) => !token || tokenMatches(presentedToken(request, url), token);
+
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    let pathname: string;
+    let url: URL;
     try {
-      ({ pathname } = new URL(request.url ?? '/', 'http://inspector'));
+      url = new URL(request.url ?? '/', 'http://inspector');
     } catch {
       return sendJson(response, 400, { error: 'unreadable request URL' });
     }
-    if (pathname === '/api/state' && request.method === 'GET') return sendJson(response, 200, model.state());
-    if (pathname === '/api/control') {
-      return handleControl(request, response, { control, token, logger, model });
-    }
+    const { pathname } = url;
     if (pathname === '/healthz') return sendJson(response, 200, { ok: true });
+    const refusal = policy.refusal(request);
+    if (refusal !== null) return refuse(request, response, 403, refusal);
+    if (READ_PATHS.has(pathname) && !authorized(request, url)) return refuse(request, response, 401, 'wrong or missing token (RING_TOKEN): send "Authorization: Bearer <token>" or ?token=');
+    if (pathname === '/api/state' && request.method === 'GET') return sendJson(response, 200, model.state());
+    if (pathname === '/api/stats' && request.method === 'GET') return sendJson(response, 200, stats());
+    if (pathname === '/api/control') return handleControl(request, response);
     if (pathname === '/stately' && request.method === 'GET') {
       response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       response.end(statelyBridgePage());
@@ -110,76 +151,100 @@ export async function startInspector(options: InspectorOptions): Promise<Running
     serveStatic(webRoot, request, response, pathname);
   }
 
+  function refuse(request: IncomingMessage, response: ServerResponse, status: number, reason: string): void {
+    counters.refused += 1;
+    if (worthLogging(counters.refused)) logger.warn({ status, reason, path: request.url?.split('?')[0], remote: request.socket.remoteAddress, refused: counters.refused }, 'inspector request refused');
+    sendJson(response, status, { error: reason });
+  }
+
+  function stats() {
+    return {
+      ingest: { connections: ingest.clients.size, ...counters },
+      pages: { events: pages.size, stately: statelyPages.size },
+      retained: { ...model.retained(), replay: replay.retained() },
+      limits,
+    };
+  }
+
   // ---- WebSockets: ingest, the page's push channel, the Stately bridge ----
   const ingest = new WebSocketServer({ noServer: true, maxPayload: INGEST_MAX_BYTES });
   const events = new WebSocketServer({ noServer: true, maxPayload: 4096 });
 
-  server.on('upgrade', (request, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    let url: URL;
-    try {
-      url = new URL(request.url ?? '/', 'http://inspector');
-    } catch {
-      // e.g. `GET //`: an unreadable target must cost this socket, never the process.
-      logger.warn({ target: request.url, remote: request.socket.remoteAddress }, 'upgrade refused: unreadable request URL');
-      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nunreadable request URL\n');
-      socket.destroy();
-      return;
-    }
-    if (url.pathname === '/inspect') {
-      if (token && !tokenMatches(presentedToken(request, url), token)) {
-        logger.warn({ remote: request.socket.remoteAddress }, 'inspection connection refused: missing or wrong token');
-        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nwrong or missing token\n');
-        return;
-      }
-      if (ingest.clients.size >= MAX_INGEST_CONNECTIONS) {
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
-        return;
-      }
-      ingest.handleUpgrade(request, socket, head, (ws) => onIngest(ws, url.searchParams.get('name') ?? 'process'));
-      return;
-    }
-    if (url.pathname === '/events' || url.pathname === '/stately-events') {
-      events.handleUpgrade(request, socket, head, (ws) => (url.pathname === '/events' ? onPage(ws) : onStatelyPage(ws)));
-      return;
-    }
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-  });
-
-  function onIngest(ws: WebSocket, name: string): void {
-    const key = randomUUID();
-    let rejected = 0;
-    model.connect(key, name.slice(0, 64));
-    logger.debug({ name }, 'inspection stream connected');
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      const text = isBinary ? null : data.toString();
-      let message: InspectionMessage | null = null;
+  server.on(
+    'upgrade',
+    guarded(report, 'WebSocket upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      const refuseUpgrade = (status: string, reason: string) => {
+        counters.refused += 1;
+        if (worthLogging(counters.refused)) logger.warn({ status, reason, path: request.url?.split('?')[0], remote: request.socket.remoteAddress, refused: counters.refused }, 'upgrade refused');
+        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`);
+        socket.destroy();
+      };
+      let url: URL;
       try {
-        const parsed: unknown = text === null ? null : JSON.parse(text);
-        if (parsed && typeof parsed === 'object' && typeof (parsed as InspectionMessage).type === 'string') message = parsed as InspectionMessage;
+        url = new URL(request.url ?? '/', 'http://inspector');
       } catch {
-        message = null;
+        // e.g. `GET //`: an unreadable target must cost this socket, never the process.
+        return refuseUpgrade('400 Bad Request', 'unreadable request URL');
       }
-      if (message === null || text === null) {
-        rejected += 1;
-        // One line per bad stream, then one every 100 messages: a broken producer cannot flood the log.
-        if (rejected === 1 || rejected % 100 === 0) logger.warn({ name, rejected }, 'rejected inspection message: not a JSON inspection event');
+      const ingesting = url.pathname === '/inspect';
+      if (!ingesting && url.pathname !== '/events' && url.pathname !== '/stately-events') return refuseUpgrade('404 Not Found', 'no such endpoint');
+      const refusal = policy.refusal(request, { checkHostWithoutOrigin: !ingesting });
+      if (refusal !== null) return refuseUpgrade('403 Forbidden', refusal);
+      if (!authorized(request, url)) return refuseUpgrade('401 Unauthorized', 'wrong or missing token');
+      if (ingesting) {
+        if (ingest.clients.size >= limits.ingestConnections) return refuseUpgrade('503 Service Unavailable', 'too many inspection streams');
+        ingest.handleUpgrade(request, socket, head, guarded(report, 'inspection stream', (ws: WebSocket) => onIngest(ws, url.searchParams.get('name') ?? 'process')));
         return;
       }
-      try {
-        model.ingest(key, message);
-      } catch (error) {
-        logger.warn({ err: error, name }, 'inspection message could not be applied');
-        return;
-      }
-      replay.record(key, message.type, message.sessionId, text);
-      for (const page of statelyPages) sendToPage(page, text);
-    });
+      if (pages.size + statelyPages.size >= limits.pages) return refuseUpgrade('503 Service Unavailable', 'too many pages');
+      events.handleUpgrade(request, socket, head, guarded(report, 'page connection', (ws: WebSocket) => (url.pathname === '/events' ? onPage(ws) : onStatelyPage(ws))));
+    }),
+  );
+
+  function onIngest(ws: WebSocket, requestedName: string): void {
+    const key = randomUUID();
+    const name = requestedName.slice(0, 64);
+    let rejected = 0;
+    let replayDropped = 0;
+    model.connect(key, name);
+    logger.debug({ name }, 'inspection stream connected');
+    ws.on(
+      'message',
+      guarded(report, 'inspection message', (data: RawData, isBinary: boolean) => {
+        counters.messages += 1;
+        const text = isBinary ? null : data.toString();
+        const result = text === null ? ({ ok: false, reason: 'binary message' } as const) : parseInspectionMessage(text);
+        if (!result.ok || text === null) {
+          rejected += 1;
+          counters.invalid += 1;
+          if (worthLogging(rejected)) logger.warn({ name, rejected, reason: result.ok ? '' : result.reason }, 'rejected inspection message');
+          return;
+        }
+        const message = result.message;
+        try {
+          model.ingest(key, message);
+        } catch (error) {
+          counters.notApplied += 1;
+          report('applying an inspection message', error);
+          return;
+        }
+        if ((message.type === '@xstate.actor' || message.type === '@xstate.snapshot') && !replay.record(key, message.type, message.sessionId, text)) {
+          replayDropped += 1;
+          counters.replayDropped += 1;
+          if (replayDropped === 1) logger.warn({ name, limits: { sessions: limits.sessionsPerConnection, bytes: limits.bytesPerConnection, totalBytes: limits.bytesTotal } }, 'inspection stream over its replay limits: further actors are forwarded live but not replayed to late Stately pages');
+        }
+        for (const page of statelyPages) sendToPage(page, text);
+      }),
+    );
     ws.on('error', (error) => logger.debug({ err: error.message, name }, 'inspection stream error'));
-    ws.on('close', () => {
-      model.disconnect(key);
-      replay.forget(key);
-    });
+    ws.on(
+      'close',
+      guarded(report, 'inspection stream close', () => {
+        replay.forget(key);
+        model.disconnect(key);
+      }),
+    );
   }
 
   function onPage(ws: WebSocket): void {
@@ -206,9 +271,11 @@ export async function startInspector(options: InspectorOptions): Promise<Running
       resolve();
     });
   });
+  server.on('error', (error) => report('HTTP server', error));
   const port = (server.address() as AddressInfo).port;
+  policy = new RequestPolicy({ host, port, allowedHosts: options.allowedHosts });
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const poller = startRelayStatusPoller({ relayUrl: options.relayUrl, token, logger, onStatus: (status) => model.relayStatus(status) });
+  const poller = startRelayStatusPoller({ relayUrl: options.relayUrl, token, logger, onStatus: guarded(report, 'relay status', (status) => model.relayStatus(status)) });
 
   return {
     url: `http://${shownHost}:${port}/`,

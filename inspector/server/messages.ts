@@ -15,6 +15,8 @@ export type NodeDisplayState =
   | 'frozen'
   | 'crashed'
   | 'exited'
+  /** Listed by the relay, but its machine does not stream to this inspector. */
+  | 'member'
   | 'unknown';
 
 export interface LeaderView {
@@ -44,7 +46,8 @@ export interface NodeView {
   statePath: string;
   /** The leader this node believes in. */
   leader: LeaderView | null;
-  term: number;
+  /** Highest term it has seen; null for a member known only from the relay (its leader's term if it leads). */
+  term: number | null;
   /** Whether the relay lists it as a ring member right now. */
   member: boolean;
   recent: NodeEventView[];

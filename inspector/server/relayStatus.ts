@@ -3,7 +3,9 @@
  * shows membership even when the relay does not stream its machine to /inspect. A relay that is
  * down or answers nonsense is reported as unreachable (null), never as an error.
  */
+import { isValidClientId } from '../../machines/protocol.js';
 import type { Logger } from '../../runtime/logger.js';
+import { INGEST_LIMITS } from './ingest.js';
 import type { LeaderView } from './messages.js';
 import type { RelayStatus } from './ringModel.js';
 
@@ -29,16 +31,21 @@ export function statusUrlOf(relayUrl: string): string | null {
   }
 }
 
+/** The members (ids, or objects with an id) and leader of a /status body; null when it is not one, or lists more members than the inspector keeps. */
 export function parseRelayStatus(body: unknown): RelayStatus | null {
   if (!body || typeof body !== 'object') return null;
   const record = body as { members?: unknown; leader?: unknown };
-  if (!Array.isArray(record.members)) return null;
+  if (!Array.isArray(record.members) || record.members.length > INGEST_LIMITS.listEntries) return null;
   const members = record.members
-    .map((member) => (typeof member === 'string' ? member : member && typeof member === 'object' ? (member as { id?: unknown }).id : undefined))
-    .filter((id): id is string => typeof id === 'string');
-  const leader = record.leader as LeaderView | null | undefined;
-  const validLeader = leader && typeof leader.id === 'string' && typeof leader.term === 'number' ? { id: leader.id, rank: Number(leader.rank), term: leader.term } : null;
+    .map((member: unknown) => (typeof member === 'string' ? member : member && typeof member === 'object' ? (member as { id?: unknown }).id : undefined))
+    .filter(isValidClientId);
+  const leader = record.leader as Partial<Record<keyof LeaderView, unknown>> | null | undefined;
+  const validLeader = leader && isValidClientId(leader.id) && isCount(leader.rank) && isCount(leader.term) ? { id: leader.id, rank: leader.rank, term: leader.term } : null;
   return { members, leader: validLeader };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 export function startRelayStatusPoller({ relayUrl, token, logger, onStatus }: PollerOptions): { stop(): void } {
@@ -64,10 +71,14 @@ export function startRelayStatusPoller({ relayUrl, token, logger, onStatus }: Po
       reachable = status !== null;
       logger.info({ statusUrl, reachable }, reachable ? 'relay status reachable' : 'relay status unreachable');
     }
-    onStatus(status);
-    timer = setTimeout(() => void poll(), STATUS_INTERVAL_MS);
+    try {
+      onStatus(status);
+    } finally {
+      // Whatever onStatus did, the next poll comes.
+      timer = setTimeout(() => void poll().catch(() => {}), STATUS_INTERVAL_MS);
+    }
   };
-  void poll();
+  void poll().catch(() => {});
   return {
     stop() {
       stopped = true;

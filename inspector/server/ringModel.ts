@@ -5,8 +5,9 @@
  * what the machines did (frames they sent, states they entered) and derives the view from it.
  */
 import { opensElection } from '../../machines/election.js';
-import { parseClientFrame } from '../../machines/protocol.js';
+import type { ClientFrame, ElectionFrame, Frame, NewLeaderFrame } from '../../machines/protocol.js';
 import { recipients } from '../../machines/relayMachine.js';
+import type { ContextFacts, IngestMessage, InspectedEvent, SnapshotFacts } from './ingest.js';
 import type {
   ElectionView,
   FrameView,
@@ -18,17 +19,6 @@ import type {
   RelayView,
   RingState,
 } from './messages.js';
-
-/** A message in @statelyai/inspect's format, as a producer sends it (runtime/inspection.ts). */
-export interface InspectionMessage {
-  type: string;
-  sessionId?: string;
-  parentId?: string;
-  sourceId?: string;
-  name?: string;
-  event?: { type?: unknown; [key: string]: unknown };
-  snapshot?: { value?: unknown; context?: unknown; status?: unknown };
-}
 
 export interface RelayStatus {
   members: string[];
@@ -47,17 +37,13 @@ const LOG_LIMIT = 500;
 const ELECTION_LIMIT = 50;
 /** How long a crashed or exited node stays on the page, greyed, before it is forgotten. */
 export const GONE_TTL_MS = 60_000;
+/**
+ * At most this many crashed or exited nodes are remembered (the oldest is forgotten first): a
+ * client that connects and disconnects in a loop must not grow the model for a minute each time.
+ */
+export const GONE_LIMIT = 200;
 const UNSEEN_START = 'unknown (its start was not seen)';
-const FRAME_TYPES = new Set(['election', 'newLeader', 'checkLeader', 'answerLeader']);
 const LEAF_STATES = new Set(['disconnected', 'route', 'follower', 'checking', 'awaiting', 'electing', 'leader']);
-
-interface NodeContextLike {
-  id?: string | null;
-  rank?: number;
-  leader?: LeaderView | null;
-  term?: number;
-  members?: string[];
-}
 
 interface ProcessRecord {
   key: string;
@@ -66,7 +52,7 @@ interface ProcessRecord {
   rootSession: string | null;
   id: string | null;
   statePath: string;
-  context: NodeContextLike;
+  context: ContextFacts;
   /** Type of the last event the root machine received: why it did what it did next. */
   lastEvent: string;
   recent: NodeEventView[];
@@ -80,12 +66,14 @@ export class RingModel {
   private elections = new Map<number, ElectionView>();
   private log: LogEntry[] = [];
   private frozen = new Set<string>();
-  private crashing = new Set<string>();
+  /** Ids crashed from the page, and when: the next disconnect of that id is a crash, not an exit. */
+  private crashing = new Map<string, number>();
   private seq = 0;
 
   constructor(
     private readonly listener: RingModelListener,
     private readonly now: () => number = Date.now,
+    private readonly goneLimit: number = GONE_LIMIT,
   ) {}
 
   // ---- input: process connections ----
@@ -126,12 +114,14 @@ export class RingModel {
     const how = this.crashing.delete(process.id) ? 'crashed' : 'exited';
     this.frozen.delete(process.id);
     process.gone = { at: this.now(), how };
+    this.forgetOldestGone();
     this.addLog('process', `${process.id} ${how === 'crashed' ? 'crashed (its process is gone)' : 'exited'}`, process.id);
     this.checkAgreement();
     this.listener.changed();
   }
 
-  ingest(key: string, message: InspectionMessage): void {
+  /** One inspection message, already checked by `parseInspectionMessage` (ingest.ts). */
+  ingest(key: string, message: IngestMessage): void {
     const process = this.processes.get(key);
     if (!process || process.gone) return;
     switch (message.type) {
@@ -167,14 +157,23 @@ export class RingModel {
 
   // ---- input: what the inspector's controls did ----
 
+  /** Called before the control runs: the process may disconnect before the control returns. */
   controlled(action: string, id: string | undefined): void {
     if (id === undefined) return;
     if (action === 'freeze') this.frozen.add(id);
     if (action === 'unfreeze') this.frozen.delete(id);
     if (action === 'crash') {
-      this.crashing.add(id);
+      this.crashing.set(id, this.now());
       this.frozen.delete(id);
     }
+    this.listener.changed();
+  }
+
+  /** The control failed: what `controlled` assumed did not happen. */
+  controlFailed(action: string, id: string | undefined): void {
+    if (id === undefined) return;
+    if (action === 'freeze') this.frozen.delete(id);
+    if (action === 'crash') this.crashing.delete(id);
     this.listener.changed();
   }
 
@@ -192,17 +191,28 @@ export class RingModel {
     this.prune();
     const members = this.members();
     const memberSet = new Set(members);
-    const nodes = [...this.processes.values()].filter((process) => process.kind === 'node').map((process) => this.nodeView(process, memberSet));
+    const streaming = [...this.processes.values()].filter((process) => process.kind === 'node');
+    const nodes = streaming.map((process) => this.nodeView(process, memberSet));
+    // Members the relay lists whose machines do not stream here (e.g. Compose without INSPECT_URL).
+    const seen = new Set(streaming.map((process) => process.id));
+    for (const id of members) if (!seen.has(id)) nodes.push(this.memberOnlyView(id));
     const position = new Map(members.map((id, index) => [id, index]));
     nodes.sort((a, b) => (position.get(a.id ?? '') ?? Infinity) - (position.get(b.id ?? '') ?? Infinity));
     const elections = [...this.elections.values()].sort((a, b) => a.term - b.term);
     return { nodes, relay: { ...this.relay, members }, leader: this.agreedLeader(nodes), elections };
   }
 
+  /** What the model holds right now, for /api/stats: each count is bounded. */
+  retained(): { processes: number; gone: number; elections: number; log: number; frozen: number; crashing: number } {
+    let gone = 0;
+    for (const process of this.processes.values()) if (process.gone) gone += 1;
+    return { processes: this.processes.size, gone, elections: this.elections.size, log: this.log.length, frozen: this.frozen.size, crashing: this.crashing.size };
+  }
+
   // ---- inspection events ----
 
-  private onActor(process: ProcessRecord, message: InspectionMessage): void {
-    if (message.parentId !== undefined || typeof message.sessionId !== 'string') return;
+  private onActor(process: ProcessRecord, message: Extract<IngestMessage, { type: '@xstate.actor' }>): void {
+    if (message.parentId !== null) return;
     process.rootSession = message.sessionId;
     if (message.name === 'relay') {
       process.kind = 'relay';
@@ -216,41 +226,34 @@ export class RingModel {
     this.listener.changed();
   }
 
-  private onEvent(process: ProcessRecord, message: InspectionMessage): void {
+  private onEvent(process: ProcessRecord, message: Extract<IngestMessage, { type: '@xstate.event' }>): void {
     const event = message.event;
-    if (!event || typeof event.type !== 'string') return;
     if (message.sessionId === process.rootSession) {
       process.lastEvent = event.type;
-      if (process.kind === 'node' && event.type === 'welcome' && typeof event.clientId === 'string') {
-        this.adoptId(process, event.clientId);
-      }
+      if (process.kind === 'node' && event.kind === 'frame' && event.frame.type === 'welcome') this.adoptId(process, event.frame.clientId);
       return;
     }
     // A node hands every outgoing frame to its relay connection as `{type: 'send', frame}`.
-    if (process.kind === 'node' && event.type === 'send' && message.sourceId === process.rootSession) {
-      const frame = event.frame as Record<string, unknown> | undefined;
-      if (frame && typeof frame.type === 'string' && FRAME_TYPES.has(frame.type)) this.onFrameSent(process, frame);
-    }
+    if (process.kind === 'node' && event.kind === 'send' && message.sourceId === process.rootSession) this.onFrameSent(process, event.frame);
   }
 
-  private onSnapshot(process: ProcessRecord, message: InspectionMessage): void {
-    if (message.sessionId !== process.rootSession || !message.snapshot) return;
-    const eventType = typeof message.event?.type === 'string' ? message.event.type : '';
-    this.applySnapshot(process, message.snapshot, eventType ? (message.event as { type: string }) : null);
+  private onSnapshot(process: ProcessRecord, message: Extract<IngestMessage, { type: '@xstate.snapshot' }>): void {
+    if (message.sessionId !== process.rootSession) return;
+    this.applySnapshot(process, message.snapshot, message.event);
     this.listener.changed();
   }
 
-  private applySnapshot(process: ProcessRecord, snapshot: NonNullable<InspectionMessage['snapshot']>, event: { type: string; [key: string]: unknown } | null): void {
-    const context = (snapshot.context ?? {}) as NodeContextLike & { members?: string[]; leader?: LeaderView | null };
+  private applySnapshot(process: ProcessRecord, snapshot: SnapshotFacts, event: InspectedEvent | null): void {
+    const context = snapshot.context;
     if (process.kind === 'relay') {
-      const members = Array.isArray(context.members) ? context.members.filter((id): id is string => typeof id === 'string') : [];
+      const members = context.members ?? [];
       this.setMembers(members);
       this.relay = { source: 'inspection', members, leader: context.leader ?? null, connected: true };
       return;
     }
     const previousPath = process.statePath;
     const previousLeader = process.context.leader ?? null;
-    process.statePath = pathOf(snapshot.value);
+    process.statePath = snapshot.statePath;
     process.context = context;
     if (typeof context.id === 'string') this.adoptId(process, context.id);
     if (process.kind !== 'node' || process.id === null) return;
@@ -282,32 +285,29 @@ export class RingModel {
     }
   }
 
-  private onFrameSent(process: ProcessRecord, frame: Record<string, unknown>): void {
-    const kind = frame.type as FrameView['kind'];
-    const from = process.id ?? (kind === 'election' && typeof frame.initiator === 'string' ? frame.initiator : null);
+  private onFrameSent(process: ProcessRecord, frame: ClientFrame): void {
+    const kind = frame.type;
+    const from = process.id ?? (frame.type === 'election' ? frame.initiator : null);
     if (from === null) return;
-    const target = typeof frame.to === 'string' ? frame.to : 'next';
+    const target = frame.to;
     const members = this.members();
     const routingMembers = members.includes(from) ? members : (process.context.members ?? members);
     const to = recipients({ members: routingMembers, bypassed: [] }, from, target) ?? [];
-    const term = typeof frame.term === 'number' ? frame.term : null;
+    const term = frame.type === 'checkLeader' ? null : frame.term;
     const view: FrameView = { seq: ++this.seq, at: this.now(), kind, from, to, target, term };
-    if (kind === 'election' && Array.isArray(frame.eligible)) view.eligible = frame.eligible as FrameView['eligible'];
-    if (kind === 'newLeader' && typeof frame.leaderId === 'string') view.leaderId = frame.leaderId;
+    if (frame.type === 'election') view.eligible = frame.eligible;
+    if (frame.type === 'newLeader') view.leaderId = frame.leaderId;
     this.listener.frame(view);
 
-    if (kind === 'election' && term !== null) this.onElectionFrame(process, from, frame, term);
-    if (kind === 'newLeader' && term !== null) this.onNewLeaderFrame(frame, term, target);
+    if (frame.type === 'election') this.onElectionFrame(process, from, frame);
+    if (frame.type === 'newLeader') this.onNewLeaderFrame(frame);
     const heartbeat = kind === 'checkLeader' || kind === 'answerLeader';
     this.addLog(heartbeat ? 'heartbeat' : 'frame', `${from} → ${to.join(', ') || '(nobody)'}: ${describeFrame(frame)}`, from);
   }
 
-  private onElectionFrame(process: ProcessRecord, from: string, frame: Record<string, unknown>, term: number): void {
-    const eligible = (Array.isArray(frame.eligible) ? frame.eligible : []) as ElectionView['eligible'];
-    const initiator = typeof frame.initiator === 'string' ? frame.initiator : from;
-    // The stream carries loose records: only a well-formed election frame can open a round.
-    const parsed = parseClientFrame(frame);
-    const starts = parsed.ok && parsed.frame.type === 'election' && opensElection(from, parsed.frame);
+  private onElectionFrame(process: ProcessRecord, from: string, frame: ElectionFrame): void {
+    const { term, eligible, initiator } = frame;
+    const starts = opensElection(from, frame);
     let election = this.elections.get(term);
     if (!election) {
       // Streams from different processes race: a forwarded lap can arrive before its start.
@@ -341,12 +341,13 @@ export class RingModel {
     if (eligible.length >= election.eligible.length) election.eligible = eligible;
   }
 
-  private onNewLeaderFrame(frame: Record<string, unknown>, term: number, target: string): void {
+  private onNewLeaderFrame(frame: NewLeaderFrame): void {
+    const { term } = frame;
     const election = this.elections.get(term);
     if (!election) return;
     election.frames += 1;
-    if (election.winner !== null || target !== 'all') return;
-    election.winner = { id: String(frame.leaderId), rank: Number(frame.rank), term };
+    if (election.winner !== null || frame.to !== 'all') return;
+    election.winner = { id: frame.leaderId, rank: frame.rank, term };
     election.completedAt = this.now();
     const took = election.completedAt - election.startedAt;
     const among = election.eligible.map((entry) => `${entry.id}:${entry.rank}`).join(' ');
@@ -414,6 +415,12 @@ export class RingModel {
     };
   }
 
+  /** A member known only from the relay: its id, and its rank and term when the relay names it leader. */
+  private memberOnlyView(id: string): NodeView {
+    const leader = this.relay.leader?.id === id ? this.relay.leader : null;
+    return { key: `member:${id}`, id, name: id, rank: leader?.rank ?? null, state: 'member', statePath: 'unknown', leader: null, term: leader?.term ?? null, member: true, recent: [] };
+  }
+
   private agreedLeader(nodes: NodeView[]): LeaderView | null {
     const votes = new Map<string, { leader: LeaderView; count: number }>();
     for (const node of nodes) {
@@ -435,6 +442,19 @@ export class RingModel {
     for (const [key, process] of this.processes) {
       if (process.gone && now - process.gone.at > GONE_TTL_MS) this.processes.delete(key);
     }
+    // A crash whose process never streamed here leaves no disconnect to consume its mark.
+    for (const [id, at] of this.crashing) if (now - at > GONE_TTL_MS) this.crashing.delete(id);
+    // Nor does a frozen node that does not stream, once the relay has dropped it.
+    const members = new Set(this.members());
+    const live = new Set([...this.processes.values()].filter((process) => !process.gone).map((process) => process.id));
+    for (const id of this.frozen) if (!live.has(id) && !members.has(id)) this.frozen.delete(id);
+  }
+
+  private forgetOldestGone(): void {
+    const gone = [...this.processes.values()].filter((process) => process.gone !== null);
+    if (gone.length <= this.goneLimit) return;
+    gone.sort((a, b) => a.gone!.at - b.gone!.at);
+    for (const process of gone.slice(0, gone.length - this.goneLimit)) this.processes.delete(process.key);
   }
 
   private addLog(kind: LogEntry['kind'], text: string, node?: string): void {
@@ -443,18 +463,6 @@ export class RingModel {
     if (this.log.length > LOG_LIMIT) this.log.shift();
     this.listener.log(entry);
   }
-}
-
-/** "online.follower" from `{ online: 'follower' }`. */
-export function pathOf(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [key, child] = Object.entries(value)[0] ?? [];
-    if (key === undefined) return 'unknown';
-    const rest = pathOf(child);
-    return rest === 'unknown' || rest === '' ? key : `${key}.${rest}`;
-  }
-  return 'unknown';
 }
 
 function leafOf(path: string): string {
@@ -478,27 +486,30 @@ function describeReason(lastEvent: string): string {
   return lastEvent ? describeEventType(lastEvent) : 'unknown';
 }
 
-function summarize(event: { type: string; [key: string]: unknown }): string {
-  if (FRAME_TYPES.has(event.type)) return describeFrame(event);
-  if (event.type === 'welcome') return `id ${String(event.clientId)}, ${(event.members as unknown[] | undefined)?.length ?? 0} members`;
-  if (event.type === 'ring') return event.joined ? `${String(event.joined)} joined` : event.left ? `${String(event.left)} left` : 'ring changed';
-  if (event.type === 'error') return `${String(event.code)}: ${String(event.detail)}`;
-  return '';
+function summarize(event: InspectedEvent): string {
+  if (event.kind === 'other') return '';
+  const frame: Frame = event.frame;
+  switch (frame.type) {
+    case 'welcome':
+      return `id ${frame.clientId}, ${frame.members.length} members`;
+    case 'ring':
+      return frame.joined !== undefined ? `${frame.joined} joined` : `${frame.left} left`;
+    case 'error':
+      return `${frame.code}: ${frame.detail}`;
+    default:
+      return describeFrame(frame);
+  }
 }
 
-function describeFrame(frame: Record<string, unknown>): string {
+function describeFrame(frame: ClientFrame): string {
   switch (frame.type) {
-    case 'election': {
-      const eligible = Array.isArray(frame.eligible) ? (frame.eligible as { id: string; rank: number }[]).map((entry) => `${entry.id}:${entry.rank}`).join(' ') : '';
-      return `election term ${String(frame.term)} by ${String(frame.initiator)} [${eligible}]`;
-    }
+    case 'election':
+      return `election term ${frame.term} by ${frame.initiator} [${frame.eligible.map((entry) => `${entry.id}:${entry.rank}`).join(' ')}]`;
     case 'newLeader':
-      return `newLeader ${String(frame.leaderId)} (rank ${String(frame.rank)}, term ${String(frame.term)})`;
+      return `newLeader ${frame.leaderId} (rank ${frame.rank}, term ${frame.term})`;
     case 'checkLeader':
-      return `checkLeader #${String(frame.nonce)}`;
+      return `checkLeader #${frame.nonce}`;
     case 'answerLeader':
-      return `answerLeader #${String(frame.nonce)} (term ${String(frame.term)})`;
-    default:
-      return String(frame.type);
+      return `answerLeader #${frame.nonce} (term ${frame.term})`;
   }
 }

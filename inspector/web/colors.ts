@@ -12,6 +12,7 @@ export const STATE_COLORS: Record<NodeDisplayState, string> = {
   frozen: '#7fc6e8',
   crashed: '#d9534f',
   exited: '#b0b5bf',
+  member: '#8fa3bf',
   unknown: '#c4c8d0',
 };
 
@@ -22,4 +23,4 @@ export const FRAME_COLORS: Record<string, string> = {
   answerLeader: '#3aa35b',
 };
 
-export const LEGEND_STATES: NodeDisplayState[] = ['follower', 'checking', 'awaiting', 'electing', 'leader', 'disconnected', 'frozen', 'crashed'];
+export const LEGEND_STATES: NodeDisplayState[] = ['follower', 'checking', 'awaiting', 'electing', 'leader', 'disconnected', 'frozen', 'crashed', 'member'];

@@ -1,7 +1,10 @@
 /**
  * The inspector page: one WebSocket to /events brings the ring's state, its frames and its log
  * (inspector/server/messages.ts); buttons POST to /api/control. While paused, messages wait in
- * a queue and are applied on resume, so the picture never jumps ahead of the animation.
+ * a queue and are applied on resume, so the picture never jumps ahead of the animation. With
+ * RING_TOKEN set on the server, every request carries the admin token (from the field, the
+ * `?token=` of the page's address, or localStorage): the WebSocket as `?token=`, the rest as
+ * `Authorization: Bearer`.
  */
 import { nodeMachine } from '../../machines/nodeMachine.js';
 import type { ControlAction, ElectionView, LogEntry, NodeView, RingState, ServerMessage } from '../server/messages.js';
@@ -24,11 +27,14 @@ const ring = new RingView(byId<SVGSVGElement>('ring'), (key) => select(key));
 const chart = new StatechartPanel(nodeMachine, byId<SVGSVGElement>('chart'), byId('transitions'), byId('recent'));
 const tokenInput = byId<HTMLInputElement>('token');
 tokenInput.value = new URLSearchParams(location.search).get('token') ?? localStorage.getItem('ringleader.token') ?? '';
-tokenInput.addEventListener('change', () => localStorage.setItem('ringleader.token', tokenInput.value));
+tokenInput.addEventListener('change', () => {
+  localStorage.setItem('ringleader.token', tokenInput.value);
+  reconnect();
+});
 
 byId('legend').replaceChildren(
   ...LEGEND_STATES.map((name) => {
-    const item = el('span');
+    const item = el('span', name === 'member' ? { title: 'listed by the relay; its machine does not stream to this inspector' } : {});
     const dot = el('i');
     dot.style.background = STATE_COLORS[name];
     item.append(dot, document.createTextNode(name));
@@ -56,14 +62,30 @@ speed.addEventListener('input', () => {
 byId<HTMLInputElement>('show-heartbeats').addEventListener('change', () => renderLog());
 
 // ---- the push channel ----
-function connect(): void {
-  const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/events`);
+let socket: WebSocket | null = null;
+let retry: number | undefined;
+
+function authHeaders(): Record<string, string> {
+  return tokenInput.value ? { Authorization: `Bearer ${tokenInput.value}` } : {};
+}
+
+/** A browser WebSocket cannot show why it was refused: ask over HTTP first whether the token is needed. */
+async function connect(): Promise<void> {
   const status = byId('connection');
-  socket.addEventListener('open', () => {
+  const probe = await fetch('/api/state', { headers: authHeaders() }).catch(() => null);
+  if (probe?.status === 401) {
+    byId('token-box').hidden = false;
+    status.textContent = tokenInput.value ? 'wrong admin token' : 'admin token needed';
+    return; // a change of the token field calls reconnect()
+  }
+  const query = tokenInput.value ? `?token=${encodeURIComponent(tokenInput.value)}` : '';
+  const current = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/events${query}`);
+  socket = current;
+  current.addEventListener('open', () => {
     status.textContent = 'live';
     status.classList.add('online');
   });
-  socket.addEventListener('message', (event) => {
+  current.addEventListener('message', (event) => {
     const message = JSON.parse(String(event.data)) as ServerMessage;
     if (paused && message.type !== 'hello') {
       queue.push(message);
@@ -73,11 +95,20 @@ function connect(): void {
     }
     apply(message);
   });
-  socket.addEventListener('close', () => {
+  current.addEventListener('close', () => {
+    if (socket !== current) return; // replaced by reconnect()
     status.textContent = 'offline, reconnecting…';
     status.classList.remove('online');
-    setTimeout(connect, 1000);
+    retry = window.setTimeout(() => void connect(), 1000);
   });
+}
+
+function reconnect(): void {
+  window.clearTimeout(retry);
+  const old = socket;
+  socket = null;
+  old?.close();
+  void connect();
 }
 
 function apply(message: ServerMessage): void {
@@ -85,7 +116,7 @@ function apply(message: ServerMessage): void {
     case 'hello':
       controls = message.controls;
       byId('ring-controls').hidden = !controls;
-      byId('token-box').hidden = !(controls && message.tokenRequired);
+      byId('token-box').hidden = !message.tokenRequired;
       document.body.classList.toggle('no-controls', !controls);
       log.length = 0;
       log.push(...message.log);
@@ -126,8 +157,21 @@ function render(): void {
   renderNodes(state.nodes);
   renderElections(state.elections);
   const selected = state.nodes.find((node) => node.key === selectedKey) ?? null;
-  byId('panel-title').textContent = selected ? `${selected.id ?? '?'} · ${selected.statePath}` : '—';
-  chart.show(selected);
+  byId('panel-title').textContent = selected ? `${selected.id ?? '?'} · ${panelState(selected)}` : '—';
+  // A crashed or exited node's machine is gone: nothing is active any more.
+  chart.show(selected, selected !== null && !isGone(selected) && selected.state !== 'member');
+}
+
+function isGone(node: NodeView): boolean {
+  return node.state === 'crashed' || node.state === 'exited';
+}
+
+/** The selected node's state as the panel's title says it. */
+function panelState(node: NodeView): string {
+  if (isGone(node)) return `${node.state} (its machine was in ${node.statePath})`;
+  if (node.state === 'frozen') return `frozen (stopped in ${node.statePath})`;
+  if (node.state === 'member') return 'in the ring (its machine does not stream here)';
+  return node.statePath;
 }
 
 interface NodeRow {
@@ -155,9 +199,9 @@ function renderNodes(nodes: NodeView[]): void {
       entry = { row, cells, chip, buttons, buttonsFor: '' };
       nodeRows.set(node.key, entry);
     }
-    const gone = node.state === 'crashed' || node.state === 'exited';
+    const gone = isGone(node);
     setAttributes(entry.row, { 'data-node': node.id ?? '', class: `${node.key === selectedKey ? 'selected' : ''}${gone ? ' gone' : ''}` });
-    const texts = [`${node.id ?? '?'}${node.member || gone ? '' : ' (out of ring)'}`, node.rank === null ? '' : String(node.rank), '', node.leader ? node.leader.id : '—', String(node.term)];
+    const texts = [`${node.id ?? '?'}${node.member || gone ? '' : ' (out of ring)'}`, node.rank === null ? '' : String(node.rank), '', node.leader ? node.leader.id : '—', node.term === null ? '' : String(node.term)];
     texts.forEach((text, index) => index !== 2 && setText(entry.cells[index]!, text));
     setText(entry.chip, node.state);
     entry.chip.style.background = STATE_COLORS[node.state];
@@ -241,8 +285,7 @@ async function sendControl(action: ControlAction, id?: string): Promise<void> {
   status.classList.remove('error');
   status.textContent = `${action}${id ? ` ${id}` : ''}…`;
   try {
-    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-    if (tokenInput.value) headers.Authorization = `Bearer ${tokenInput.value}`;
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...authHeaders() };
     const response = await fetch('/api/control', { method: 'POST', headers, body: JSON.stringify({ action, ...(id ? { id } : {}) }) });
     const body = (await response.json()) as { error?: string };
     if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
@@ -253,4 +296,4 @@ async function sendControl(action: ControlAction, id?: string): Promise<void> {
   }
 }
 
-connect();
+void connect();

@@ -11,6 +11,8 @@ const SIZE = 520;
 const CENTER = SIZE / 2;
 const RADIUS = 180;
 const MARGIN = 48;
+/** Wider at the sides: the state labels of the nodes left and right ("leader · term 12") run outwards. */
+const SIDE_MARGIN = 100;
 const NODE_RADIUS = 31;
 /** How long a frame takes to travel at speed 1×. */
 const FLIGHT_MS = 900;
@@ -49,7 +51,7 @@ export class RingView {
     this.flightsLayer = svg('g');
     root.append(this.arcsLayer, this.center, this.nodesLayer, this.flightsLayer);
     // Margins beyond the circle for the state labels, which sit outside the nodes.
-    root.setAttribute('viewBox', `${-MARGIN} ${-MARGIN / 3} ${SIZE + 2 * MARGIN} ${SIZE + (2 * MARGIN) / 3}`);
+    root.setAttribute('viewBox', `${-SIDE_MARGIN} ${-MARGIN / 3} ${SIZE + 2 * SIDE_MARGIN} ${SIZE + (2 * MARGIN) / 3}`);
     const tick = (now: number) => {
       const elapsed = Math.min(now - this.lastTick, 100);
       this.lastTick = now;
@@ -152,13 +154,14 @@ export class RingView {
     });
     setText(id, node.id ?? '?');
     setText(rank, node.rank === null ? '' : String(node.rank));
-    setText(title, `${node.id ?? '?'} · rank ${node.rank ?? '?'} · ${node.statePath} · term ${node.term}`);
+    setText(title, `${node.id ?? '?'} · rank ${node.rank ?? '?'} · ${node.statePath} · term ${node.term ?? '?'}`);
     // State label outside the circle, away from the centre.
     const dx = Math.cos(point.angle) * (NODE_RADIUS + 16);
     const dy = Math.sin(point.angle) * (NODE_RADIUS + 16) + 4;
     const anchor = Math.abs(Math.cos(point.angle)) < 0.3 ? 'middle' : Math.cos(point.angle) > 0 ? 'start' : 'end';
     setAttributes(label, { x: dx, y: isLeader && dy < 0 ? dy - 18 : dy, 'text-anchor': anchor });
-    setText(label, node.state === 'leader' ? `leader · term ${node.term}` : node.state);
+    // A member known only from the relay's /status leads when the relay says so.
+    setText(label, node.state === 'leader' || (node.state === 'member' && isLeader) ? `leader · term ${node.term ?? '?'}` : node.state);
     return group;
   }
 

@@ -6,7 +6,7 @@
  */
 import type { AnyStateMachine } from 'xstate';
 import type { NodeView } from '../server/messages.js';
-import { el, svg } from './dom.js';
+import { clock, el, svg } from './dom.js';
 
 interface StateNodeLike {
   key: string;
@@ -40,8 +40,9 @@ export class StatechartPanel {
     this.layout(root);
   }
 
-  show(node: NodeView | null): void {
-    const activePath = node ? node.statePath.split('.') : [];
+  /** `active`: whether the node's machine still runs (a crashed node's last state is not highlighted). */
+  show(node: NodeView | null, active: boolean): void {
+    const activePath = node && active ? node.statePath.split('.') : [];
     const activeIds = new Set<string>();
     for (let depth = 1; depth <= activePath.length; depth += 1) activeIds.add(['node', ...activePath.slice(0, depth)].join('.'));
     for (const [id, group] of this.groups) group.classList.toggle('active', activeIds.has(id));
@@ -65,7 +66,7 @@ export class StatechartPanel {
         .reverse()
         .map((entry) => {
           const item = el('li');
-          item.append(el('time', {}, new Date(entry.at).toLocaleTimeString()), document.createTextNode(`${entry.event}${entry.summary ? ` (${entry.summary})` : ''} → ${entry.state}`));
+          item.append(el('time', {}, clock(entry.at)), document.createTextNode(`${entry.event}${entry.summary ? ` (${entry.summary})` : ''} → ${entry.state}`));
           return item;
         }),
     );

@@ -1,0 +1,146 @@
+/**
+ * Why a node could not get into the ring: the error `joinRing()` rejects with (and `node.closed`
+ * carries when the relay refuses a reconnect for good), with a machine-readable `code`, and the
+ * rule that turns one failed connection attempt into such a reason.
+ *
+ * Before its first welcome a node gives up on answers that retrying cannot change (401, a server
+ * that is up but is not a WebSocket relay) and, after `connectTimeoutMs`, on everything else.
+ * Once it has joined, only 401 is final: anything else may be a relay restarting.
+ */
+
+/**
+ * - `bad-url`: `relay` is not a ws:// or wss:// URL;
+ * - `unreachable`: no connection (refused, unknown host, network or TLS error);
+ * - `unauthorized`: HTTP 401, the ring token (RING_TOKEN) is missing or wrong;
+ * - `not-websocket`: something answered, but not with a WebSocket upgrade (a web server on that
+ *   port, say; `status` has its HTTP status);
+ * - `timeout`: no welcome from the relay within `connectTimeoutMs` for another reason (the
+ *   handshake hung, or the server upgraded but never spoke the relay's protocol).
+ */
+export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'timeout';
+
+export interface RelayConnectionErrorDetails {
+  /** The relay's address as given (a `token` in its query masked). */
+  relay: string;
+  /** The HTTP status of the answer, for `unauthorized` and `not-websocket`. */
+  status?: number | undefined;
+  /** The underlying error (its `code` is e.g. ECONNREFUSED or ENOTFOUND), when there was one. */
+  cause?: unknown;
+}
+
+/** `joinRing()` could not get this node into the ring; `code` says why. */
+export class RelayConnectionError extends Error {
+  override name = 'RelayConnectionError';
+  readonly code: RelayConnectionErrorCode;
+  readonly relay: string;
+  readonly status: number | undefined;
+
+  constructor(code: RelayConnectionErrorCode, message: string, details: RelayConnectionErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.relay = details.relay;
+    this.status = details.status;
+  }
+}
+
+/** The relay refused this node's credentials (HTTP 401 at upgrade): retrying cannot help. */
+export class RelayUnauthorizedError extends RelayConnectionError {
+  override name = 'RelayUnauthorizedError';
+  declare readonly code: 'unauthorized';
+
+  constructor(message: string, details: RelayConnectionErrorDetails) {
+    super('unauthorized', message, details);
+  }
+}
+
+/** One connection attempt that did not end in an open socket. */
+export interface FailedAttempt {
+  code: Exclude<RelayConnectionErrorCode, 'bad-url'>;
+  /** What happened, for people (and the `reconnecting` log line): "connect ECONNREFUSED 127.0.0.1:1". */
+  detail: string;
+  status?: number;
+  /** Retrying cannot change the answer (as long as the node has never been welcomed). */
+  final: boolean;
+  cause?: Error;
+}
+
+/** The server answered the upgrade request with a plain HTTP response. */
+export function refusedAttempt(status: number): FailedAttempt {
+  if (status === 401) return { code: 'unauthorized', detail: 'the relay answered HTTP 401 (ring token missing or wrong)', status, final: true };
+  // A proxy in front of a relay that is (re)starting, or a busy server: worth another try.
+  const passing = status >= 500 || status === 408 || status === 429;
+  return { code: 'not-websocket', detail: `the server answered HTTP ${status} instead of upgrading to a WebSocket`, status, final: !passing };
+}
+
+/** The attempt failed with an error from `ws` (network, TLS, a non-HTTP answer, a bad handshake). */
+export function erroredAttempt(error: Error & { code?: string }): FailedAttempt {
+  const code = error.code ?? '';
+  if (code.startsWith('HPE_')) {
+    return { code: 'not-websocket', detail: `the server does not speak HTTP (${error.message})`, final: true, cause: error };
+  }
+  // ws's own handshake checks: a 101 answer without a valid WebSocket accept.
+  if (/^Invalid Sec-WebSocket|^Invalid Upgrade header|^Server sent/.test(error.message)) {
+    return { code: 'not-websocket', detail: error.message, final: true, cause: error };
+  }
+  if (/handshake has timed out/i.test(error.message)) return { code: 'timeout', detail: error.message, final: false, cause: error };
+  return { code: 'unreachable', detail: error.message, final: false, cause: error };
+}
+
+/** The socket opened and closed again before the relay welcomed this node. */
+export function closedBeforeWelcome(code: number, reason: string): FailedAttempt {
+  return { code: 'timeout', detail: `the relay closed the connection before welcoming this node (${code}${reason ? `: ${reason}` : ''})`, final: false };
+}
+
+/** The error for a failed attempt; `waited` is set when it is the last one before the deadline. */
+export function connectionError(
+  failure: FailedAttempt,
+  relayUrl: string,
+  context: { tokenGiven: boolean; waited?: { ms: number; attempts: number } },
+): RelayConnectionError {
+  const relay = maskToken(relayUrl);
+  const details: RelayConnectionErrorDetails = { relay, status: failure.status, cause: failure.cause };
+  const tried = context.waited ? ` (tried for ${context.waited.ms} ms, ${plural(context.waited.attempts, 'attempt')})` : '';
+  switch (failure.code) {
+    case 'unauthorized': {
+      const why = context.tokenGiven ? 'RING_TOKEN is wrong' : 'RING_TOKEN is missing: this relay requires one';
+      return new RelayUnauthorizedError(`the relay at ${relay} refused this node (HTTP 401): ${why}`, details);
+    }
+    case 'not-websocket':
+      return new RelayConnectionError(
+        'not-websocket',
+        `${relay} is not a WebSocket relay: ${failure.status === undefined ? failure.detail : `it answered HTTP ${failure.status} instead of upgrading the connection`}${tried}`,
+        details,
+      );
+    case 'unreachable':
+      return new RelayConnectionError('unreachable', `cannot reach the relay at ${relay}: ${failure.detail}${tried}`, details);
+    case 'timeout':
+      return new RelayConnectionError('timeout', `no welcome from the relay at ${relay}: ${failure.detail}${tried}`, details);
+  }
+}
+
+/** The deadline passed while an attempt was still under way and none had failed yet. */
+export function noWelcomeYet(relayUrl: string, waitedMs: number): RelayConnectionError {
+  const relay = maskToken(relayUrl);
+  return new RelayConnectionError(
+    'timeout',
+    `no welcome from the relay at ${relay} within ${waitedMs} ms (is a Ringleader relay listening there?)`,
+    { relay },
+  );
+}
+
+/** The `relay` option is not a usable URL; checked before any connection is tried. */
+export function badRelayUrl(relay: unknown): RelayConnectionError {
+  const shown = typeof relay === 'string' ? JSON.stringify(maskToken(relay)) : String(relay);
+  return new RelayConnectionError('bad-url', `joinRing: relay must be a ws:// or wss:// URL, got ${shown}`, {
+    relay: typeof relay === 'string' ? maskToken(relay) : '',
+  });
+}
+
+/** The relay also takes the token as `?token=`: never put it in a message or a log line. */
+export function maskToken(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/g, '$1***');
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
