@@ -3,7 +3,7 @@
  * exits 0. Bad configuration throws ConfigError, which the dispatcher turns into exit code 2.
  */
 import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
-import { parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
 import { startRelay } from './server.js';
 
@@ -103,6 +103,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (help) {
     process.stdout.write(renderHelp(USAGE, SUMMARY, RELAY_OPTIONS));
     return 0;
+  }
+  if (options.maxBacklog < options.maxPayload) {
+    // A peer must be able to hold at least one frame of the largest size in its backlog.
+    throw new ConfigError(`--max-backlog (RELAY_MAX_BACKLOG) ${options.maxBacklog} must be at least --max-payload (RELAY_MAX_PAYLOAD) ${options.maxPayload}`);
   }
   const logger = createLogger({ component: 'relay', level: options.logLevel });
   let relay;

@@ -302,7 +302,7 @@ export class ConnectionHub {
         const connection = this.bySerial.get(event.connection);
         if (connection === undefined) return;
         this.metrics.refused.ring_full += 1;
-        this.log.warn({ clientId: null, remote: connection.remote, reason: event.reason }, 'refused join: the ring is full');
+        this.log.warn({ clientId: null, remote: connection.remote, reason: event.reason }, 'rejected join: the ring is full');
         this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: event.reason.slice(0, 120) });
         return;
       }

@@ -80,7 +80,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 503, message: string, fields: Record<string, unknown>) => {
     metrics.refused[reason] += 1;
     if (reason === 'unauthorized') metrics.rejected.unauthorized += 1;
-    logger.warn({ clientId: null, code: reason, ...fields }, `refused join: ${message}`);
+    logger.warn({ clientId: null, code: reason, ...fields }, `rejected join: ${message}`);
     refuseUpgrade(socket, status, message);
   };
 

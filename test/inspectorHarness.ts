@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createActor, fromCallback, type Actor } from 'xstate';
 import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
-import { nextClientId, relayMachine, type RelayActor } from '../machines/relayMachine.js';
+import { relayMachine, type RelayActor } from '../machines/relayMachine.js';
 import { nodeMachine, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { ServerFrame } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
@@ -39,6 +39,9 @@ export class InProcessRing implements RingControl {
   private relayInspection!: Inspection;
   private members: Member[] = [];
   private timers = new Set<NodeJS.Timeout>();
+  /** Connections the relay machine has not named yet, by the handle given in `connect`. */
+  private readonly connecting = new Map<number, Member>();
+  private connections = 0;
   private nextRank: number;
   private seed = 1;
 
@@ -79,14 +82,14 @@ export class InProcessRing implements RingControl {
     if (member.evictTimer) clearTimeout(member.evictTimer);
     member.actor.stop();
     member.inspection.stop();
-    this.relay.send({ type: 'leave', id });
+    this.relay.send({ type: 'disconnect', id });
   }
 
   async freeze(id: string): Promise<void> {
     const member = this.byId(id);
     member.frozen = true;
     // As the relay's ping/pong would: a frozen member leaves the ring after about a leader timeout.
-    member.evictTimer = setTimeout(() => this.relay.send({ type: 'leave', id }), this.timing.leaderTimeoutMs ?? 1000);
+    member.evictTimer = setTimeout(() => this.relay.send({ type: 'disconnect', id }), this.timing.leaderTimeoutMs ?? 1000);
   }
 
   async unfreeze(id: string): Promise<void> {
@@ -138,9 +141,17 @@ export class InProcessRing implements RingControl {
 
   private startRelay(): void {
     this.relayInspection = createInspection({ url: this.inspectUrl, name: 'relay', logger });
-    const relay = createActor(relayMachine, { inspect: this.relayInspection.inspect });
+    const relay = createActor(relayMachine, {
+      input: { maxMembers: 1000, forwardTimeoutMs: this.timing.leaderTimeoutMs ?? 1000 },
+      inspect: this.relayInspection.inspect,
+    });
     relay.on('deliver', ({ to, frame }) => {
       for (const id of to) this.later(() => this.deliverTo(id, frame), LATENCY_MS);
+    });
+    relay.on('admitted', ({ connection, id }) => {
+      const member = this.connecting.get(connection);
+      this.connecting.delete(connection);
+      if (member) member.id = id;
     });
     relay.start();
     this.relay = relay;
@@ -160,7 +171,10 @@ export class InProcessRing implements RingControl {
       receive((command) => {
         if (member.frozen || member.id === null || !this.ids().includes(member.id)) return;
         const from = member.id;
-        this.later(() => this.relay.send({ type: 'frame', from, frame: command.frame }), LATENCY_MS);
+        // The relay's ws answers pings at once; a node that drops or closes its link leaves.
+        if (command.type === 'ping') this.later(() => member.deliver?.({ type: 'relay.pong', seq: command.seq }), 2 * LATENCY_MS);
+        else if (command.type === 'send') this.later(() => this.relay.send({ type: 'frame', from, frame: command.frame }), LATENCY_MS);
+        else this.relay.send({ type: 'disconnect', id: from });
       });
       this.later(() => this.join(member), LATENCY_MS);
       return () => {
@@ -178,9 +192,10 @@ export class InProcessRing implements RingControl {
 
   private join(member: Member): void {
     if (!this.members.includes(member)) return;
-    const id = nextClientId(this.relay.getSnapshot().context, member.id);
-    member.id = id;
-    this.relay.send({ type: 'join', id });
+    const connection = ++this.connections;
+    this.connecting.set(connection, member);
+    member.deliver?.({ type: 'relay.connecting' });
+    this.relay.send({ type: 'connect', connection, resume: member.id, host: null });
   }
 
   private byId(id: string): Member {

@@ -413,7 +413,7 @@ describe('node machine: one decision per election frame', () => {
   it('turns each election frame into exactly one of election.forward, election.complete, election.drop', () => {
     const outcomes = (snapshot: Snapshot, frame: ElectionFrame) => {
       const seen: string[] = [];
-      const actor = createActor(machine, { snapshot, inspect: (event) => {
+      const actor = createActor(machine, { input: { rank: 5, seed: 1 }, snapshot, inspect: (event) => {
         if (event.type === '@xstate.microstep' && event.event.type.startsWith('election.')) seen.push(event.event.type);
       } });
       actor.start();

@@ -144,7 +144,7 @@ describe('the npm package', () => {
     expect(report.leading).toEqual([report.leader.id]);
     expect(report.failure).toBe('unreachable');
     expect(report.machine).toBe('node');
-    expect(report.states).toEqual(['disconnected', 'online']);
+    expect(report.states).toEqual(['disconnected', 'online', 'left']);
     // The failed join said so on stderr (the default logger: warnings and errors).
     expect(stderr).toContain('cannot reach the relay at ws://127.0.0.1:1');
   }, 90_000);

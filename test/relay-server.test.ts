@@ -28,12 +28,9 @@ afterEach(async () => {
   await Promise.all(relays.splice(0).map((relay) => relay.close()));
 });
 
-describe.each([
-  ['fast routing', false],
-  ['every frame through the machine', true],
-])('routing (%s)', (_name, machineRoutesEveryFrame) => {
+describe('routing (every frame through the relay machine)', () => {
   it('delivers next, all and <id> with from stamped, and errors on unknown targets', async () => {
-    const { relay } = await relayWith({ machineRoutesEveryFrame });
+    const { relay } = await relayWith();
     const [a, b, c] = [await join(relay), await join(relay), await join(relay)];
 
     c.send({ type: 'election', to: 'next', initiator: c.id, term: 4, eligible: [{ id: c.id, rank: 1 }] });
@@ -49,7 +46,7 @@ describe.each([
     expect(await a.error('unknown_target')).toMatchObject({ detail: expect.stringContaining('gone') });
 
     // Alone in the ring, `next` is yourself (the ring of one completes its own election).
-    const { relay: solo } = await relayWith({ machineRoutesEveryFrame });
+    const { relay: solo } = await relayWith();
     const only = await join(solo);
     only.send({ type: 'election', to: 'next', initiator: only.id, term: 1, eligible: [{ id: only.id, rank: 3 }] });
     expect(await only.next((frame) => frame.type === 'election')).toMatchObject({ from: only.id });
