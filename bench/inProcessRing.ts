@@ -8,6 +8,7 @@
  * the node machine and `createRelayConnection`, and "crashes" by closing its socket with no
  * hand-off: to the relay and the other nodes that is exactly a dead process.
  */
+import { checkAgreement } from '../runtime/agreement.js';
 import { pino } from 'pino';
 import { createActor } from 'xstate';
 import { nodeMachine, type NodeActor } from '../machines/nodeMachine.js';
@@ -116,15 +117,12 @@ export class InProcessRing {
     return node;
   }
 
-  /** The leader every member names, or null while they differ. */
+  /** The leader every member names (runtime/agreement.ts), or null while they differ. */
   agreement(): LeaderInfo | null {
-    const first = this.members[0]?.leader ?? null;
-    if (first === null) return null;
-    for (const member of this.members) {
-      const leader = member.leader;
-      if (leader === null || leader.id !== first.id || leader.term !== first.term) return null;
-    }
-    return first;
+    const verdict = checkAgreement(
+      this.members.map((member) => ({ id: member.id(), leader: member.leader, leading: member.leader?.id === member.id() })),
+    );
+    return verdict.agreed ? verdict.leader : null;
   }
 
   async waitForAgreement(timeoutMs = 120_000): Promise<LeaderInfo> {

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { LeaderInfo } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
 import { SUPERVISOR_PID_ENV } from './orphanGuard.js';
+import { checkAgreement } from '../runtime/agreement.js';
 import { leaderChange, nodeJoined, parseLogLine, relayListening, type LogRecord } from './logRecords.js';
 
 /**
@@ -48,6 +49,8 @@ export interface SupervisedChild {
   memberCount: number | undefined;
   /** The leader this node last logged that it follows. */
   leader: LeaderInfo | null;
+  /** Between its `leadership acquired` and `leadership lost` lines. */
+  leading: boolean;
   frozen: boolean;
   exited: boolean;
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -249,15 +252,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
    * The leader every live, unfrozen node names (same id and term), provided that leader is one
    * of them and names itself; null while they disagree or before anyone has a leader.
    */
+  /** The leader every running, unfrozen node names and only it claims (runtime/agreement.ts), or null. */
   agreement(): Agreement | null {
-    const members = this.nodes.filter((node) => !node.frozen && node.clientId !== undefined);
-    const first = members[0]?.leader;
-    if (!first) return null;
-    for (const node of members) {
-      if (!node.leader || node.leader.id !== first.id || node.leader.term !== first.term) return null;
-    }
-    if (!members.some((node) => node.clientId === first.id)) return null;
-    return { leader: first, nodes: members.map((node) => node.clientId!) };
+    const members = this.nodes.filter((node) => !node.frozen && !node.exited && node.clientId !== undefined);
+    const verdict = checkAgreement(members.map((node) => ({ id: node.clientId!, leader: node.leader, leading: node.leading })));
+    return verdict.agreed ? { leader: verdict.leader, nodes: verdict.members } : null;
   }
 
   /**
@@ -350,6 +349,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
       rank: undefined,
       memberCount: undefined,
       leader: null,
+      leading: false,
       frozen: false,
       exited: false,
       exit: undefined,
@@ -364,6 +364,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
     });
     child.on('exit', (code, signal) => {
       supervised.exited = true;
+      supervised.leading = false;
       supervised.frozen = false;
       supervised.exit = { code, signal };
       this.emit('exit', supervised);
@@ -387,6 +388,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> implements RingCo
         ...(child.clientId === undefined ? {} : { clientId: child.clientId }),
         ...(child.rank === undefined ? {} : { rank: child.rank }),
       };
+      if (record.msg === 'leadership acquired') child.leading = true;
+      else if (record.msg === 'leadership lost' || record.msg === 'node left') child.leading = false;
       const leader = leaderChange(record, self);
       const changed = leader && (child.leader?.id !== leader.id || child.leader.term !== leader.term);
       if (leader) child.leader = leader;

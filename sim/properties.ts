@@ -80,6 +80,7 @@ export class PropertyChecker {
   /** Stance of each live process -> how many hold it; agreement is read off these counts. */
   private readonly stances = new Map<number, string>();
   private readonly stanceCounts = new Map<string, number>();
+  private stanceVersion = 0;
   /** The agreed leader while the stability window is open. */
   private stable: LeaderInfo | null = null;
   /** Processes in state leader, and which of them are frozen (a frozen one holds no usable lease). */
@@ -214,9 +215,15 @@ export class PropertyChecker {
     ids.add(winner.id);
   }
 
+  /** Changes whenever any process's stance changes: a cache key for whoever reads agreement. */
+  get version(): number {
+    return this.stanceVersion;
+  }
+
   /**
-   * The agreed leader when every live process agrees (see the file comment), else null.
-   * `ringSize` is how many members the relay has (null while it is down).
+   * Whether the stances counted so far can be an agreement of `liveProcesses` (see the file
+   * comment): a cheap test after every step. The simulation confirms a yes with the project's one
+   * agreement check (runtime/agreement.ts). `ringSize` is the relay's member count (null while down).
    */
   agreement(liveProcesses: number, ringSize: number | null): LeaderInfo | null {
     if (ringSize !== liveProcesses || this.stances.size !== liveProcesses) return null;
@@ -250,6 +257,7 @@ export class PropertyChecker {
   private setStance(index: number, stance: string | null): void {
     const previous = this.stances.get(index);
     if (previous === stance) return;
+    this.stanceVersion += 1;
     if (previous !== undefined) {
       const left = (this.stanceCounts.get(previous) ?? 1) - 1;
       if (left === 0) this.stanceCounts.delete(previous);

@@ -17,6 +17,7 @@
 import { electionTimeoutFor, resolveTiming, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
 import { type ClientFrame, type ClientId, type LeaderInfo, type ServerFrame } from '../machines/protocol.js';
 import { DEFAULT_BACKOFF } from '../node/backoff.js';
+import { checkAgreement } from '../runtime/agreement.js';
 import { DEFAULT_LIMITS, heartbeatIntervalFor } from '../relay/limits.js';
 import { FAULT_KINDS, injectFault, isSequentialFailover, type FaultKind, type FaultWorld } from './faults.js';
 import { Network, type DelayRange } from './network.js';
@@ -166,6 +167,8 @@ class Simulation implements NodeWorld, FaultWorld {
   private liveSilent = 0;
   private silentInRing = 0;
   private frozenCount = 0;
+  /** The last confirmed agreement and the stance version it was computed for. */
+  private confirmed: { version: number; leader: LeaderInfo | null } = { version: -1, leader: null };
   /** Election frames on their way (on a link); agreement is only declared with none. */
   private electionsInFlight = 0;
   private relayHost: SimRelay | null = null;
@@ -295,7 +298,16 @@ class Simulation implements NodeWorld, FaultWorld {
   private agreed(): LeaderInfo | null {
     if (this.electionsInFlight > 0) return null;
     const ring = this.relayHost === null ? null : this.relayHost.memberCount - this.silentInRing;
-    return this.checker.agreement(this.liveCount, ring);
+    const counted = this.checker.agreement(this.liveCount, ring);
+    if (counted === null) return null;
+    // Confirm with the one agreement check, recomputed only when some stance changed.
+    if (this.confirmed.version !== this.checker.version) {
+      const live = this.nodes.filter((node) => node.alive && !node.silent && node.snapshot !== null);
+      const views = live.map((node) => ({ id: node.id, leader: node.snapshot!.context.leader, leading: roleOf(node.snapshot!) === 'leader' }));
+      const verdict = checkAgreement(views);
+      this.confirmed = { version: this.checker.version, leader: verdict.agreed ? verdict.leader : null };
+    }
+    return this.confirmed.leader === null ? null : counted;
   }
 
   private afterStep(): void {

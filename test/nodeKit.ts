@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { joinRing, type JoinRingOptions, type RingNode } from '../index.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
+import { checkAgreement } from '../runtime/agreement.js';
 import { waitFor as pollUntil } from './waitFor.js';
 
 /** Short timers so failovers happen in about a second; deadlines below stay generous. */
@@ -86,14 +87,8 @@ export class TestRing {
    */
   async agreement(nodes: RingNode[], what = 'the nodes to agree on one leader', timeoutMs = 30_000): Promise<RingNode> {
     return waitFor(() => {
-      const first = nodes[0]?.leader();
-      if (!first) return undefined;
-      const agreed = nodes.every((node) => {
-        const leader = node.leader();
-        return leader !== null && leader.id === first.id && leader.term === first.term;
-      });
-      const leading = this.leaders(nodes);
-      return agreed && leading.length === 1 && leading[0]!.id === first.id ? leading[0] : undefined;
+      const verdict = checkAgreement(nodes.map((node) => ({ id: node.id, leader: node.leader(), leading: node.isLeader() })));
+      return verdict.agreed ? nodes.find((node) => node.id === verdict.leader.id) : undefined;
     }, what, timeoutMs);
   }
 

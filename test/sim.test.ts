@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { runSimulation, type SimulationSummary } from '../sim/simulation.js';
+import { electionTimeoutFor, resolveTiming } from '../machines/nodeMachine.js';
+import { runSimulation, type SimulationOptions, type SimulationSummary } from '../sim/simulation.js';
 
 // Process-level checks run the built CLI: `npm run build` (or `npm test`, whose pretest builds) first.
 const CLI = 'dist/sim/cli.js';
@@ -31,6 +32,39 @@ describe('simulator', () => {
       expect(failover.newLeader).not.toBe(failover.crashed);
     }
     expect(summary.elections.started).toBe(summary.elections.completed);
+  });
+
+  it('with a silent member in the ring, a leader crash is repaired within about two election timeouts', () => {
+    const timing = resolveTiming();
+    for (const seed of [1, 2, 3, 4]) {
+      const summary = runSimulation({ seed, nodes: 6, silentMembers: 1, faults: ['crash-leader'], faultCount: 3 });
+      expect(summary.violations, summary.reproduce).toEqual([]);
+      expect(summary.failovers).toHaveLength(3);
+      for (const failover of summary.failovers) {
+        const twoElectionTimeouts = 2 * electionTimeoutFor(timing, failover.nodes + 1) * (1 + timing.jitter);
+        expect(failover.durationMs).toBeLessThanOrEqual(twoElectionTimeouts + 200);
+      }
+    }
+  });
+
+  it('a silent member that joins mid-run never stops the ring from electing (the sweep has it too)', () => {
+    const summary = runSimulation({ seed: 9, nodes: 4, faults: ['silent-member', 'crash-leader', 'election'], faultCount: 8 });
+    expect(summary.violations, summary.reproduce).toEqual([]);
+    expect(summary.faultsInjected['silent-member']).toBeGreaterThan(0);
+  });
+
+  it('the lease holds with clock rates within the bound, and the simulator finds two leaders beyond it', () => {
+    // A leader whose frames stop arriving (one-way loss) must step down, on its own clock,
+    // before the relay drops it and the others elect: W (1 + drift) < H - 2 delta.
+    const run = (seed: number, clockDrift: number) =>
+      runSimulation({ seed, nodes: 4, faults: ['loss-down', 'crash'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift });
+    const seeds = Array.from({ length: 40 }, (_, index) => index + 1);
+    for (const seed of seeds.slice(0, 15)) expect(run(seed, 0.3).violations, `seed ${seed}`).toEqual([]);
+    const broken = seeds.map((seed) => run(seed, 1.5)).find((summary) => summary.violations.some((v) => v.property === 'lease'));
+    expect(broken, 'no run with clocks 2.5x apart broke the lease').toBeDefined();
+    expect(broken!.violations[0]!.message).toMatch(/2 processes hold a lease at once/);
+    expect(broken!.traceTail.length).toBeGreaterThan(0);
+    expect(broken!.reproduce).toContain('--clock-drift 1.5');
   });
 
   it('a quiet ring elects once and keeps its leader', () => {
@@ -65,6 +99,18 @@ describe('npm run sim', () => {
     expect(result.status, result.stderr).toBe(0);
     const replayed = JSON.parse(result.stdout.slice(result.stdout.indexOf('\n') + 1)) as SimulationSummary;
     expect(withoutWallTime(replayed)).toEqual(withoutWallTime(summary));
+  });
+
+  it('prints the run that broke a property: its last events, the violation and the replay command', () => {
+    const options: SimulationOptions = { seed: 16, nodes: 4, faults: ['loss-down'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift: 1.5 };
+    const summary = runSimulation(options);
+    expect(summary.violations[0]?.property).toBe('lease');
+    const args = summary.reproduce.replace(/^npm run sim -- /, '').split(' ');
+    const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain('last events before the violation:');
+    expect(result.stdout).toMatch(/VIOLATION lease at [\d.]+ ms: 2 processes hold a lease at once/);
+    expect(result.stdout).toContain(`reproduce: ${summary.reproduce}`);
   });
 
   it('rejects a bad option with a clear message and exit code 2', () => {

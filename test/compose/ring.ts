@@ -3,6 +3,7 @@
  * port, and each node container's own view of the leader from its pino log lines (every line
  * carries the node's clientId; "leader changed" lines carry leaderId and term).
  */
+import { checkAgreement } from '../../runtime/agreement.js';
 import type { RunOptions, RunResult } from './run.js';
 
 export interface LeaderInfo {
@@ -61,24 +62,24 @@ function parseJsonLine(line: string): Record<string, unknown> | undefined {
 }
 
 /**
- * The ring is settled when the relay lists exactly `size` members, names a leader among them,
- * and every running node container names that same leader and term, the leader's container
- * saying it leads. Returns undefined (not yet) otherwise, with the reason in `why`.
+ * The ring is settled when the relay lists exactly `size` members and names a leader, and the
+ * running node containers agree on that leader (the project's one check, runtime/agreement.ts:
+ * every member names the same leader and term, which is one of them and alone says it leads),
+ * being exactly the relay's members. Returns the reason in `why` while it is not.
  */
 export function agreement(status: RelayStatus, views: NodeView[], size: number): { leader: LeaderInfo; leaderContainer: string } | { why: string } {
   if (status.members.length !== size) return { why: `relay lists ${status.members.length} members, want ${size}` };
   if (views.length !== size) return { why: `${views.length} node containers running, want ${size}` };
   const leader = status.leader;
   if (!leader) return { why: 'relay names no leader yet' };
-  const memberIds = new Set(status.members);
-  for (const view of views) {
-    if (!view.clientId || !memberIds.has(view.clientId)) return { why: `container ${view.container.slice(0, 12)} (${view.clientId}) is not a member yet` };
-    if (view.leader?.id !== leader.id || view.leader.term !== leader.term) {
-      return { why: `${view.clientId} names ${view.leader?.id ?? 'nobody'}@${view.leader?.term ?? '-'}, relay ${leader.id}@${leader.term}` };
-    }
+  const verdict = checkAgreement(
+    views.map((view) => ({ id: view.clientId, leader: view.leader === null ? null : { ...view.leader, rank: leader.rank }, leading: view.leading })),
+    status.members,
+  );
+  if (!verdict.agreed) return { why: verdict.why };
+  if (verdict.leader.id !== leader.id || verdict.leader.term !== leader.term) {
+    return { why: `the nodes agree on ${verdict.leader.id}@${verdict.leader.term}, the relay names ${leader.id}@${leader.term}` };
   }
-  const leaderView = views.find((view) => view.clientId === leader.id);
-  if (!leaderView) return { why: `no running container is the leader ${leader.id}` };
-  if (!leaderView.leading) return { why: `leader ${leader.id} has not logged "leadership acquired"` };
+  const leaderView = views.find((view) => view.clientId === leader.id)!;
   return { leader, leaderContainer: leaderView.container };
 }
