@@ -329,6 +329,7 @@ export const nodeMachine = setup({
       event.left !== undefined &&
       event.left === context.leader?.id &&
       successorOf(context.members, event.left, applyRingChange(context.members, event)) === context.id,
+    memberLeft: ({ event }) => event.type === 'ring' && event.left !== undefined,
     leaderLeft: ({ context, event }) =>
       event.type === 'ring' && event.left !== undefined && event.left === context.leader?.id,
     /** A member left while a lap was under way: its successor restarts, in case the frame died with it. */
@@ -671,7 +672,11 @@ export const nodeMachine = setup({
             'election.complete': { target: '#node.left', actions: 'completeElection' },
             'relay.closed': '#node.left',
             'lease.expired': { guard: 'isLeaseEnd', target: '#node.left' },
-            ring: { actions: 'rememberMembers' },
+            // A member that leaves mid-lap may take the hand-off frame with it: hand off again.
+            ring: [
+              { guard: 'memberLeft', actions: ['rememberMembers', startElectionBecause('resign')] },
+              { actions: 'rememberMembers' },
+            ],
             leave: {},
           },
           after: { handOffTimeout: { target: '#node.left', actions: 'reportHandOffTimeout' } },

@@ -14,10 +14,12 @@
  * - `unauthorized`: HTTP 401, the ring token (RING_TOKEN) is missing or wrong;
  * - `not-websocket`: something answered, but not with a WebSocket upgrade (a web server on that
  *   port, say; `status` has its HTTP status);
+ * - `refused`: the relay is there but turned this node away for now (HTTP 503: the ring is full,
+ *   or too many connections); the message carries the relay's reason; retried until the deadline;
  * - `timeout`: no welcome from the relay within `connectTimeoutMs` for another reason (the
  *   handshake hung, or the server upgraded but never spoke the relay's protocol).
  */
-export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'timeout';
+export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout';
 
 export interface RelayConnectionErrorDetails {
   /** The relay's address as given (a `token` in its query masked). */
@@ -64,9 +66,10 @@ export interface FailedAttempt {
   cause?: Error;
 }
 
-/** The server answered the upgrade request with a plain HTTP response. */
-export function refusedAttempt(status: number): FailedAttempt {
+/** The server answered the upgrade request with a plain HTTP response (`body`: its first line, if any). */
+export function refusedAttempt(status: number, body = ''): FailedAttempt {
   if (status === 401) return { code: 'unauthorized', detail: 'the relay answered HTTP 401 (ring token missing or wrong)', status, final: true };
+  if (status === 503 && body !== '') return { code: 'refused', detail: `the relay turned this node away (HTTP 503): ${body}`, status, final: false };
   // A proxy in front of a relay that is (re)starting, or a busy server: worth another try.
   const passing = status >= 500 || status === 408 || status === 429;
   return { code: 'not-websocket', detail: `the server answered HTTP ${status} instead of upgrading to a WebSocket`, status, final: !passing };
@@ -111,6 +114,8 @@ export function connectionError(
         `${relay} is not a WebSocket relay: ${failure.status === undefined ? failure.detail : `it answered HTTP ${failure.status} instead of upgrading the connection`}${tried}`,
         details,
       );
+    case 'refused':
+      return new RelayConnectionError('refused', `${failure.detail}${tried}`, details);
     case 'unreachable':
       return new RelayConnectionError('unreachable', `cannot reach the relay at ${relay}: ${failure.detail}${tried}`, details);
     case 'timeout':

@@ -64,6 +64,9 @@ export interface RelayLink {
 const MAX_INBOUND_BYTES = 16 * 1024 * 1024;
 /** How long a polite close may take before the socket is cut. */
 const CLOSE_GRACE_MS = 1000;
+/** How much of a refusal's body is read, and for how long at most. */
+const REFUSAL_BODY_BYTES = 512;
+const REFUSAL_BODY_WAIT_MS = 1000;
 
 export function createRelayConnection(options: RelayConnectionOptions) {
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
@@ -109,9 +112,21 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       let failure: FailedAttempt | null = null;
 
       ws.on('unexpected-response', (_request, response) => {
-        failure ??= refusedAttempt(response.statusCode ?? 0);
-        response.resume();
-        ws.terminate();
+        // The relay says why it refuses in a one-line body (503: the ring is full); read a little of it.
+        const status = response.statusCode ?? 0;
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          if (body.length < REFUSAL_BODY_BYTES) body += chunk;
+        });
+        const done = () => {
+          clearTimeout(slow);
+          failure ??= refusedAttempt(status, body.split('\n')[0]!.trim().slice(0, REFUSAL_BODY_BYTES));
+          ws.terminate();
+        };
+        const slow = setTimeout(done, REFUSAL_BODY_WAIT_MS);
+        response.once('end', done);
+        response.once('error', done);
       });
       ws.on('open', () => {
         opened = true;

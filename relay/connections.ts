@@ -37,6 +37,8 @@ interface Connection {
   readonly loggedRuns: Set<ErrorCode>;
   /** Rejections counted but not logged, reported when the member leaves. */
   unlogged: number;
+  /** Rejections so far: a frame the machine took without one ends every run. */
+  rejections: number;
   /** Left the ring (or was refused) already; later socket events are ignored. */
   gone: boolean;
   leaveReason: LeaveReason;
@@ -134,6 +136,7 @@ export class ConnectionHub {
       limited: false,
       loggedRuns: new Set(),
       unlogged: 0,
+      rejections: 0,
       gone: false,
       leaveReason: 'close',
       closeCode: undefined,
@@ -220,9 +223,11 @@ export class ConnectionHub {
       this.reject(connection, 'bad_frame', 'from is stamped by the relay: leave it out or use your own id');
       return;
     }
-    connection.loggedRuns.clear();
     if (this.debug) this.log.debug({ clientId: connection.id, type: frame.type, to: frame.to }, 'frame');
+    const rejectedBefore = connection.rejections;
     this.actor.send({ type: 'frame', from: connection.id, frame });
+    // Taken without a rejection: whatever run of rejections this client was in has ended.
+    if (connection.rejections === rejectedBefore) connection.loggedRuns.clear();
   }
 
   private flooded(connection: Connection): void {
@@ -242,6 +247,7 @@ export class ConnectionHub {
   /** Counts a rejection, logs it if it starts a run, and answers with an error frame. */
   private reject(connection: Connection, code: ErrorCode, detail: string): void {
     this.metrics.rejected[code] += 1;
+    connection.rejections += 1;
     if (connection.loggedRuns.has(code)) {
       this.metrics.rejectionsUnlogged += 1;
       connection.unlogged += 1;

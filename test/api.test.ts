@@ -263,6 +263,27 @@ describe('joinRing against a real relay', () => {
     await expect(handOff.next()).resolves.toMatchObject({ done: true });
   });
 
+  it('members that leave at once, the leader among them, are never elected while they leave; the rest agree without a warning', async () => {
+    await ring.startRelay();
+    const members = [];
+    for (const rank of [50, 40, 30, 20, 10]) members.push(await ring.join({ rank }));
+    const leader = await ring.agreement(members);
+    const leaving = [leader, ...members.filter((node) => node !== leader).slice(0, 2)];
+    const staying = members.filter((node) => !leaving.includes(node));
+    let leadAfterLeave: string[] = [];
+    const asked = new Set<RingNode>();
+    for (const node of leaving) node.onStartedLeading(() => asked.has(node) && leadAfterLeave.push(node.id));
+    for (const node of leaving) asked.add(node);
+    await Promise.all(leaving.map((node) => node.leave()));
+
+    expect(leadAfterLeave).toEqual([]);
+    const successor = await ring.agreement(staying, 'the two that stay to agree');
+    expect(staying).toContain(successor);
+    const warnings = [...ring.logs.values()].flat().filter((line) => line.level >= 40);
+    expect(warnings.map((line) => line.msg)).toEqual([]);
+    leadAfterLeave = [];
+  });
+
   it('a wrong token is a clear, immediate error, not an endless retry', async () => {
     const relay = await startRelay({ port: 0, host: '127.0.0.1', token: 'right', logger: silentLogger });
     ring.onCleanUp(() => relay.close());

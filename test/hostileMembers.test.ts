@@ -1,0 +1,115 @@
+/**
+ * Members that are buggy or hostile, against real relay and node processes (`npm run build`
+ * first): a valid frame with an absurd term, an announcement addressed to its sender, a member
+ * that reads and never passes anything on, and a member that floods bad frames. After each one
+ * the ring must still elect, and the relay must say what happened without flooding its log.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { TERM_STEP_LIMIT } from '../machines/protocol.js';
+import { DEADLINE_MS, describeViews, eventually, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { waitFor } from './waitFor.js';
+import { getJson, killRelayProcesses, metric, RelayProcess, TestClient } from './relayHelpers.js';
+
+const clients: TestClient[] = [];
+async function member(url: string): Promise<TestClient> {
+  const client = await TestClient.connect(url);
+  clients.push(client);
+  return client;
+}
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  killRelayProcesses();
+  await stopRings();
+});
+
+describe('a member with a valid frame and bad intentions', () => {
+  it('cannot wedge the ring with an absurd term: the relay bounds each jump, and the ring elects above it once the member is gone', async () => {
+    const ring = await startRing({ ranks: [30, 20, 10] });
+    const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
+    const hostile = await member(ring.relayUrl);
+
+    // The term after which no election could follow is refused outright.
+    hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: Number.MAX_SAFE_INTEGER });
+    expect((await hostile.error('bad_term')).detail).toMatch(/more than 4294967296 above the highest term/);
+    // An announcement addressed to its sender alone changes nothing the relay reports.
+    hostile.send({ type: 'newLeader', to: hostile.id, leaderId: hostile.id, rank: 99, term: before.leader.term + 5 });
+    await hostile.next((frame) => frame.type === 'newLeader' && frame.to === hostile.id);
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).leader).toEqual(before.leader);
+
+    // The largest jump allowed: the ring follows the hostile member as leader of that term...
+    const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + TERM_STEP_LIMIT;
+    hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump });
+    await eventually(async () => ((await getJson(`${ring.relayHttpUrl}/status`)).leader?.id === hostile.id ? true : undefined));
+    // ...until it leaves: the ring elects a real leader in the next term, which the relay lets through.
+    hostile.close();
+    const after = await waitForAgreement(ring, (a) => a.leader.term > jump && a.nodes.length === 3, 'a real leader above the jump');
+    expect(after.leader.id).not.toBe(hostile.id);
+    const status = await getJson(`${ring.relayHttpUrl}/status`);
+    expect(status.leader).toEqual(after.leader);
+    expect(status.highestTerm).toBeGreaterThan(jump);
+    // A newcomer is told the real leader and the term floor, never the departed member.
+    const newcomer = await member(ring.relayUrl);
+    expect(newcomer.frames[0]).toMatchObject({ type: 'welcome', leader: after.leader, term: status.highestTerm });
+  });
+
+  it('never names a departed leader: welcome and /status say "nobody" until the next announcement', async () => {
+    const relay = await RelayProcess.start();
+    const a = await member(relay.url);
+    const b = await member(relay.url);
+    a.send({ type: 'newLeader', to: 'all', leaderId: a.id, rank: 5, term: 3 });
+    await b.next((frame) => frame.type === 'newLeader');
+    a.close();
+    await b.next((frame) => frame.type === 'ring' && frame.left === a.id);
+    expect((await getJson(`${relay.http}/status`)).leader).toBeNull();
+    const c = await member(relay.url);
+    expect(c.frames[0]).toMatchObject({ type: 'welcome', leader: null, term: 3 });
+  });
+
+  it('a member that reads and never passes anything on does not stop a failover: the relay routes around it', async () => {
+    const ring = await startRing({ ranks: [30, 20, 10] });
+    const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
+    // A websocat-like session: it joins and only reads. It sits right after the leader in ring order.
+    const silent = await member(ring.relayUrl);
+    await ring.crash(before.leader.id);
+    const after = await waitForAgreement(ring, (a) => a.leader.term > before.leader.term && a.nodes.length === 2, 'a new leader despite the silent member');
+    expect(after.leader.id).not.toBe(silent.id);
+    const metrics = await (await fetch(`${ring.relayHttpUrl}/metrics`)).text();
+    expect(metric(metrics, 'ringleader_relay_bypasses_total')).toBeGreaterThanOrEqual(1);
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).memberDetails).toContainEqual(expect.objectContaining({ id: silent.id, forwarding: false }));
+    const relayLog = ring.relay!.records;
+    expect(relayLog.some((line) => line.msg === 'member held the election frame without passing it on: routing around it' && line.clientId === silent.id)).toBe(true);
+    // The silent member is still a member (it answers pings and may be a reader on purpose).
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).members).toContain(silent.id);
+    console.info(`failover with a silent member: ${describeViews(ring)}`);
+  });
+});
+
+describe('a member that floods bad frames', () => {
+  it('is answered and counted every time, but logged once per run', async () => {
+    const relay = await RelayProcess.start(['--rate-limit', '0']);
+    const flooder = await member(relay.url);
+    const bystander = await member(relay.url);
+    for (let index = 0; index < 2000; index += 1) flooder.send('{not json');
+    for (let index = 0; index < 500; index += 1) flooder.send({ type: 'checkLeader', to: 'nobody-here', nonce: String(index) });
+    await flooder.next((frame) => frame.type === 'error' && frame.code === 'unknown_target' && frame.detail.includes('nobody-here'), 'the last error', DEADLINE_MS);
+    await waitForCount(() => flooder.frames.filter((frame) => frame.type === 'error').length, 2500);
+
+    const metrics = await (await fetch(`${relay.http}/metrics`)).text();
+    expect(metric(metrics, 'ringleader_relay_frames_rejected_total{code="bad_json"}')).toBe(2000);
+    expect(metric(metrics, 'ringleader_relay_frames_rejected_total{code="unknown_target"}')).toBe(500);
+    expect(metric(metrics, 'ringleader_relay_rejections_unlogged_total')).toBe(2498);
+    const rejections = relay.logs.filter((line) => line.msg === 'rejected frame' && line.clientId === flooder.id);
+    expect(rejections.map((line) => line.code)).toEqual(['bad_json', 'unknown_target']);
+    // The bystander was not disturbed, and the flooder's leave line carries the count.
+    bystander.send({ type: 'checkLeader', to: flooder.id, nonce: 'still here' });
+    await flooder.next((frame) => frame.type === 'checkLeader' && frame.nonce === 'still here');
+    flooder.close();
+    const leave = await relay.log((line) => line.msg === 'leave' && line.clientId === flooder.id, 'the flooder to leave');
+    expect(leave.rejectedUnlogged).toBe(2498);
+  });
+});
+
+async function waitForCount(count: () => number, want: number): Promise<void> {
+  await waitFor(() => count() >= want || undefined, `${want} answers`, { timeoutMs: DEADLINE_MS });
+}
