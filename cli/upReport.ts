@@ -65,6 +65,8 @@ export function reportToConsole(supervisor: Supervisor, { write, childLogs }: Co
     if (childLogs || (typeof record.level === 'number' && record.level >= 40) || record.raw !== undefined) {
       write(formatChildRecord(child, record));
     }
+    // The leader's own "leadership acquired" can be the last piece of an agreement.
+    if (record.msg === 'leadership acquired') checkAgreement();
   });
   supervisor.on('joined', (node, rejoined) => {
     if (quiet) return;

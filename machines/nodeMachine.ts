@@ -330,6 +330,8 @@ export const nodeMachine = setup({
       event.left === context.leader?.id &&
       successorOf(context.members, event.left, applyRingChange(context.members, event)) === context.id,
     memberLeft: ({ event }) => event.type === 'ring' && event.left !== undefined,
+    lastOtherLeft: ({ context, event }) =>
+      event.type === 'ring' && event.left !== undefined && applyRingChange(context.members, event).every((member) => member === context.id),
     leaderLeft: ({ context, event }) =>
       event.type === 'ring' && event.left !== undefined && event.left === context.leader?.id,
     /** A member left while a lap was under way: its successor restarts, in case the frame died with it. */
@@ -672,8 +674,10 @@ export const nodeMachine = setup({
             'election.complete': { target: '#node.left', actions: 'completeElection' },
             'relay.closed': '#node.left',
             'lease.expired': { guard: 'isLeaseEnd', target: '#node.left' },
-            // A member that leaves mid-lap may take the hand-off frame with it: hand off again.
+            // A member that leaves mid-lap may take the hand-off frame with it: hand off again,
+            // unless nobody is left to hand off to.
             ring: [
+              { guard: 'lastOtherLeft', target: '#node.left', actions: 'rememberMembers' },
               { guard: 'memberLeft', actions: ['rememberMembers', startElectionBecause('resign')] },
               { actions: 'rememberMembers' },
             ],
