@@ -29,7 +29,8 @@ export interface ElectionRound {
 /** The parts of a node's state the rule reads. */
 export interface ElectionView {
   self: Candidate;
-  members: readonly ClientId[];
+  /** The ring as this node knows it: who is still a member. */
+  members: { has(id: ClientId): boolean };
   /** Highest term this node has seen, in a frame or a leader. */
   term: number;
   leader: LeaderInfo | null;
@@ -78,8 +79,7 @@ export function decideElection(view: ElectionView, frame: ElectionFrame): Electi
   if (selfIndex !== -1) {
     // The frame has been all the way round. Only the first live entry closes the lap, and only
     // if no greater initiator passed through since; anything else is a leftover to drop.
-    const live = new Set(view.members);
-    live.add(view.self.id);
+    const live = { has: (id: ClientId) => id === view.self.id || view.members.has(id) };
     const firstLive = frame.eligible.find((entry) => live.has(entry.id));
     if (!sameRound || firstLive?.id !== view.self.id) return { kind: 'drop', reason: 'lapped' };
     return { kind: 'complete', winner: { ...winnerOf(frame.eligible, live), term }, round, eligible: frame.eligible };
@@ -94,7 +94,7 @@ export function decideElection(view: ElectionView, frame: ElectionFrame): Electi
 }
 
 /** The highest (rank, id) among the entries still in the ring. */
-export function winnerOf(eligible: readonly Candidate[], live: ReadonlySet<ClientId>): Candidate {
+export function winnerOf(eligible: readonly Candidate[], live: { has(id: ClientId): boolean }): Candidate {
   let best: Candidate | null = null;
   for (const entry of eligible) {
     if (!live.has(entry.id)) continue;

@@ -2,6 +2,7 @@
 export * from './protocol.js';
 export * from './election.js';
 export * from './ring.js';
+export * from './memberList.js';
 export * from './random.js';
 export * from './nodeMachine.js';
 export * from './relayMachine.js';

@@ -39,6 +39,7 @@ import {
   type WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
+import { MemberList } from './memberList.js';
 import { applyRingChange, successorOf } from './ring.js';
 
 export interface NodeTiming {
@@ -107,7 +108,8 @@ export interface NodeContext {
   timing: NodeTiming;
   /** Assigned by the relay in `welcome`; kept across reconnects so it can be resumed. */
   id: ClientId | null;
-  members: ClientId[];
+  /** Ring order, as `welcome` and each `ring` change told it. */
+  members: MemberList;
   /** The newest leader this node knows of (it may have left since: see `liveLeaderOf`). */
   leader: LeaderInfo | null;
   /** Highest term seen in any frame. */
@@ -172,7 +174,7 @@ export type NodeEmitted =
   | { type: 'leaderChanged'; leader: LeaderInfo; previous: LeaderInfo | null }
   | { type: 'leadershipAcquired'; term: number }
   | { type: 'leadershipLost'; term: number }
-  | { type: 'membershipChanged'; members: ClientId[]; joined?: ClientId; left?: ClientId }
+  | { type: 'membershipChanged'; members: MemberList; joined?: ClientId; left?: ClientId }
   | { type: 'frameDropped'; frame: ElectionFrame; reason: string }
   | { type: 'relayError'; code: string; detail: string }
   /** No round trip confirmed for a whole lease: the link is being dropped. */
@@ -229,7 +231,7 @@ const HEARTBEAT_TIMER = 'heartbeat';
 export function liveLeaderOf(context: Pick<NodeContext, 'leader' | 'members' | 'id'>): LeaderInfo | null {
   const { leader } = context;
   if (leader === null) return null;
-  return leader.id === context.id || context.members.includes(leader.id) ? leader : null;
+  return leader.id === context.id || context.members.has(leader.id) ? leader : null;
 }
 
 /**
@@ -294,7 +296,7 @@ export const nodeMachine = setup({
   },
   guards: {
     isLeaderSelf: ({ context }) => !context.leaving && context.leader !== null && context.leader.id === context.id,
-    knowsLiveLeader: ({ context }) => context.leader !== null && context.members.includes(context.leader.id),
+    knowsLiveLeader: ({ context }) => context.leader !== null && context.members.has(context.leader.id),
     isLeaving: ({ context }) => context.leaving,
     /**
      * The timer of the latest confirmed ping, or of any later one, ends the lease: a whole lease
@@ -403,13 +405,14 @@ export const nodeMachine = setup({
     rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'welcome') return;
       const leader = leaderAfterWelcome(context, event);
-      const liveNow = liveLeaderOf({ leader, members: event.members, id: event.clientId });
+      const members = MemberList.from(event.members);
+      const liveNow = liveLeaderOf({ leader, members, id: event.clientId });
       if (leader !== context.leader && liveNow !== null) enqueue.emit({ type: 'leaderChanged', leader: liveNow, previous: context.leader });
       const relayTerm = event.term !== undefined && followable(event.term) ? event.term : 0;
       const toldTerm = event.leader !== null && followable(event.leader.term) ? event.leader.term : 0;
       enqueue.assign({
         id: event.clientId,
-        members: event.members,
+        members,
         leader,
         term: Math.max(context.term, leader?.term ?? 0, toldTerm, relayTerm),
         round: null,
@@ -529,7 +532,7 @@ export const nodeMachine = setup({
     rank: input.rank,
     timing: resolveTiming(input.timing),
     id: null,
-    members: [],
+    members: MemberList.EMPTY,
     leader: null,
     term: 0,
     round: null,

@@ -1,20 +1,11 @@
-/** Ring order helpers shared by the relay machine (routing) and the node machine (failover). */
+/** Ring order as a node machine sees it: applying the relay's changes, and who takes over from whom. */
+import { MemberList } from './memberList.js';
 import type { ClientId, RingFrame } from './protocol.js';
 
 /** The member list after one `ring` change: a joiner goes to the end of ring order; a leaver is removed. */
-export function applyRingChange(members: readonly ClientId[], change: Pick<RingFrame, 'joined' | 'left'>): ClientId[] {
-  if (change.joined !== undefined) return members.includes(change.joined) ? [...members] : [...members, change.joined];
-  return members.filter((member) => member !== change.left);
-}
-
-/**
- * The member after `id` in ring order, wrapping around; a ring of one is its own next.
- * Returns null when `id` is not a member.
- */
-export function ringAfter(members: readonly ClientId[], id: ClientId): ClientId | null {
-  const index = members.indexOf(id);
-  if (index === -1) return null;
-  return members[(index + 1) % members.length] ?? null;
+export function applyRingChange(members: MemberList, change: Pick<RingFrame, 'joined' | 'left'>): MemberList {
+  if (change.joined !== undefined) return members.withJoined(change.joined);
+  return change.left === undefined ? members : members.withoutLeft(change.left);
 }
 
 /**
@@ -22,17 +13,12 @@ export function ringAfter(members: readonly ClientId[], id: ClientId): ClientId 
  * (`before`) that is still in the ring now (`after`). Everyone computes the same answer from
  * the same `ring` frame, so exactly one node reacts at once.
  */
-export function successorOf(
-  before: readonly ClientId[],
-  departed: ClientId,
-  after: readonly ClientId[],
-): ClientId | null {
+export function successorOf(before: MemberList, departed: ClientId, after: MemberList): ClientId | null {
   const start = before.indexOf(departed);
-  if (start === -1) return after[0] ?? null;
-  const alive = new Set(after);
+  if (start === -1) return after.at(0) ?? null;
   for (let step = 1; step < before.length; step += 1) {
-    const candidate = before[(start + step) % before.length];
-    if (candidate !== undefined && alive.has(candidate)) return candidate;
+    const candidate = before.at((start + step) % before.length);
+    if (candidate !== undefined && after.has(candidate)) return candidate;
   }
-  return after[0] ?? null;
+  return after.at(0) ?? null;
 }

@@ -190,7 +190,7 @@ export class PropertyChecker {
   electionCompleted(
     index: number,
     self: ClientId | null,
-    members: readonly ClientId[],
+    members: Iterable<ClientId>,
     event: Extract<NodeEmitted, { type: 'electionCompleted' }>,
     ranksOf: (id: ClientId) => ReadonlySet<number> | undefined,
   ): void {

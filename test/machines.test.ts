@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decideElection, initiateElection, supersedes, winnerOf, type ElectionView } from '../machines/election.js';
 import { leaderAfterWelcome, liveLeaderOf, nodeMachine, type NodeEvent, type RelayCommand } from '../machines/nodeMachine.js';
 import type { ClientFrame, ElectionFrame, LeaderInfo, WelcomeFrame } from '../machines/protocol.js';
+import { MemberList } from '../machines/memberList.js';
 import { applyRingChange, successorOf } from '../machines/ring.js';
 
 // ---- node machine through transition(): pure, every action visible -------------------------------
@@ -241,7 +242,7 @@ describe('node machine on a SimulatedClock', () => {
 describe('election rule', () => {
   const view = (over: Partial<ElectionView> = {}): ElectionView => ({
     self: { id: 'n2', rank: 5 },
-    members: ['n1', 'n2', 'n3'],
+    members: new Set(['n1', 'n2', 'n3']),
     term: 1,
     leader: null,
     round: null,
@@ -276,9 +277,10 @@ describe('election rule', () => {
   });
 
   it('successorOf names the first surviving member after the departed one', () => {
-    expect(successorOf(['n1', 'n2', 'n3'], 'n1', ['n2', 'n3'])).toBe('n2');
-    expect(successorOf(['n1', 'n2', 'n3'], 'n3', ['n1', 'n2'])).toBe('n1');
-    expect(successorOf(['n1', 'n2', 'n3'], 'n1', ['n3'])).toBe('n3');
+    const list = (...ids: string[]) => MemberList.from(ids);
+    expect(successorOf(list('n1', 'n2', 'n3'), 'n1', list('n2', 'n3'))).toBe('n2');
+    expect(successorOf(list('n1', 'n2', 'n3'), 'n3', list('n1', 'n2'))).toBe('n1');
+    expect(successorOf(list('n1', 'n2', 'n3'), 'n1', list('n3'))).toBe('n3');
   });
 });
 
@@ -286,12 +288,25 @@ describe('election rule', () => {
 
 describe('ring changes', () => {
   it('keep a member list exact from welcome on: joiners go last, leavers drop out, repeats change nothing', () => {
-    let members = ['n1', 'n2', 'n3'];
+    let members = MemberList.from(['n1', 'n2', 'n3']);
     members = applyRingChange(members, { joined: 'n4' });
     members = applyRingChange(members, { left: 'n2' });
     members = applyRingChange(members, { joined: 'n4' });
     members = applyRingChange(members, { left: 'n9' });
-    expect(members).toEqual(['n1', 'n3', 'n4']);
+    expect(members.toArray()).toEqual(['n1', 'n3', 'n4']);
+  });
+
+  it('are kept as an immutable list: an older version never sees a later join, even when two branch from it', () => {
+    const base = MemberList.from(['n1', 'n2']);
+    const withN3 = base.withJoined('n3');
+    const withN4 = base.withJoined('n4');
+    expect(base.toArray()).toEqual(['n1', 'n2']);
+    expect([base.has('n3'), base.has('n4')]).toEqual([false, false]);
+    expect(withN3.toArray()).toEqual(['n1', 'n2', 'n3']);
+    expect(withN4.toArray()).toEqual(['n1', 'n2', 'n4']);
+    expect(withN4.has('n3')).toBe(false);
+    expect(withN3.withJoined('n5').withoutLeft('n1').toArray()).toEqual(['n2', 'n3', 'n5']);
+    expect(JSON.stringify({ members: withN3 })).toBe('{"members":["n1","n2","n3"]}');
   });
 
   it('are what a node machine applies to its own view', () => {
@@ -300,8 +315,8 @@ describe('ring changes', () => {
     const [welcomed] = transition(machine, start, { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: { id: 'n1', rank: 5, term: 1 } });
     const [joined] = transition(machine, welcomed, { type: 'ring', joined: 'n3' });
     const [left] = transition(machine, joined, { type: 'ring', left: 'n1' });
-    expect(joined.context.members).toEqual(['n1', 'n2', 'n3']);
-    expect(left.context.members).toEqual(['n2', 'n3']);
+    expect(joined.context.members.toArray()).toEqual(['n1', 'n2', 'n3']);
+    expect(left.context.members.toArray()).toEqual(['n2', 'n3']);
   });
 });
 

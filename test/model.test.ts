@@ -85,10 +85,10 @@ function rawEventsFor(snapshot: Snapshot): ModelEvent[] {
   }
   events.push({ type: 'election', to: 'next', from: 'n1', initiator: 'n3', term: context.term + 1, eligible: [{ id: 'n3', rank: 7 }] });
   events.push({ type: 'newLeader', to: 'all', from: 'n3', leaderId: 'n3', rank: 7, term: context.term + 1 });
-  if (context.leader && context.leader.id !== SELF.id && context.members.includes(context.leader.id)) {
+  if (context.leader && context.leader.id !== SELF.id && context.members.has(context.leader.id)) {
     events.push({ type: 'ring', left: context.leader.id });
   }
-  if (!context.members.includes('n4')) events.push({ type: 'ring', joined: 'n4' });
+  if (!context.members.has('n4')) events.push({ type: 'ring', joined: 'n4' });
   events.push({ type: 'checkLeader', to: SELF.id, from: 'n3', nonce: 'x' });
   return events;
 }
@@ -96,7 +96,7 @@ function rawEventsFor(snapshot: Snapshot): ModelEvent[] {
 /** Coarse enough to keep the graph finite, fine enough to tell the situations apart. */
 function serialize(snapshot: Snapshot): string {
   const { leader, round, id, members } = snapshot.context;
-  const knows = leader === null ? 'none' : leader.id === id ? 'self' : members.includes(leader.id) ? 'member' : 'gone';
+  const knows = leader === null ? 'none' : leader.id === id ? 'self' : members.has(leader.id) ? 'member' : 'gone';
   return `${JSON.stringify(snapshot.value)}|${knows}|${round ? 'round' : '-'}|${members.length}`;
 }
 
