@@ -1,6 +1,7 @@
 /**
  * `ringleader`: the library. `joinRing()` makes this process a member of a ring and tells it when
- * it leads; these are its types and the errors it rejects with. The relay (`ringleader/relay`)
+ * it leads; `observeRing()` watches who leads without standing; these are their types and the
+ * errors they reject with. The relay (`ringleader/relay`)
  * and the statecharts (`ringleader/machines`) are entry points of their own.
  */
 export {
@@ -22,4 +23,5 @@ export {
   type RelayConnectionErrorCode,
   type RelayConnectionErrorDetails,
 } from './node/connectFailure.js';
-export type { ClientId, LeaderInfo } from './machines/protocol.js';
+export { observeRing, type ObserveRingOptions, type RingObserver } from './node/observeRing.js';
+export type { ClientId, JsonValue, LeaderInfo, Meta } from './machines/protocol.js';

@@ -6,3 +6,5 @@ export * from './memberList.js';
 export * from './random.js';
 export * from './nodeMachine.js';
 export * from './relayMachine.js';
+export * from './observerMachine.js';
+export * from './lease.js';

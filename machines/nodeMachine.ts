@@ -39,6 +39,7 @@ import {
   type WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
+import { confirmHandshake, confirmPong, endsLease, HEARTBEAT_TIMER, linkTimers, nextPing, startHandshake, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { applyRingChange, successorOf } from './ring.js';
 
@@ -103,7 +104,7 @@ export interface NodeInput {
   timing?: Partial<NodeTiming>;
 }
 
-export interface NodeContext {
+export interface NodeContext extends LeaseState {
   rank: number;
   timing: NodeTiming;
   /** Assigned by the relay in `welcome`; kept across reconnects so it can be resumed. */
@@ -121,12 +122,6 @@ export interface NodeContext {
   leaving: boolean;
   /** Counter behind `checkLeader` nonces; the pending one is `String(nonce)`. */
   nonce: number;
-  /** Sequence number of the last ping (the upgrade request counts as one). */
-  pingSeq: number;
-  /** The latest ping whose pong came back: the lease runs until its timer fires. */
-  confirmedSeq: number;
-  /** An upgrade request went out (`relay.connecting`) and its timer runs as ping `pingSeq`. */
-  handshaking: boolean;
   random: number;
   /** The jittered delay of the timer the current state is about to start. */
   nextDelay: number;
@@ -210,7 +205,20 @@ function viewOf(context: NodeContext): ElectionView {
 }
 
 function announcedLeader(event: NodeEvent): LeaderInfo | null {
-  return event.type === 'newLeader' ? { id: event.leaderId, rank: event.rank, term: event.term } : null;
+  if (event.type !== 'newLeader') return null;
+  return { id: event.leaderId, rank: event.rank, term: event.term, ...(event.meta === undefined ? {} : { meta: event.meta }) };
+}
+
+/** The same leader (id, rank, term), told again with metadata this node did not have. */
+function bringsMeta(known: LeaderInfo | null, announced: LeaderInfo | null): boolean {
+  return (
+    known !== null &&
+    announced?.meta !== undefined &&
+    announced.id === known.id &&
+    announced.rank === known.rank &&
+    announced.term === known.term &&
+    JSON.stringify(announced.meta) !== JSON.stringify(known.meta)
+  );
 }
 
 /** A term this node can take on: one it could still start the next election after. */
@@ -218,11 +226,6 @@ function followable(term: number): boolean {
   return term < MAX_TERM;
 }
 
-function leaseTimerId(seq: number): string {
-  return `lease:${seq}`;
-}
-
-const HEARTBEAT_TIMER = 'heartbeat';
 
 /**
  * The leader this node can name to others: the newest it knows, while that leader is a member of
@@ -303,7 +306,7 @@ export const nodeMachine = setup({
      * has passed since the last ping the relay answered. (Timers of older pings were cancelled
      * when a newer pong came; a pong that comes after its ping's timer fired is too late to count.)
      */
-    isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && event.seq >= context.confirmedSeq,
+    isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsLease(context, event.seq),
     wonByMe: ({ context, event }) => event.type === 'election.complete' && event.winner.id === context.id && !context.leaving,
     /** My win, announced by the node that completed the lap: my id and rank, in a term whose frame I joined. */
     announcesSelf: ({ context, event }) => {
@@ -322,6 +325,7 @@ export const nodeMachine = setup({
       const leader = announcedLeader(event);
       return leader !== null && leader.id !== context.id && leader.id === context.leader?.id && leader.term === context.leader.term;
     },
+    bringsLeaderMeta: ({ context, event }) => bringsMeta(context.leader, announcedLeader(event)),
     announcesOther: ({ context, event }) => {
       const leader = announcedLeader(event);
       return leader !== null && leader.id !== context.id && followable(leader.term) && supersedes(leader, context.leader);
@@ -346,39 +350,31 @@ export const nodeMachine = setup({
     canHandOff: ({ context }) => context.members.some((member) => member !== context.id),
   },
   actions: {
-    // ---- the link and its lease ----
+    // ---- the link and its lease (machines/lease.ts has the arithmetic) ----
     startHandshakeLease: enqueueActions(({ context, enqueue }) => {
-      const seq = context.pingSeq + 1;
-      enqueue.assign({ pingSeq: seq, handshaking: true });
-      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+      const { lease, timer } = startHandshake(context);
+      enqueue.assign(lease);
+      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
     }),
-    /**
-     * `welcome` answers the upgrade request: the handshake is the first confirmed round trip. A
-     * host that did not report the request gets a lease counted from the welcome itself.
-     */
     confirmHandshake: enqueueActions(({ context, enqueue }) => {
-      if (context.handshaking) {
-        enqueue.assign({ confirmedSeq: context.pingSeq, handshaking: false });
-        return;
-      }
-      const seq = context.pingSeq + 1;
-      enqueue.assign({ pingSeq: seq, confirmedSeq: seq });
-      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+      const { lease, timer } = confirmHandshake(context);
+      enqueue.assign(lease);
+      if (timer !== null) enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
     }),
     scheduleHeartbeat: enqueueActions(({ context, enqueue }) => {
       enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
     }),
     ping: enqueueActions(({ context, enqueue }) => {
-      const seq = context.pingSeq + 1;
-      enqueue.assign({ pingSeq: seq });
-      enqueue(command({ type: 'ping', seq }));
-      enqueue.raise({ type: 'lease.expired', seq }, { delay: context.timing.heartbeatTimeoutMs, id: leaseTimerId(seq) });
+      const { lease, timer } = nextPing(context);
+      enqueue.assign(lease);
+      enqueue(command({ type: 'ping', seq: timer.seq }));
+      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
     }),
-    /** A pong confirms its ping and every earlier one: their timers no longer matter. */
     confirmPing: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'relay.pong' || event.seq <= context.confirmedSeq || event.seq > context.pingSeq) return;
-      for (let seq = Math.max(0, context.confirmedSeq); seq < event.seq; seq += 1) enqueue.cancel(leaseTimerId(seq));
-      enqueue.assign({ confirmedSeq: event.seq });
+      const confirmed = event.type === 'relay.pong' ? confirmPong(context, event.seq) : null;
+      if (confirmed === null) return;
+      for (const id of confirmed.cancel) enqueue.cancel(id);
+      enqueue.assign(confirmed.lease);
     }),
     /**
      * The link is gone (entering `disconnected` or `left`): its timers end, every ping still
@@ -386,8 +382,7 @@ export const nodeMachine = setup({
      * substate re-enter `online` without the link going anywhere.)
      */
     stopLinkTimers: enqueueActions(({ context, enqueue }) => {
-      enqueue.cancel(HEARTBEAT_TIMER);
-      for (let seq = Math.max(0, context.confirmedSeq); seq <= context.pingSeq; seq += 1) enqueue.cancel(leaseTimerId(seq));
+      for (const id of linkTimers(context)) enqueue.cancel(id);
     }),
     /**
      * The lease ran out: cut the link. A leader also forgets that it led: cut off (or frozen) for a
@@ -433,6 +428,13 @@ export const nodeMachine = setup({
     forgetRound: assign({ round: null }),
     markLeaving: assign({ leaving: true, standing: false }),
 
+    learnLeaderMeta: enqueueActions(({ context, event, enqueue }) => {
+      const announced = announcedLeader(event);
+      if (announced === null || context.leader === null) return;
+      const leader = { ...context.leader, meta: announced.meta! };
+      enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
+      enqueue.assign({ leader });
+    }),
     adoptAnnouncedLeader: enqueueActions(({ context, event, enqueue }) => {
       const leader = announcedLeader(event);
       if (leader === null || !supersedes(leader, context.leader)) return;
@@ -568,6 +570,7 @@ export const nodeMachine = setup({
         newLeader: [
           { guard: 'announcesSelf', target: '.leader', actions: 'adoptAnnouncedLeader' },
           { guard: 'announcesOther', target: '.route', actions: 'adoptAnnouncedLeader' },
+          { guard: 'bringsLeaderMeta', actions: 'learnLeaderMeta' },
         ],
         election: { actions: 'decideElection' },
         'election.forward': { target: '.electing', reenter: true, actions: 'passElectionOn' },

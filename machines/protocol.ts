@@ -17,6 +17,9 @@ export const LIMITS = {
   detailLength: 512,
   /** A member's `host` label (`?host=` at join): a hostname, for logs and /status. */
   hostLength: 253,
+  /** A member's metadata (`?meta=`), as URL-encoded in the join URL. */
+  metaEncodedBytes: 1024,
+  ringNameLength: 64,
 } as const;
 
 /**
@@ -78,11 +81,56 @@ export interface Candidate {
   rank: number;
 }
 
-/** The leader a node (or the relay) knows, with the term that chose it. */
+/** Any JSON value, as metadata may hold. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a candidate says about itself when it joins (`?meta=`): where the leader can be reached,
+ * say `{ "url": "http://10.0.0.5:8080" }`. A JSON object of at most 1 KB (URL-encoded). The relay
+ * keeps it and hands the leader's along with the leader (`newLeader.meta`, `welcome.leader.meta`).
+ */
+export type Meta = { [key: string]: JsonValue };
+
+/** The leader a node (or the relay) knows, with the term that chose it, and its metadata if it gave any. */
 export interface LeaderInfo {
   id: ClientId;
   rank: number;
   term: number;
+  meta?: Meta;
+}
+
+/** The ring a connection joins when its path names none: `/` and any path but `/rings/<name>`. */
+export const DEFAULT_RING = 'default';
+
+const RING_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Whether `name` may name a ring: 1-64 of A-Z a-z 0-9 . _ - */
+export function isValidRingName(name: unknown): name is string {
+  return typeof name === 'string' && RING_NAME_PATTERN.test(name);
+}
+
+/** How a connection takes part: a member stands in elections; an observer only watches. */
+export type Role = 'member' | 'observer';
+
+/**
+ * Reads `?meta=` (already URL-decoded by the URL parser): a JSON object of at most 1 KB as it
+ * stood encoded in the URL. Returns the object, or why it is refused.
+ */
+export function parseMeta(decoded: string, encodedLength: number): { ok: true; meta: Meta } | { ok: false; reason: string } {
+  if (encodedLength > LIMITS.metaEncodedBytes) return { ok: false, reason: `meta must be at most ${LIMITS.metaEncodedBytes} bytes URL-encoded, got ${encodedLength}` };
+  let value: unknown;
+  try {
+    value = JSON.parse(decoded);
+  } catch {
+    return { ok: false, reason: 'meta must be a URL-encoded JSON object, e.g. ?meta=%7B%22url%22%3A%22http%3A%2F%2F10.0.0.5%3A8080%22%7D' };
+  }
+  if (!isMeta(value)) return { ok: false, reason: 'meta must be a JSON object (not an array, string or number)' };
+  return { ok: true, meta: value };
+}
+
+/** Whether `value` is metadata: a JSON object (parsed from JSON, so every value in it is JSON). */
+export function isMeta(value: unknown): value is Meta {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Where a client frame goes: the next live member, every other member, or one member. */
@@ -120,6 +168,8 @@ export interface NewLeaderFrame extends Routed {
   leaderId: ClientId;
   rank: number;
   term: number;
+  /** The leader's metadata, stamped by the relay from what the leader gave at join. */
+  meta?: Meta;
 }
 
 export interface CheckLeaderFrame extends Routed {
@@ -150,6 +200,8 @@ export interface WelcomeFrame {
    * it. Optional on the wire: older relays leave it out.
    */
   term?: number;
+  /** `observer` for a connection that joined with `?role=observer`; members get no `role`. */
+  role?: 'observer';
 }
 
 /**
@@ -315,6 +367,16 @@ function candidateList(entries: unknown[]): Candidate[] {
   return result;
 }
 
+/** A `meta` field: absent, or a JSON object whose encoding fits twice the join limit (it may be re-escaped). */
+function optionalMeta(record: Record<string, unknown>, field: string): Meta | undefined {
+  const value = record[field];
+  if (value === undefined) return undefined;
+  if (!isMeta(value) || JSON.stringify(value).length > 2 * LIMITS.metaEncodedBytes) {
+    throw new FieldError(`field "${field}" must be a JSON object of at most ${LIMITS.metaEncodedBytes} bytes`);
+  }
+  return value;
+}
+
 function candidate(value: unknown, where: string): Candidate {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new FieldError(`${where} must be an object {id, rank}`);
@@ -348,13 +410,17 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
     };
   },
   newLeader(record) {
-    return {
+    const frame: NewLeaderFrame = {
       type: 'newLeader',
       ...routed(record),
       leaderId: clientId(record, 'leaderId'),
       rank: count(record, 'rank'),
       term: count(record, 'term'),
     };
+    // Only the relay's `meta` means anything (it stamps the leader's own); a client's is dropped there.
+    const meta = optionalMeta(record, 'meta');
+    if (meta !== undefined) frame.meta = meta;
+    return frame;
   },
   checkLeader(record) {
     return { type: 'checkLeader', ...routed(record), nonce: nonce(record) };
@@ -369,7 +435,10 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
     let leader: LeaderInfo | null = null;
     if (record.leader !== null) {
       const info = candidate(record.leader, 'field "leader"');
-      leader = { ...info, term: count(record.leader as Record<string, unknown>, 'term') };
+      const told = record.leader as Record<string, unknown>;
+      leader = { ...info, term: count(told, 'term') };
+      const meta = optionalMeta(told, 'meta');
+      if (meta !== undefined) leader.meta = meta;
     }
     const welcome: WelcomeFrame = {
       type: 'welcome',
@@ -379,6 +448,7 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
       leader,
     };
     if (record.term !== undefined) welcome.term = count(record, 'term');
+    if (record.role === 'observer') welcome.role = 'observer';
     return welcome;
   },
   ring(record) {

@@ -21,6 +21,8 @@ import {
   type ElectionFrame,
   type ErrorCode,
   type LeaderInfo,
+  type Meta,
+  type Role,
   type ServerFrame,
 } from './protocol.js';
 
@@ -36,10 +38,12 @@ export interface RelayInput {
   termFloor?: number;
 }
 
-/** What a member told the relay about itself when it joined. */
+/** What a member (or observer) told the relay about itself when it joined. */
 export interface MemberProfile {
   /** The `?host=` label (a hostname), for logs and /status. */
   host?: string;
+  /** The `?meta=` object: handed on with this member when it leads. */
+  meta?: Meta;
 }
 
 /** A member holding the ring's election frame: what to pass on for it, and the timer's serial. */
@@ -53,6 +57,8 @@ export interface RelayContext {
   forwardTimeoutMs: number;
   /** Members in ring order (join order). */
   members: ClientId[];
+  /** Connections that watch (`?role=observer`): told of joins, leaves and leaders; never in ring order. */
+  observers: ClientId[];
   profiles: Record<ClientId, MemberProfile>;
   /** Members that held the election frame and did not pass it on: `next` skips them until they send a frame. */
   bypassed: ClientId[];
@@ -76,19 +82,19 @@ export interface RelayContext {
 
 export type RelayEvent =
   /** A socket was upgraded; `connection` is the host's handle for it until `admitted` names its id. */
-  | { type: 'connect'; connection: number; resume: string | null; host: string | null }
+  | { type: 'connect'; connection: number; resume: string | null; host: string | null; role?: Role; meta?: Meta | null }
   | { type: 'disconnect'; id: ClientId }
   | { type: 'frame'; from: ClientId; frame: ClientFrame }
   | { type: 'forward.overdue'; holder: ClientId; serial: number };
 
 export type RelayEmitted =
-  | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number }
+  | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number; role: Role }
   | { type: 'refused'; connection: number; reason: string }
   /** One frame to hand to each of `to`, in order; the host encodes it once. */
   | { type: 'deliver'; to: ClientId[]; frame: ServerFrame }
   /** An error frame for one member: its frame was refused. */
   | { type: 'rejected'; to: ClientId; code: ErrorCode; detail: string }
-  | { type: 'departed'; id: ClientId; members: number; wasLeader: boolean }
+  | { type: 'departed'; id: ClientId; members: number; wasLeader: boolean; role: Role }
   | { type: 'electionStarted'; by: ClientId; initiator: ClientId; term: number }
   /** The reported leader changed; `endsFailover` when the previous one had left the ring. */
   | { type: 'leaderChanged'; leader: LeaderInfo; previous: LeaderInfo | null; announcedBy: ClientId; endsFailover: boolean }
@@ -97,18 +103,19 @@ export type RelayEmitted =
   | { type: 'bypassed'; id: ClientId; term: number; passedTo: ClientId }
   | { type: 'restored'; id: ClientId };
 
-/** Whether the relay can take one more member. Hosts ask before upgrading, to refuse with HTTP 503. */
-export function hasRoom(context: Pick<RelayContext, 'members' | 'maxMembers'>): boolean {
-  return context.members.length < context.maxMembers;
+/** Whether the relay can take one more member (or observer). Hosts ask before upgrading, to refuse with HTTP 503. */
+export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'maxMembers'>, role: Role = 'member'): boolean {
+  return (role === 'member' ? context.members.length : context.observers.length) < context.maxMembers;
 }
 
 /**
  * The id for a new connection: the one it asks to resume when that is a valid id no live member
  * holds (so a relay restart need not change who leads), otherwise a fresh `n<k>`.
  */
-export function nextClientId(context: Pick<RelayContext, 'members' | 'issued'>, resume?: string | null): ClientId {
-  if (isValidClientId(resume) && !context.members.includes(resume)) return resume;
-  const taken = new Set(context.members);
+export function nextClientId(context: Pick<RelayContext, 'members' | 'observers' | 'issued'>, resume?: string | null): ClientId {
+  const held = (id: ClientId) => context.members.includes(id) || context.observers.includes(id);
+  if (isValidClientId(resume) && !held(resume)) return resume;
+  const taken = new Set([...context.members, ...context.observers]);
   let counter = context.issued + 1;
   while (taken.has(`n${counter}`)) counter += 1;
   return `n${counter}`;
@@ -129,7 +136,7 @@ export function forwarderAfter(members: readonly ClientId[], from: ClientId, byp
   return from;
 }
 
-/** Who receives a frame `from` sends `to`; null when `to` names no member. */
+/** Which members receive a frame `from` sends `to`; null when `to` names no member. */
 export function recipients(context: Pick<RelayContext, 'members' | 'bypassed'>, from: ClientId, to: string): ClientId[] | null {
   if (to === 'next') {
     const next = forwarderAfter(context.members, from, context.bypassed);
@@ -172,7 +179,10 @@ export const relayMachine = setup({
     input: {} as RelayInput,
   },
   guards: {
-    ringIsFull: ({ context }) => !hasRoom(context),
+    ringIsFull: ({ context, event }) => event.type === 'connect' && !hasRoom(context, event.role ?? 'member'),
+    isObserver: ({ context, event }) =>
+      (event.type === 'disconnect' && context.observers.includes(event.id)) ||
+      (event.type === 'frame' && context.observers.includes(event.from)),
     isMember: ({ context, event }) =>
       (event.type === 'disconnect' && context.members.includes(event.id)) ||
       (event.type === 'frame' && context.members.includes(event.from)),
@@ -206,16 +216,41 @@ export const relayMachine = setup({
     admit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connect') return;
       const id = nextClientId(context, event.resume);
+      const role = event.role ?? 'member';
+      const profile: MemberProfile = {
+        ...(event.host === null ? {} : { host: event.host }),
+        ...(event.meta === undefined || event.meta === null ? {} : { meta: event.meta }),
+      };
+      const profiles = { ...context.profiles, [id]: profile };
+      if (role === 'observer') {
+        enqueue.assign({ observers: [...context.observers, id], issued: context.issued + 1, profiles });
+        enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: context.members.length, role });
+        enqueue.emit({
+          type: 'deliver',
+          to: [id],
+          frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members: context.members, leader: context.leader, term: context.highestTerm, role },
+        });
+        return;
+      }
       const members = [...context.members, id];
-      const profile: MemberProfile = event.host === null ? {} : { host: event.host };
-      enqueue.assign({ members, issued: context.issued + 1, profiles: { ...context.profiles, [id]: profile } });
-      enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: members.length });
+      enqueue.assign({ members, issued: context.issued + 1, profiles });
+      enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: members.length, role });
       enqueue.emit({
         type: 'deliver',
         to: [id],
         frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm },
       });
-      if (context.members.length > 0) enqueue.emit({ type: 'deliver', to: context.members, frame: { type: 'ring', joined: id } });
+      const others = [...context.members, ...context.observers];
+      if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', joined: id } });
+    }),
+    releaseObserver: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'disconnect') return;
+      enqueue.assign({ observers: context.observers.filter((observer) => observer !== event.id), profiles: withoutKey(context.profiles, event.id) });
+      enqueue.emit({ type: 'departed', id: event.id, members: context.members.length, wasLeader: false, role: 'observer' });
+    }),
+    rejectObserverFrame: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'frame') return;
+      enqueue.emit({ type: 'rejected', to: event.from, code: 'bad_frame', detail: 'observers (?role=observer) only watch: they send no frames' });
     }),
     release: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'disconnect') return;
@@ -231,9 +266,10 @@ export const relayMachine = setup({
         holding: withoutKey(context.holding, id),
         ...(wasLeader ? { leader: null, departedLeader: context.leader } : {}),
       });
-      enqueue.emit({ type: 'departed', id, members: members.length, wasLeader });
+      enqueue.emit({ type: 'departed', id, members: members.length, wasLeader, role: 'member' });
       if (wasLeader) enqueue.emit({ type: 'leaderLost', leader: context.leader! });
-      if (members.length > 0) enqueue.emit({ type: 'deliver', to: members, frame: { type: 'ring', left: id } });
+      const others = [...members, ...context.observers];
+      if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', left: id } });
     }),
     rejectTerm: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'frame') return;
@@ -273,7 +309,7 @@ export const relayMachine = setup({
         holding = withoutKey(holding, from);
       }
 
-      const to = recipients({ members: context.members, bypassed }, from, frame.to) ?? [];
+      let to = recipients({ members: context.members, bypassed }, from, frame.to) ?? [];
       if (frame.type === 'election') {
         if (opensElection(from, frame)) enqueue.emit({ type: 'electionStarted', by: from, initiator: frame.initiator, term: frame.term });
         const holder = to[0];
@@ -288,7 +324,20 @@ export const relayMachine = setup({
             { delay: context.forwardTimeoutMs, id: overdueTimerId(holder, serial) },
           );
         }
-      } else if (frame.type === 'newLeader' && frame.to === 'all') {
+      } else if (frame.type === 'newLeader') {
+        // The leader's metadata is the relay's to give: what that member said about itself at join.
+        // The sender gets the stamped copy too: the node that completed a lap knows the winner's
+        // id and rank from the frame, but not what the winner told the relay.
+        const meta = context.profiles[frame.leaderId]?.meta;
+        delete frame.meta;
+        if (meta !== undefined) {
+          frame.meta = meta;
+          if (frame.to === 'all') to = [...to, from];
+        }
+      }
+      if (frame.type === 'newLeader' && frame.to === 'all') {
+        // Observers hear who leads, and nothing else.
+        if (context.observers.length > 0) to = [...to, ...context.observers];
         // An announcement to all ends the laps of its term and older: nobody owes them a forward.
         settledTerm = Math.max(settledTerm, frame.term);
         if (lap !== null && frame.term >= lap.term) {
@@ -296,7 +345,7 @@ export const relayMachine = setup({
           holding = {};
           lap = null;
         }
-        const announced: LeaderInfo = { id: frame.leaderId, rank: frame.rank, term: frame.term };
+        const announced: LeaderInfo = { id: frame.leaderId, rank: frame.rank, term: frame.term, ...(frame.meta === undefined ? {} : { meta: frame.meta }) };
         const previous = leader ?? departedLeader;
         if (context.members.includes(announced.id) && supersedes(announced, previous)) {
           enqueue.emit({ type: 'leaderChanged', leader: announced, previous, announcedBy: from, endsFailover: departedLeader !== null });
@@ -334,6 +383,7 @@ export const relayMachine = setup({
     maxMembers: input.maxMembers,
     forwardTimeoutMs: input.forwardTimeoutMs,
     members: [],
+    observers: [],
     profiles: {},
     bypassed: [],
     leader: null,
@@ -350,8 +400,12 @@ export const relayMachine = setup({
     serving: {
       on: {
         connect: [{ guard: 'ringIsFull', actions: 'refuse' }, { actions: 'admit' }],
-        disconnect: { guard: 'isMember', actions: 'release' },
+        disconnect: [
+          { guard: 'isMember', actions: 'release' },
+          { guard: 'isObserver', actions: 'releaseObserver' },
+        ],
         frame: [
+          { guard: 'isObserver', actions: 'rejectObserverFrame' },
           // A frame still in flight from a connection that already left is dropped.
           { guard: not('isMember') },
           { guard: 'termOutOfRange', actions: 'rejectTerm' },

@@ -7,16 +7,23 @@
  */
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
-import { parseOptions, renderHelp } from '../runtime/options.js';
+import { ConfigError, parseOptions, renderHelp } from '../runtime/options.js';
 import { NODE_SUMMARY, NODE_USAGE, nodeOptionSpecs } from './config.js';
 import { RelayConnectionError } from './connectFailure.js';
-import { joinRing, type RingNode } from './joinRing.js';
+import { checkRingAndMeta, joinRing, type RingNode } from './joinRing.js';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(nodeOptionSpecs, argv, env);
   if (help) {
     process.stdout.write(renderHelp(NODE_USAGE, NODE_SUMMARY, nodeOptionSpecs));
     return 0;
+  }
+  try {
+    checkRingAndMeta('', options);
+  } catch (error) {
+    // checkRingAndMeta says "<caller>: ring must..." / ": meta is...": name the option as the user gave it.
+    const message = (error as Error).message.replace(/^: ring\b/, '--ring (env RING)').replace(/^: meta\b/, '--meta (env NODE_META)');
+    throw new ConfigError(message);
   }
   const logger = createLogger({ component: 'node', level: options.logLevel });
   // Inspection never blocks start-up nor keeps the process alive (runtime/inspection.ts).
@@ -48,6 +55,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       relay: options.relay,
       ...(options.rank === undefined ? {} : { rank: options.rank }),
       ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.ring === undefined ? {} : { ring: options.ring }),
+      ...(options.meta === undefined ? {} : { meta: options.meta }),
       logger,
       signal: leaving.signal,
       connectTimeoutMs: options.connectTimeoutMs,

@@ -23,6 +23,13 @@ export const nodeOptionSpecs = {
     help: 'address of the relay',
   },
   rank: { flag: 'rank', env: 'RANK', kind: 'integer', min: 0, help: 'this node\'s rank; highest (rank, id) wins (default: random)' },
+  ring: { flag: 'ring', env: 'RING', kind: 'string', help: 'the ring to join on the relay (ws://relay/rings/<name>); default: the relay\'s default ring' },
+  meta: {
+    flag: 'meta',
+    env: 'NODE_META',
+    kind: 'pairs',
+    help: 'what this node tells the ring while it leads, e.g. --meta url=http://10.0.0.5:8080 (repeatable; env: k=v,k2=v2 or a JSON object)',
+  },
   checkIntervalMs: {
     flag: 'check-interval-ms',
     env: 'CHECK_INTERVAL_MS',

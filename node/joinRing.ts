@@ -12,11 +12,13 @@ import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
 import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
-import { isValidHost, type ClientId, type LeaderInfo } from '../machines/protocol.js';
+import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { badRelayUrl, connectionError, noWelcomeYet, type FailedAttempt } from './connectFailure.js';
+import { badRelayUrl } from './connectFailure.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
+import { LeaderFeed } from './leaderFeed.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
@@ -33,13 +35,23 @@ export interface RingTiming extends NodeTiming {
 /** Any of the timings; the ones left out (or undefined) keep their defaults. */
 export type RingTimingOptions = { [Key in keyof RingTiming]?: RingTiming[Key] | undefined };
 
-/** How long `joinRing()` waits for the relay's welcome, by default, before it gives up. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export { DEFAULT_CONNECT_TIMEOUT_MS };
 
 /** Every optional field also takes `undefined` (= left out), so `token: process.env.RING_TOKEN` is fine. */
 export interface JoinRingOptions {
   /** The relay's address, e.g. `ws://relay:8080`. */
   relay: string;
+  /**
+   * The ring to join, when one relay serves several: `jobs` joins `ws://relay:8080/rings/jobs`.
+   * Default: the relay's default ring. 1-64 of A-Z a-z 0-9 . _ -
+   */
+  ring?: string | undefined;
+  /**
+   * What this node says about itself, handed to every member and observer while it leads
+   * (`leader().meta`, `onNewLeader(({ meta }) => ...)`): where to reach it, say
+   * `{ url: 'http://10.0.0.5:8080' }`. A JSON object of at most 1 KB (URL-encoded).
+   */
+  meta?: Meta | undefined;
   /** This node's rank: the highest (rank, id) of an election wins. Default: random. */
   rank?: number | undefined;
   /** The ring's shared secret (RING_TOKEN), if the relay requires one. */
@@ -64,6 +76,8 @@ export interface JoinRingOptions {
 /** Every key of the options, so a misspelt one from JavaScript is an error, as it is in TypeScript. */
 const OPTION_NAMES: Record<keyof JoinRingOptions, true> = {
   relay: true,
+  ring: true,
+  meta: true,
   rank: true,
   token: true,
   logger: true,
@@ -123,6 +137,13 @@ export interface RingNode {
    * one. Rejects when there is nobody to hand off to.
    */
   resign(): Promise<LeaderInfo | null>;
+  /**
+   * Waits until this node leads, in the blocking style of etcd's `Campaign` and client-go's `Run`:
+   * resolves with `{ term, signal }` (at once if it leads now; `signal` aborts when that leadership
+   * ends). Rejects when `options.signal` aborts (with its reason) or when the node leaves the ring.
+   * The node stands in every election anyway; `campaign` only waits for the outcome.
+   */
+  campaign(options?: { signal?: AbortSignal | undefined }): Promise<Leadership>;
   /** Asks for an election now (what the inspector's "start election" button and SIGUSR2 do). */
   startElection(): void;
   /** Hands leadership off if held, then closes the connection. Idempotent. */
@@ -181,6 +202,25 @@ function validate(options: JoinRingOptions): void {
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) {
     throw new TypeError(`joinRing: connectTimeoutMs must be a number of ms (0 = no limit), got ${String(timeout)}`);
   }
+  checkRingAndMeta('joinRing', options);
+}
+
+/** `ring` and `meta` as the relay takes them, checked before anything starts (shared with observeRing). */
+export function checkRingAndMeta(caller: string, options: { ring?: unknown; meta?: unknown }): void {
+  if (options.ring !== undefined && !isValidRingName(options.ring)) {
+    throw new TypeError(`${caller}: ring must be 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(options.ring)}`);
+  }
+  if (options.meta === undefined) return;
+  if (!isMeta(options.meta)) throw new TypeError(`${caller}: meta must be a plain object of JSON values, e.g. { url: 'http://10.0.0.5:8080' }`);
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(JSON.stringify(options.meta));
+  } catch (error) {
+    throw new TypeError(`${caller}: meta must be JSON: ${(error as Error).message}`);
+  }
+  if (encoded.length > LIMITS.metaEncodedBytes) {
+    throw new TypeError(`${caller}: meta is ${encoded.length} bytes URL-encoded; the relay takes at most ${LIMITS.metaEncodedBytes}`);
+  }
 }
 
 /** `jitter` is a fraction below 1; `electionHopMs` may be 0 (no allowance per member); the rest are positive. */
@@ -229,16 +269,7 @@ function defaultLogger(): Logger {
   return pino({ level: 'warn', base: processFields('ringleader') }, process.stderr);
 }
 
-function sameLeader(a: LeaderInfo | null, b: LeaderInfo): boolean {
-  return a !== null && a.id === b.id && a.rank === b.rank && a.term === b.term;
-}
-
 type Watcher = (event: NodeEmitted | { type: 'finished' }) => void;
-
-interface LeaderStream {
-  push(leader: LeaderInfo): void;
-  end(): void;
-}
 
 class RingMember implements RingNode {
   readonly rank: number;
@@ -253,16 +284,14 @@ class RingMember implements RingNode {
   private readonly logEvent: (event: NodeEmitted) => void;
   private readonly started: Listeners<Leadership>;
   private readonly stopped: Listeners<LeadershipEnded>;
-  private readonly newLeader: Listeners<LeaderInfo>;
+  private readonly feed: LeaderFeed;
   private readonly watchers = new Set<Watcher>();
-  private readonly streams = new Set<LeaderStream>();
 
   private pending: NodeEmitted[] = [];
   private flushing = false;
   private joined = false;
   private finished = false;
   private leadership: { term: number; controller: AbortController } | null = null;
-  private reported: LeaderInfo | null = null;
   /** The highest leader term this node has known: `term()` never goes back, even when a remembered leadership is discarded. */
   private highestTerm = 0;
   private leaving: Promise<void> | null = null;
@@ -272,10 +301,7 @@ class RingMember implements RingNode {
   private settleWelcome: { resolve: () => void; reject: (error: unknown) => void };
   private resolveClosed!: (outcome: CloseOutcome) => void;
   private readonly detachSignal: () => void;
-  /** Until the first welcome: the latest failed attempt and how many there were, for the deadline's error. */
-  private lastFailure: FailedAttempt | null = null;
-  private failedAttempts = 0;
-  private connectDeadline: NodeJS.Timeout | undefined;
+  private readonly deadline: JoinDeadline;
 
   constructor(private readonly options: JoinRingOptions) {
     validate(options);
@@ -284,17 +310,18 @@ class RingMember implements RingNode {
     this.timing = resolveTiming(options.timing);
     this.started = new Listeners('onStartedLeading', this.logger);
     this.stopped = new Listeners('onStoppedLeading', this.logger);
-    this.newLeader = new Listeners('onNewLeader', this.logger);
+    this.feed = new LeaderFeed(this.logger);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     let settle!: typeof this.settleWelcome;
     this.welcomed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     this.settleWelcome = settle;
     this.logEvent = createNodeLog(this.logger, () => this.logFields());
+    this.deadline = new JoinDeadline(options.relay, Boolean(options.token));
 
     const connection = createRelayConnection({
       url: options.relay,
       token: options.token,
-      host: hostLabel(),
+      join: { ring: options.ring, host: hostLabel(), meta: options.meta },
       logger: this.logger,
       heartbeatTimeoutMs: this.timing.heartbeatTimeoutMs,
       backoff: { initialDelayMs: this.timing.reconnectInitialDelayMs, maxDelayMs: this.timing.reconnectMaxDelayMs },
@@ -306,11 +333,7 @@ class RingMember implements RingNode {
         else this.logger.info({ ...fields, resumed }, 'node rejoined');
       },
       onFatal: (error) => this.finish({ reason: 'fatal', error }),
-      onAttemptFailed: (failure) => {
-        if (this.joined) return;
-        this.lastFailure = failure;
-        this.failedAttempts += 1;
-      },
+      onAttemptFailed: (failure) => this.deadline.attemptFailed(failure),
       // Timers that fell due while the event loop was busy fire before the next fact arrives.
       beforeEvent: () => this.clock.runDue(),
     });
@@ -330,7 +353,7 @@ class RingMember implements RingNode {
       next: (snapshot) => {
         if (!this.joined && snapshot.context.id !== null && snapshot.matches('online')) {
           this.joined = true;
-          clearTimeout(this.connectDeadline);
+          this.deadline.settle();
           this.settleWelcome.resolve();
         }
         this.flush();
@@ -356,21 +379,12 @@ class RingMember implements RingNode {
       return;
     }
     this.actor.start();
-    const waitMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    if (waitMs > 0 && Number.isFinite(waitMs)) this.connectDeadline = setTimeout(() => this.giveUpJoining(waitMs), waitMs);
-  }
-
-  /** No welcome within `connectTimeoutMs`: stop trying, and say what the attempts ran into. */
-  private giveUpJoining(waitedMs: number): void {
-    if (this.joined || this.finished) return;
-    const error = this.lastFailure
-      ? connectionError(this.lastFailure, this.options.relay, {
-          tokenGiven: Boolean(this.options.token),
-          waited: { ms: waitedMs, attempts: this.failedAttempts },
-        })
-      : noWelcomeYet(this.options.relay, waitedMs);
-    this.logger.fatal({ ...this.logFields(), relay: error.relay, code: error.code, status: error.status }, error.message);
-    this.finish({ reason: 'fatal', error });
+    // No welcome within `connectTimeoutMs`: stop trying, and say what the attempts ran into.
+    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error) => {
+      if (this.finished) return;
+      this.logger.fatal({ ...this.logFields(), relay: error.relay, code: error.code, status: error.status }, error.message);
+      this.finish({ reason: 'fatal', error });
+    });
   }
 
   get id(): ClientId {
@@ -407,50 +421,40 @@ class RingMember implements RingNode {
   }
 
   onNewLeader(callback: (leader: LeaderInfo) => unknown): Unsubscribe {
-    const unsubscribe = this.newLeader.add(callback);
-    if (this.reported) this.newLeader.call(callback, this.reported);
-    return unsubscribe;
+    return this.feed.onNewLeader(callback);
   }
 
   leaders(): AsyncIterableIterator<LeaderInfo> {
-    const queue: LeaderInfo[] = this.reported ? [this.reported] : [];
-    let wake: ((result: IteratorResult<LeaderInfo>) => void) | null = null;
-    let ended = false;
-    const stream: LeaderStream = {
-      push(leader) {
-        if (wake) {
-          const resolve = wake;
-          wake = null;
-          resolve({ value: leader, done: false });
-        } else queue.push(leader);
-      },
-      end() {
-        ended = true;
-        if (wake) {
-          const resolve = wake;
-          wake = null;
-          resolve({ value: undefined, done: true });
-        }
-      },
-    };
-    if (this.finished) stream.end();
-    else this.streams.add(stream);
-    const iterator: AsyncIterableIterator<LeaderInfo> = {
-      next: () => {
-        const value = queue.shift();
-        if (value !== undefined) return Promise.resolve({ value, done: false });
-        if (ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => (wake = resolve));
-      },
-      return: () => {
-        this.streams.delete(stream);
-        queue.length = 0;
-        stream.end();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return this.feed.leaders();
+  }
+
+  campaign(options: { signal?: AbortSignal | undefined } = {}): Promise<Leadership> {
+    const { signal } = options;
+    if (this.finished) return Promise.reject(new Error('campaign: this node has left the ring'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.leadership) return Promise.resolve({ term: this.leadership.term, signal: this.leadership.controller.signal });
+    return new Promise<Leadership>((resolve, reject) => {
+      const done = () => {
+        offStarted();
+        this.watchers.delete(watcher);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const offStarted = this.started.add((leadership) => {
+        done();
+        resolve(leadership);
+      });
+      const watcher: Watcher = (event) => {
+        if (event.type !== 'finished') return;
+        done();
+        reject(new Error('campaign: this node left the ring before it was elected'));
+      };
+      const onAbort = () => {
+        done();
+        reject(signal!.reason);
+      };
+      this.watchers.add(watcher);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   startElection(): void {
@@ -500,7 +504,7 @@ class RingMember implements RingNode {
   private finish(outcome: CloseOutcome): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.connectDeadline);
+    this.deadline.settle();
     this.detachSignal();
     void this.link.close();
     this.flush();
@@ -508,8 +512,7 @@ class RingMember implements RingNode {
     this.endLeadership();
     if (!this.joined) this.settleWelcome.reject(outcome.reason === 'fatal' ? outcome.error : new Error('left before joining'));
     for (const watcher of [...this.watchers]) watcher({ type: 'finished' });
-    for (const stream of this.streams) stream.end();
-    this.streams.clear();
+    this.feed.end();
     this.resolveClosed(outcome);
   }
 
@@ -535,11 +538,7 @@ class RingMember implements RingNode {
   private dispatch(event: NodeEmitted): void {
     switch (event.type) {
       case 'leaderChanged':
-        if (!sameLeader(this.reported, event.leader)) {
-          this.reported = event.leader;
-          this.newLeader.emit(event.leader);
-          for (const stream of this.streams) stream.push(event.leader);
-        }
+        this.feed.push(event.leader);
         break;
       case 'leadershipAcquired':
         this.beginLeadership(event.term);

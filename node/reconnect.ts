@@ -3,8 +3,16 @@
  * (`?resume=`), and how many attempts have failed since the last `welcome` (for the backoff).
  * The real connection (node/relayConnection.ts) and the simulator's both keep one.
  */
-import type { ClientId, WelcomeFrame } from '../machines/protocol.js';
+import { DEFAULT_RING, type ClientId, type Meta, type Role, type WelcomeFrame } from '../machines/protocol.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+
+/** What a connection tells the relay about itself when it joins. */
+export interface JoinDetails {
+  ring?: string | undefined;
+  role?: Role | undefined;
+  host?: string | undefined;
+  meta?: Meta | undefined;
+}
 
 export class ReconnectState {
   /** The id of the last `welcome`, asked for again on the next join. */
@@ -12,11 +20,17 @@ export class ReconnectState {
   /** Failed attempts since the last `welcome`. */
   attempt = 0;
 
-  /** The join URL: the relay's address, plus `?resume=` once there is an id to ask for, plus `?host=`. */
-  joinUrl(relay: string, host?: string): URL {
+  /**
+   * The join URL: the relay's address (for a named ring, its path `/rings/<name>`), plus `?resume=`
+   * once there is an id to ask for, `?role=observer` for an observer, `?host=` and `?meta=`.
+   */
+  joinUrl(relay: string, join: JoinDetails = {}): URL {
     const url = new URL(relay);
+    if (join.ring !== undefined && join.ring !== DEFAULT_RING) url.pathname = `/rings/${encodeURIComponent(join.ring)}`;
     if (this.resumeId !== null) url.searchParams.set('resume', this.resumeId);
-    if (host !== undefined) url.searchParams.set('host', host);
+    if (join.role === 'observer') url.searchParams.set('role', 'observer');
+    if (join.host !== undefined) url.searchParams.set('host', join.host);
+    if (join.meta !== undefined) url.searchParams.set('meta', JSON.stringify(join.meta));
     return url;
   }
 

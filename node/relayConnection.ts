@@ -29,15 +29,15 @@ import {
   refusedAttempt,
   type FailedAttempt,
 } from './connectFailure.js';
-import { ReconnectState } from './reconnect.js';
+import { ReconnectState, type JoinDetails } from './reconnect.js';
 
 export interface RelayConnectionOptions {
   /** ws:// or wss:// address of the relay. */
   url: string;
   /** RING_TOKEN, sent as `Authorization: Bearer <token>`. */
   token?: string | undefined;
-  /** This process's hostname, sent as `?host=` so the relay's logs and /status can name it. */
-  host?: string | undefined;
+  /** Ring, role, hostname and metadata, sent in the join URL (`/rings/<name>`, `?role=`, `?host=`, `?meta=`). */
+  join?: JoinDetails;
   logger: Logger;
   /** The node's lease; an upgrade that takes longer than this (or a second) is given up. */
   heartbeatTimeoutMs: number;
@@ -99,7 +99,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     const neverWelcomed = () => reconnect.resumeId === null;
 
     const connect = () => {
-      const url = reconnect.joinUrl(options.url, options.host);
+      const url = reconnect.joinUrl(options.url, options.join);
       sendBack({ type: 'relay.connecting' });
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},

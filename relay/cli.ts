@@ -83,6 +83,15 @@ export const RELAY_OPTIONS = {
     max: 1_000_000,
     help: 'open connections from one remote address at most; more get HTTP 503',
   },
+  maxRings: {
+    flag: 'max-rings',
+    env: 'RELAY_MAX_RINGS',
+    kind: 'integer',
+    default: DEFAULT_LIMITS.maxRings,
+    min: 1,
+    max: 1_000_000,
+    help: 'named rings (/rings/<name>) kept at once; a new one past this replaces an empty one, or gets HTTP 503',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'pino log level' },
   inspectUrl: {
     flag: 'inspect-url',
@@ -124,6 +133,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
         maxMembers: options.maxMembers,
         maxConnections: options.maxConnections,
         maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+        maxRings: options.maxRings,
       },
       logger,
       inspectUrl: options.inspectUrl,

@@ -1,9 +1,10 @@
 /**
- * The relay's connections around the relay machine. This module guards the door (parsing,
- * limits, the rate of frames) and carries out what the machine emits; it decides nothing about
- * the ring. Every frame a member sends goes to the machine as one `frame` event, and the machine's
- * `deliver` events are the only way frames reach members, so what an inspector shows is what
- * production does.
+ * The relay's connections around its rings' machines. This module guards the door (parsing,
+ * limits, the rate of frames), keeps the sockets (heartbeat, outboxes, backlog), and hands each
+ * connection's frames to its ring (relay/ringHost.ts), which carries out what the ring's machine
+ * decides. Every frame a member sends goes to its ring's machine as one `frame` event, and the
+ * machine's `deliver` events are the only way frames reach members, so what an inspector shows is
+ * what production does.
  *
  * Per frame: one parse, one machine event, one encoding and framing per `deliver` (shared by all
  * its recipients), and no logging at info level. Rejections are logged once per run (per
@@ -11,20 +12,22 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { createActor, type InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import type { WebSocket } from 'ws';
-import { encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type ServerFrame } from '../machines/protocol.js';
-import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
+import { DEFAULT_RING, encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
 import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
 import type { RelayMetrics } from './metrics.js';
 import { backlogOf, createOutbox, OutboxWriter, textMessage, type Outbox } from './outbox.js';
 import { TokenBucket } from './rateLimiter.js';
+import { RingHost, type Carrier, type RingStatus } from './ringHost.js';
 
 interface Connection {
-  /** The host's handle, until the machine names the member. */
+  /** The host's handle, until the ring's machine names the member. */
   readonly serial: number;
   id: ClientId | null;
+  readonly ring: RingHost<Connection>;
+  readonly role: Role;
   readonly socket: WebSocket;
   readonly outbox: Outbox;
   readonly remote: string;
@@ -33,36 +36,42 @@ interface Connection {
   readonly bucket: TokenBucket | null;
   /** Inside a run of rate-limited frames: the client was told once and is not told again. */
   limited: boolean;
-  /** Error codes whose current run of rejections was logged; a valid frame ends every run. */
+  /** Error codes whose current run of rejections was logged; a frame taken without one ends every run. */
   readonly loggedRuns: Set<ErrorCode>;
   /** Rejections counted but not logged, reported when the member leaves. */
   unlogged: number;
-  /** Rejections so far: a frame the machine took without one ends every run. */
+  /** Rejections so far. */
   rejections: number;
-  /** Left the ring (or was refused) already; later socket events are ignored. */
+  /** Left its ring (or was turned away) already; later socket events are ignored. */
   gone: boolean;
   leaveReason: LeaveReason;
   closeCode: number | undefined;
 }
 
-export interface MemberDetails extends MemberProfile {
-  id: ClientId;
-  /** False while the relay routes election frames around this member (it sat on one). */
-  forwarding: boolean;
-}
+export type { MemberDetails } from './ringHost.js';
 
-export interface RelayStatus {
-  protocol: 1;
-  /** Members in ring order. */
-  members: ClientId[];
-  /** The same members with what the relay knows of each. */
-  memberDetails: MemberDetails[];
-  /** The leader the relay reports: the last one announced to all, while it is a member; else null. */
-  leader: LeaderInfo | null;
-  /** The highest term the relay has let through (what `welcome.term` tells joiners). */
-  highestTerm: number;
+/** `/status` of one ring: its members, observers, leader and term, plus the relay's uptime and limits. */
+export interface RelayStatus extends RingStatus {
   uptimeSeconds: number;
   limits: RelayLimits;
+}
+
+/** One line of `/rings`. */
+export interface RingSummary {
+  name: string;
+  members: number;
+  observers: number;
+  leader: RingStatus['leader'];
+  highestTerm: number;
+}
+
+/** What a connection asks for at the upgrade. */
+export interface JoinRequest {
+  ring: string;
+  role: Role;
+  resume: string | null;
+  host: string | null;
+  meta: Meta | null;
 }
 
 export interface ConnectionHubOptions {
@@ -70,40 +79,35 @@ export interface ConnectionHubOptions {
   logger: Logger;
   metrics: RelayMetrics;
   inspect?: ((event: InspectionEvent) => void) | undefined;
-  /** Terms at or below this were used before (a state file's floor). */
+  /** Terms at or below this were used before (a state file's floor), for every ring. */
   termFloor?: number;
 }
 
 /** How long a peer we closed gets to finish the closing handshake before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
-export class ConnectionHub {
+export class ConnectionHub implements Carrier<Connection> {
   private readonly bySerial = new Map<number, Connection>();
-  private readonly byId = new Map<ClientId, Connection>();
   private readonly perAddress = new Map<string, number>();
-  private readonly actor: RelayActor;
+  private readonly rings = new Map<string, RingHost<Connection>>();
   private readonly limits: RelayLimits;
   private readonly log: Logger;
   private readonly metrics: RelayMetrics;
   private readonly debug: boolean;
+  private readonly inspect: ((event: InspectionEvent) => void) | undefined;
+  private readonly termFloor: number | undefined;
   private readonly writer = new OutboxWriter();
   private heartbeat: NodeJS.Timeout | null = null;
   private serial = 0;
-  /** When the reported leader left (performance.now()), until the machine says the failover ended. */
-  private leaderLostAt: number | null = null;
 
   constructor({ limits, logger, metrics, inspect, termFloor }: ConnectionHubOptions) {
     this.limits = limits;
     this.log = logger;
     this.metrics = metrics;
     this.debug = logger.isLevelEnabled('debug');
-    this.actor = createActor(relayMachine, {
-      input: { maxMembers: limits.maxMembers, forwardTimeoutMs: limits.forwardTimeoutMs, ...(termFloor === undefined ? {} : { termFloor }) },
-      ...(inspect ? { inspect } : {}),
-    });
-    this.actor.on('*', (event) => this.carryOut(event as RelayEmitted));
-    this.actor.subscribe({ error: (error) => this.log.fatal({ err: error }, 'relay machine failed') });
-    this.actor.start();
+    this.inspect = inspect;
+    this.termFloor = termFloor;
+    this.ring(DEFAULT_RING, true);
   }
 
   startHeartbeat(): void {
@@ -111,20 +115,24 @@ export class ConnectionHub {
     this.heartbeat = setInterval(() => this.pingAll(), this.limits.heartbeatIntervalMs);
   }
 
-  /** Why an upgrade from `remote` must be refused now, or null to go ahead. */
-  refusal(remote: string): Extract<RefusalReason, 'ring_full' | 'too_many_connections' | 'too_many_from_address'> | null {
+  /** Why an upgrade from `remote` for `request` must be refused now, or null to go ahead. */
+  refusal(remote: string, request: Pick<JoinRequest, 'ring' | 'role'>): Extract<RefusalReason, 'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings'> | null {
     if (this.bySerial.size >= this.limits.maxConnections) return 'too_many_connections';
     if ((this.perAddress.get(remote) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'too_many_from_address';
-    if (!hasRoom(this.actor.getSnapshot().context)) return 'ring_full';
-    return null;
+    const ring = this.rings.get(request.ring);
+    if (ring === undefined) return this.rings.size >= this.limits.maxRings && !this.evictEmptyRing() ? 'too_many_rings' : null;
+    return ring.hasRoom(request.role) ? null : 'ring_full';
   }
 
-  /** Takes over a freshly upgraded socket and asks the machine to admit it. */
-  accept(socket: WebSocket, tcp: Socket, resume: string | null, host: string | null, remote: string): void {
+  /** Takes over a freshly upgraded socket and asks its ring's machine to admit it. */
+  accept(socket: WebSocket, tcp: Socket, request: JoinRequest, remote: string): void {
     const serial = ++this.serial;
+    const ring = this.ring(request.ring, true);
     const connection: Connection = {
       serial,
       id: null,
+      ring,
+      role: request.role,
       socket,
       outbox: createOutbox(tcp, () => socket.readyState === socket.OPEN),
       remote,
@@ -150,23 +158,25 @@ export class ConnectionHub {
     });
     socket.on('error', (error: Error & { code?: string }) => this.socketError(connection, error));
     socket.on('close', (code: number) => this.leave(connection, 'close', code));
-    this.actor.send({ type: 'connect', connection: serial, resume, host });
+    ring.connect(connection, { resume: request.resume, host: request.host, role: request.role, meta: request.meta });
   }
 
-  status(): RelayStatus {
-    const { members, profiles, bypassed, leader, highestTerm } = this.actor.getSnapshot().context;
-    return {
-      protocol: 1,
-      members,
-      memberDetails: members.map((id) => ({ id, ...profiles[id], forwarding: !bypassed.includes(id) })),
-      leader,
-      highestTerm,
-      uptimeSeconds: this.metrics.uptimeSeconds,
-      limits: this.limits,
-    };
+  /** `/status` of a ring, or null when the relay has no ring of that name. */
+  status(ringName: string = DEFAULT_RING): RelayStatus | null {
+    const ring = this.rings.get(ringName);
+    if (ring === undefined) return null;
+    return { ...ring.status(), uptimeSeconds: this.metrics.uptimeSeconds, limits: this.limits };
   }
 
-  /** Closes every socket with 1001 without telling the ring (everyone is going), then stops the machine. */
+  /** `/rings`: every ring the relay keeps, the default first. */
+  ringList(): RingSummary[] {
+    return [...this.rings.values()].map((ring) => {
+      const { members, observers, leader, highestTerm } = ring.context;
+      return { name: ring.name, members: members.length, observers: observers.length, leader, highestTerm };
+    });
+  }
+
+  /** Closes every socket with 1001 without telling the rings (everyone is going), then stops the machines. */
   async closeAll(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
@@ -186,9 +196,36 @@ export class ConnectionHub {
         }),
     );
     this.bySerial.clear();
-    this.byId.clear();
     await Promise.all(closing);
-    this.actor.stop();
+    for (const ring of this.rings.values()) ring.stop();
+  }
+
+  // ---- rings ----
+
+  private ring(name: string, create: boolean): RingHost<Connection> {
+    let ring = this.rings.get(name);
+    if (ring === undefined && create) {
+      ring = new RingHost<Connection>(name, this.limits, this, this.log, this.metrics, {
+        ...(this.termFloor === undefined ? {} : { termFloor: this.termFloor }),
+        inspect: this.inspect,
+      });
+      this.rings.set(name, ring);
+      if (name !== DEFAULT_RING) this.log.info({ ring: name, rings: this.rings.size }, 'ring opened');
+    }
+    return ring!;
+  }
+
+  /** Makes room for a new ring by forgetting the oldest empty one (never the default). */
+  private evictEmptyRing(): boolean {
+    for (const [name, ring] of this.rings) {
+      if (name === DEFAULT_RING || !ring.empty) continue;
+      ring.stop();
+      this.rings.delete(name);
+      this.metrics.rings.delete(name);
+      this.log.info({ ring: name }, 'empty ring forgotten to make room');
+      return true;
+    }
+    return false;
   }
 
   // ---- inbound ----
@@ -223,9 +260,9 @@ export class ConnectionHub {
       this.reject(connection, 'bad_frame', 'from is stamped by the relay: leave it out or use your own id');
       return;
     }
-    if (this.debug) this.log.debug({ clientId: connection.id, type: frame.type, to: frame.to }, 'frame');
+    if (this.debug) this.log.debug({ clientId: connection.id, ring: connection.ring.name, type: frame.type, to: frame.to }, 'frame');
     const rejectedBefore = connection.rejections;
-    this.actor.send({ type: 'frame', from: connection.id, frame });
+    connection.ring.frame(connection, frame);
     // Taken without a rejection: whatever run of rejections this client was in has ended.
     if (connection.rejections === rejectedBefore) connection.loggedRuns.clear();
   }
@@ -245,7 +282,7 @@ export class ConnectionHub {
   }
 
   /** Counts a rejection, logs it if it starts a run, and answers with an error frame. */
-  private reject(connection: Connection, code: ErrorCode, detail: string): void {
+  reject(connection: Connection, code: ErrorCode, detail: string): void {
     this.metrics.rejected[code] += 1;
     connection.rejections += 1;
     if (connection.loggedRuns.has(code)) {
@@ -253,7 +290,7 @@ export class ConnectionHub {
       connection.unlogged += 1;
     } else {
       connection.loggedRuns.add(code);
-      this.log.warn({ clientId: connection.id, code, detail }, 'rejected frame');
+      this.log.warn({ clientId: connection.id, ring: connection.ring.name, code, detail }, 'rejected frame');
     }
     this.send(connection, { type: 'error', code, detail });
   }
@@ -269,134 +306,36 @@ export class ConnectionHub {
     const tooLarge = error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
     const code: ErrorCode = tooLarge ? 'too_large' : 'bad_frame';
     this.metrics.rejected[code] += 1;
-    this.log.warn({ clientId: connection.id, code, detail: error.message, wsError: error.code }, 'rejected frame');
+    this.log.warn({ clientId: connection.id, ring: connection.ring.name, code, detail: error.message, wsError: error.code }, 'rejected frame');
     this.leave(connection, tooLarge ? 'too_large' : 'protocol_error');
   }
 
-  // ---- what the machine decided ----
-
-  private carryOut(event: RelayEmitted): void {
-    try {
-      this.apply(event);
-    } catch (error) {
-      this.log.error({ err: error, type: event.type }, 'carrying out a relay decision failed');
-    }
-  }
-
-  private apply(event: RelayEmitted): void {
-    switch (event.type) {
-      case 'deliver':
-        this.deliver(event.to, event.frame);
-        return;
-      case 'rejected': {
-        const connection = this.byId.get(event.to);
-        if (connection !== undefined) this.reject(connection, event.code, event.detail);
-        return;
-      }
-      case 'admitted': {
-        const connection = this.bySerial.get(event.connection);
-        if (connection === undefined) return;
-        connection.id = event.id;
-        this.byId.set(event.id, connection);
-        this.metrics.joins += 1;
-        this.metrics.members = event.members;
-        const host = this.actor.getSnapshot().context.profiles[event.id]?.host;
-        this.log.info({ clientId: event.id, resumed: event.resumed, remote: connection.remote, host, members: event.members }, 'join');
-        return;
-      }
-      case 'refused': {
-        const connection = this.bySerial.get(event.connection);
-        if (connection === undefined) return;
-        this.metrics.refused.ring_full += 1;
-        this.log.warn({ clientId: null, remote: connection.remote, reason: event.reason }, 'rejected join: the ring is full');
-        this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: event.reason.slice(0, 120) });
-        return;
-      }
-      case 'departed': {
-        const connection = this.byId.get(event.id);
-        this.metrics.members = event.members;
-        this.log.info(
-          {
-            clientId: event.id,
-            reason: connection?.leaveReason ?? 'close',
-            closeCode: connection?.closeCode,
-            members: event.members,
-            ...(connection !== undefined && connection.unlogged > 0 ? { rejectedUnlogged: connection.unlogged } : {}),
-          },
-          'leave',
-        );
-        if (connection !== undefined) this.byId.delete(event.id);
-        return;
-      }
-      case 'electionStarted':
-        this.metrics.electionsStarted += 1;
-        this.log.info({ clientId: event.by, initiator: event.initiator, term: event.term }, 'election started');
-        return;
-      case 'leaderLost':
-        this.leaderLostAt = performance.now();
-        this.log.info({ leaderId: event.leader.id, term: event.leader.term }, 'leader left the ring');
-        return;
-      case 'leaderChanged': {
-        this.metrics.leaderChanges += 1;
-        let failoverMs: number | undefined;
-        if (event.endsFailover && this.leaderLostAt !== null) {
-          failoverMs = performance.now() - this.leaderLostAt;
-          this.metrics.failover.observe(failoverMs / 1000);
-        }
-        if (event.endsFailover) this.leaderLostAt = null;
-        const { leader } = event;
-        this.log.info(
-          { leaderId: leader.id, rank: leader.rank, term: leader.term, clientId: event.announcedBy, previous: event.previous, failoverMs },
-          'leader announced',
-        );
-        return;
-      }
-      case 'bypassed':
-        this.metrics.bypasses += 1;
-        this.metrics.bypassed = this.actor.getSnapshot().context.bypassed.length;
-        this.log.warn(
-          { clientId: event.id, term: event.term, passedTo: event.passedTo, forwardTimeoutMs: this.limits.forwardTimeoutMs },
-          'member held the election frame without passing it on: routing around it',
-        );
-        return;
-      case 'restored':
-        this.metrics.bypassed = this.actor.getSnapshot().context.bypassed.length;
-        this.log.info({ clientId: event.id }, 'member is passing frames on again');
-        return;
-    }
-  }
-
-  // ---- outbound ----
-
-  private deliver(to: readonly ClientId[], frame: ServerFrame): void {
-    const message = textMessage(Buffer.from(encodeFrame(frame)));
-    this.countSent(frame, to.length);
-    for (let index = 0; index < to.length; index += 1) {
-      const connection = this.byId.get(to[index]!);
-      if (connection !== undefined) this.write(connection, message);
-    }
-  }
-
-  private countSent(frame: ServerFrame, recipients: number): void {
-    if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') {
-      this.metrics.relayFramesSent[frame.type] += recipients;
-    } else {
-      this.metrics.forwarded[frame.type] += 1;
-    }
-  }
+  // ---- outbound (Carrier) ----
 
   private send(connection: Connection, frame: ServerFrame): void {
-    this.countSent(frame, 1);
+    this.metrics.relayFramesSent.error += frame.type === 'error' ? 1 : 0;
     this.write(connection, textMessage(Buffer.from(encodeFrame(frame))));
   }
 
-  private write(connection: Connection, message: Buffer): void {
+  write(connection: Connection, message: Buffer): void {
     if (connection.gone) return;
     if (backlogOf(connection.outbox) + message.length > this.limits.maxBacklogBytes) {
       this.leave(connection, 'backlog', undefined, { code: CLOSE_CODES.backlogFull, reason: 'backlog full: not reading' });
       return;
     }
     this.writer.push(connection.outbox, message);
+  }
+
+  turnAway(connection: Connection, reason: string): void {
+    this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: reason.slice(0, 120) });
+  }
+
+  leaveFields(connection: Connection): Record<string, unknown> {
+    return {
+      reason: connection.leaveReason,
+      closeCode: connection.closeCode,
+      ...(connection.unlogged > 0 ? { rejectedUnlogged: connection.unlogged } : {}),
+    };
   }
 
   // ---- leaving ----
@@ -423,10 +362,8 @@ export class ConnectionHub {
     connection.leaveReason = reason;
     connection.closeCode = closeCode;
     this.drop(connection, close);
-    if (connection.id !== null) {
-      this.metrics.leaves[reason] += 1;
-      this.actor.send({ type: 'disconnect', id: connection.id });
-    }
+    if (connection.id !== null && connection.role === 'member') connection.ring.metrics.leaves[reason] += 1;
+    connection.ring.disconnect(connection);
   }
 
   /** Forgets a connection's socket side: counts, outbox, and (when asked) closes it. */

@@ -27,6 +27,8 @@ export interface RelayLimits {
   maxConnections: number;
   /** Open connections from one remote address at most; more are refused with HTTP 503. */
   maxConnectionsPerAddress: number;
+  /** Rings the relay keeps at once (`/rings/<name>`); a new one past this replaces an empty one, or is refused. */
+  maxRings: number;
   /**
    * How long a member may hold the ring's election frame without passing anything on before the
    * relay hands the frame to the member after it and routes around it (until it sends again).
@@ -47,6 +49,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxMembers: 10_000,
   maxConnections: 10_000,
   maxConnectionsPerAddress: 1_000,
+  maxRings: 1_000,
   forwardTimeoutMs: heartbeatIntervalFor(DEFAULT_LEADER_TIMEOUT_MS),
 };
 
@@ -77,7 +80,7 @@ export const CLOSE_CODES = {
 } as const;
 
 /** Why an upgrade (or a join right after it) was refused, as counted in /metrics. */
-export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'bad_request', 'unauthorized'] as const;
+export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'too_many_rings', 'bad_request', 'unauthorized'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** Why a member left the ring, as logged and counted in /metrics. */

@@ -32,31 +32,44 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 }
 
-export class RelayMetrics {
+/** What one ring's machine has done: labelled `ring="<name>"` in /metrics. */
+export class RingMetrics {
   members = 0;
-  /** Open WebSocket connections, members or not yet. */
-  connections = 0;
+  observers = 0;
   joins = 0;
-  /** Upgrades (or joins right after one) refused, by reason. */
-  readonly refused = zeroes<RefusalReason>(REFUSAL_REASONS);
-  /** Members the relay started routing around because they sat on the election frame. */
-  bypasses = 0;
-  bypassed = 0;
-  /** Rejections not logged because they continued a run already logged for that connection and code. */
-  rejectionsUnlogged = 0;
   readonly leaves = zeroes<LeaveReason>(LEAVE_REASONS);
   electionsStarted = 0;
   leaderChanges = 0;
+  /** Members the relay started routing around because they sat on the election frame. */
+  bypasses = 0;
+  bypassed = 0;
+  readonly failover = new Histogram(FAILOVER_BUCKETS);
+}
+
+export class RelayMetrics {
+  /** Open WebSocket connections, members or not yet. */
+  connections = 0;
+  /** Upgrades (or joins right after one) refused, by reason. */
+  readonly refused = zeroes<RefusalReason>(REFUSAL_REASONS);
+  /** Rejections not logged because they continued a run already logged for that connection and code. */
+  rejectionsUnlogged = 0;
   /** Client frames accepted and routed, by type (once per frame, not per recipient). */
   readonly forwarded = zeroes<ClientFrame['type']>(CLIENT_FRAME_TYPES);
   /** Frames the relay itself wrote, by type (once per recipient). */
   readonly relayFramesSent = zeroes<RelayFrame['type']>(RELAY_FRAME_TYPES);
   readonly rejected = zeroes<ErrorCode>(ERROR_CODES);
-  readonly failover = new Histogram(FAILOVER_BUCKETS);
+  /** Per ring, by name; the default ring is there from the start. */
+  readonly rings = new Map<string, RingMetrics>();
   private readonly startedAt = Date.now();
 
   get uptimeSeconds(): number {
     return (Date.now() - this.startedAt) / 1000;
+  }
+
+  ring(name: string): RingMetrics {
+    let ring = this.rings.get(name);
+    if (ring === undefined) this.rings.set(name, (ring = new RingMetrics()));
+    return ring;
   }
 
   render(): string {
@@ -64,24 +77,26 @@ export class RelayMetrics {
     const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     };
-    const labelled = (name: string, label: string, values: Record<string, number>) => {
-      for (const [key, value] of Object.entries(values)) lines.push(`${name}{${label}="${key}"} ${value}`);
+    const labelled = (name: string, label: string, values: Record<string, number>, extra = '') => {
+      for (const [key, value] of Object.entries(values)) lines.push(`${name}{${extra}${label}="${key}"} ${value}`);
+    };
+    const rings = [...this.rings.entries()];
+    const perRing = (name: string, type: 'counter' | 'gauge', help: string, value: (ring: RingMetrics) => number) => {
+      metric(name, type, help);
+      for (const [ring, values] of rings) lines.push(`${name}{ring="${ring}"} ${value(values)}`);
     };
 
-    metric('ringleader_relay_members', 'gauge', 'Members in the ring now.');
-    lines.push(`ringleader_relay_members ${this.members}`);
+    perRing('ringleader_relay_members', 'gauge', 'Members in the ring now.', (ring) => ring.members);
+    perRing('ringleader_relay_observers', 'gauge', 'Observers of the ring now.', (ring) => ring.observers);
     metric('ringleader_relay_connections', 'gauge', 'Open WebSocket connections, members or not yet.');
     lines.push(`ringleader_relay_connections ${this.connections}`);
-    metric('ringleader_relay_joins_total', 'counter', 'Connections admitted to the ring.');
-    lines.push(`ringleader_relay_joins_total ${this.joins}`);
+    perRing('ringleader_relay_joins_total', 'counter', 'Connections admitted to the ring.', (ring) => ring.joins);
     metric('ringleader_relay_joins_refused_total', 'counter', 'Upgrades or joins refused, by reason.');
     labelled('ringleader_relay_joins_refused_total', 'reason', this.refused);
     metric('ringleader_relay_leaves_total', 'counter', 'Members that left the ring, by reason.');
-    labelled('ringleader_relay_leaves_total', 'reason', this.leaves);
-    metric('ringleader_relay_elections_started_total', 'counter', 'Election frames sent by their own initiator.');
-    lines.push(`ringleader_relay_elections_started_total ${this.electionsStarted}`);
-    metric('ringleader_relay_leader_changes_total', 'counter', 'newLeader announcements that superseded the last known leader.');
-    lines.push(`ringleader_relay_leader_changes_total ${this.leaderChanges}`);
+    for (const [ring, values] of rings) labelled('ringleader_relay_leaves_total', 'reason', values.leaves, `ring="${ring}",`);
+    perRing('ringleader_relay_elections_started_total', 'counter', 'Election frames sent by their own initiator.', (ring) => ring.electionsStarted);
+    perRing('ringleader_relay_leader_changes_total', 'counter', 'Announcements that changed the leader the relay reports.', (ring) => ring.leaderChanges);
     metric('ringleader_relay_frames_forwarded_total', 'counter', 'Client frames routed, by type.');
     labelled('ringleader_relay_frames_forwarded_total', 'type', this.forwarded);
     metric('ringleader_relay_frames_sent_total', 'counter', 'Frames the relay itself sent (welcome, ring, error), by type, per recipient.');
@@ -90,16 +105,17 @@ export class RelayMetrics {
     labelled('ringleader_relay_frames_rejected_total', 'code', this.rejected);
     metric('ringleader_relay_rejections_unlogged_total', 'counter', 'Rejections not logged: they continued a run already logged for that connection and code.');
     lines.push(`ringleader_relay_rejections_unlogged_total ${this.rejectionsUnlogged}`);
-    metric('ringleader_relay_bypasses_total', 'counter', 'Times a member sat on the election frame and the relay passed it on without it.');
-    lines.push(`ringleader_relay_bypasses_total ${this.bypasses}`);
-    metric('ringleader_relay_bypassed_members', 'gauge', 'Members the relay routes around now (until they send a frame).');
-    lines.push(`ringleader_relay_bypassed_members ${this.bypassed}`);
+    perRing('ringleader_relay_bypasses_total', 'counter', 'Times a member sat on the election frame and the relay passed it on without it.', (ring) => ring.bypasses);
+    perRing('ringleader_relay_bypassed_members', 'gauge', 'Members the relay routes around now (until they send a frame).', (ring) => ring.bypassed);
 
     const failover = 'ringleader_relay_failover_seconds';
-    metric(failover, 'histogram', "Time from the announced leader's leave to the next newLeader.");
-    this.failover.buckets.forEach((bound, index) => lines.push(`${failover}_bucket{le="${bound}"} ${this.failover.counts[index]}`));
-    lines.push(`${failover}_bucket{le="+Inf"} ${this.failover.count}`);
-    lines.push(`${failover}_sum ${this.failover.sum}`, `${failover}_count ${this.failover.count}`);
+    metric(failover, 'histogram', "Time from the reported leader's leave to the next leader the relay reports.");
+    for (const [ring, values] of rings) {
+      const histogram = values.failover;
+      histogram.buckets.forEach((bound, index) => lines.push(`${failover}_bucket{ring="${ring}",le="${bound}"} ${histogram.counts[index]}`));
+      lines.push(`${failover}_bucket{ring="${ring}",le="+Inf"} ${histogram.count}`);
+      lines.push(`${failover}_sum{ring="${ring}"} ${histogram.sum}`, `${failover}_count{ring="${ring}"} ${histogram.count}`);
+    }
 
     metric('ringleader_relay_uptime_seconds', 'gauge', 'Seconds since the relay started.');
     lines.push(`ringleader_relay_uptime_seconds ${this.uptimeSeconds}`);

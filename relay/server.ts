@@ -10,9 +10,9 @@ import { WebSocketServer } from 'ws';
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
-import { isValidHost } from '../machines/protocol.js';
+import { DEFAULT_RING, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
 import { refuseUpgrade } from './auth.js';
-import { ConnectionHub, type RelayStatus } from './connections.js';
+import { ConnectionHub, type JoinRequest, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, effectiveLimits, heartbeatIntervalFor, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
@@ -41,7 +41,11 @@ export interface RunningRelay {
   url: string;
   port: number;
   host: string;
+  /** `/status` of the default ring (always there), or of a named ring (null when the relay has none by that name). */
   status(): RelayStatus;
+  status(ring: string): RelayStatus | null;
+  /** `/rings`: every ring the relay keeps. */
+  rings(): RingSummary[];
   /** The /metrics text. */
   metrics(): string;
   /** Closes every socket with 1001 and stops listening. Safe to call more than once. */
@@ -69,7 +73,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     ...(options.termFloor === undefined ? {} : { termFloor: options.termFloor }),
   });
 
-  const server = createServer(createHttpHandler({ status: () => hub.status(), metrics: () => metrics.render() }));
+  const server = createServer(
+    createHttpHandler({ status: (ring) => hub.status(ring ?? DEFAULT_RING), rings: () => hub.ringList(), metrics: () => metrics.render() }),
+  );
   const sockets = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxPayloadBytes,
@@ -98,18 +104,18 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       refuse(socket, 'unauthorized', 401, 'missing or wrong ring token: send "Authorization: Bearer <token>" or ?token=', { remote });
       return;
     }
-    const host = url.searchParams.get('host');
-    if (host !== null && !isValidHost(host)) {
-      refuse(socket, 'bad_request', 400, 'host must be a hostname: 1-253 of A-Z a-z 0-9 . _ -', { remote });
+    const join = readJoinRequest(url, request.url ?? '/');
+    if (!join.ok) {
+      refuse(socket, 'bad_request', 400, join.reason, { remote, target: request.url });
       return;
     }
-    const refusal = hub.refusal(remote);
+    const refusal = hub.refusal(remote, join.request);
     if (refusal !== null) {
-      refuse(socket, refusal, 503, REFUSALS[refusal](limits), { remote });
+      refuse(socket, refusal, 503, REFUSALS[refusal](limits), { remote, ring: join.request.ring });
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
-      hub.accept(websocket, socket as Socket, url.searchParams.get('resume'), host, remote);
+      hub.accept(websocket, socket as Socket, join.request, remote);
     });
   });
   // Garbage on the HTTP port (not even a request line) closes that socket, never the server.
@@ -136,7 +142,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     url,
     port,
     host,
-    status: () => hub.status(),
+    status: ((ring?: string) => hub.status(ring ?? DEFAULT_RING)) as RunningRelay['status'],
+    rings: () => hub.ringList(),
     metrics: () => metrics.render(),
     close() {
       closing ??= (async () => {
@@ -154,8 +161,36 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   };
 }
 
+/**
+ * What an upgrade asks for: the ring (`/rings/<name>`; any other path is the default ring, as it
+ * always was), the role (`?role=member|observer`), `?resume=`, `?host=` and `?meta=`. Anything
+ * malformed is refused (HTTP 400) with the rule it broke.
+ */
+function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: JoinRequest } | { ok: false; reason: string } {
+  let ring = DEFAULT_RING;
+  if (url.pathname === '/rings' || url.pathname.startsWith('/rings/')) {
+    const name = decodeURIComponent(url.pathname.slice('/rings/'.length));
+    if (!isValidRingName(name)) return { ok: false, reason: 'ring names are 1-64 of A-Z a-z 0-9 . _ - (join ws://relay/rings/<name>)' };
+    ring = name;
+  }
+  const role = url.searchParams.get('role') ?? 'member';
+  if (role !== 'member' && role !== 'observer') return { ok: false, reason: 'role must be "member" or "observer"' };
+  const host = url.searchParams.get('host');
+  if (host !== null && !isValidHost(host)) return { ok: false, reason: 'host must be a hostname: 1-253 of A-Z a-z 0-9 . _ -' };
+  let meta: Meta | null = null;
+  const metaText = url.searchParams.get('meta');
+  if (metaText !== null) {
+    const encoded = /[?&]meta=([^&]*)/.exec(rawTarget)?.[1] ?? '';
+    const parsed = parseMeta(metaText, encoded.length);
+    if (!parsed.ok) return { ok: false, reason: parsed.reason };
+    meta = parsed.meta;
+  }
+  return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), host, meta } };
+}
+
 /** What a refused upgrade is told (HTTP 503 bodies). */
-const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address', (limits: RelayLimits) => string> = {
+const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings', (limits: RelayLimits) => string> = {
+  too_many_rings: (limits) => `too many rings: this relay keeps at most ${limits.maxRings}, and none is empty; try again later`,
   ring_full: (limits) =>
     `the ring is full: this relay admits ${limits.maxMembers} members (an election frame naming them all must fit --max-payload ${limits.maxPayloadBytes}); try again later`,
   too_many_connections: (limits) => `too many connections: this relay holds at most ${limits.maxConnections}; try again later`,

@@ -7,7 +7,11 @@
  * declarations, so `--help` can never drift from what is parsed.
  */
 
-export type OptionKind = 'integer' | 'string' | 'url' | 'boolean';
+/**
+ * `pairs` is a repeatable `--flag key=value` that builds an object (`--meta url=http://a --meta
+ * zone=b`); its environment variable holds the same pairs separated by commas, or a JSON object.
+ */
+export type OptionKind = 'integer' | 'string' | 'url' | 'boolean' | 'pairs';
 
 export interface OptionSpec<K extends OptionKind = OptionKind> {
   /** Long flag without dashes, e.g. `port` for `--port`. */
@@ -25,7 +29,13 @@ export interface OptionSpec<K extends OptionKind = OptionKind> {
   choices?: readonly string[];
 }
 
-type ValueOf<K extends OptionKind> = K extends 'integer' ? number : K extends 'boolean' ? boolean : string;
+type ValueOf<K extends OptionKind> = K extends 'integer'
+  ? number
+  : K extends 'boolean'
+    ? boolean
+    : K extends 'pairs'
+      ? Record<string, string | number | boolean | null>
+      : string;
 
 export type OptionSpecs = Record<string, OptionSpec>;
 
@@ -74,7 +84,8 @@ export function parseOptions<S extends OptionSpecs>(
       throw new ConfigError(`option --${flag} needs a value`);
     }
     if (inline === undefined) index += 1;
-    raw.set(name, { text, source: `--${flag}` });
+    const earlier = spec.kind === 'pairs' ? raw.get(name) : undefined;
+    raw.set(name, { text: earlier === undefined ? text : `${earlier.text}\n${text}`, source: `--${flag}` });
   }
 
   const options: Record<string, unknown> = {};
@@ -124,6 +135,8 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
       }
       return text;
     }
+    case 'pairs':
+      return pairs(text, source === spec.env, where);
     case 'string': {
       if (spec.choices && !spec.choices.includes(text)) {
         throw new ConfigError(`${where} must be one of ${spec.choices.join(', ')}, got "${text}"`);
@@ -133,10 +146,31 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
   }
 }
 
+/** `key=value` lines (flags) or comma-separated pairs or a JSON object (environment), as an object. */
+function pairs(text: string, fromEnv: boolean, where: string): Record<string, string | number | boolean | null> {
+  if (fromEnv && text.trim().startsWith('{')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new ConfigError(`${where} must be key=value pairs or a JSON object, got "${text}"`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where} must be a JSON object, got "${text}"`);
+    return value as Record<string, string>;
+  }
+  const result: Record<string, string> = {};
+  for (const pair of text.split(fromEnv ? ',' : '\n')) {
+    const [key, value] = splitOnce(pair.trim(), '=');
+    if (!key || value === undefined) throw new ConfigError(`${where} takes key=value, got "${pair}"`);
+    result[key] = value;
+  }
+  return result;
+}
+
 /** `--help` text generated from the same declarations that are parsed. */
 export function renderHelp(usage: string, summary: string, specs: OptionSpecs): string {
   const rows = Object.values(specs).map((spec) => {
-    const value = spec.kind === 'boolean' ? '' : ` <${spec.kind === 'integer' ? 'n' : spec.kind}>`;
+    const value = spec.kind === 'boolean' ? '' : spec.kind === 'pairs' ? ' <key=value>' : ` <${spec.kind === 'integer' ? 'n' : spec.kind}>`;
     const left = `  --${spec.flag}${value}`;
     const env = spec.env ? ` [env ${spec.env}]` : '';
     const fallback = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;

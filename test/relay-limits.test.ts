@@ -33,23 +33,25 @@ describe('TokenBucket', () => {
 describe('RelayMetrics', () => {
   it('renders counters, labels and a cumulative histogram in Prometheus text', () => {
     const metrics = new RelayMetrics();
-    metrics.members = 3;
+    metrics.ring('default').members = 3;
+    metrics.ring('jobs').members = 2;
     metrics.rejected.bad_json += 2;
     metrics.forwarded.election += 7;
-    metrics.failover.observe(0.02);
-    metrics.failover.observe(0.3);
+    metrics.ring('default').failover.observe(0.02);
+    metrics.ring('default').failover.observe(0.3);
     const text = metrics.render();
-    expect(metric(text, 'ringleader_relay_members')).toBe(3);
+    expect(metric(text, 'ringleader_relay_members{ring="default"}')).toBe(3);
+    expect(metric(text, 'ringleader_relay_members{ring="jobs"}')).toBe(2);
     expect(metric(text, 'ringleader_relay_frames_rejected_total{code="bad_json"}')).toBe(2);
     expect(metric(text, 'ringleader_relay_frames_forwarded_total{type="election"}')).toBe(7);
-    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{le="0.01"}')).toBe(0);
-    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{le="0.025"}')).toBe(1);
-    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{le="0.5"}')).toBe(2);
-    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{le="+Inf"}')).toBe(2);
-    expect(metric(text, 'ringleader_relay_failover_seconds_sum')).toBeCloseTo(0.32);
+    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{ring="default",le="0.01"}')).toBe(0);
+    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{ring="default",le="0.025"}')).toBe(1);
+    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{ring="default",le="0.5"}')).toBe(2);
+    expect(metric(text, 'ringleader_relay_failover_seconds_bucket{ring="default",le="+Inf"}')).toBe(2);
+    expect(metric(text, 'ringleader_relay_failover_seconds_sum{ring="default"}')).toBeCloseTo(0.32);
     expect(text.endsWith('\n')).toBe(true);
     for (const line of text.split('\n').filter(Boolean)) {
-      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{\w+="[^"]*"\})? [\d.e+-]+)$/);
+      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{\w+="[^"]*"(,\w+="[^"]*")*\})? [\d.e+-]+)$/);
     }
   });
 });

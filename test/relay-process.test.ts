@@ -81,10 +81,10 @@ describe('ringleader relay (process)', () => {
     expect(started).toMatchObject({ clientId: a.id, initiator: a.id, term: 1 });
 
     const metrics = (await getText(`${relay.http}/metrics`)).body;
-    expect(metric(metrics, 'ringleader_relay_elections_started_total')).toBe(1);
-    expect(metric(metrics, 'ringleader_relay_leader_changes_total')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_elections_started_total{ring="default"}')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_leader_changes_total{ring="default"}')).toBe(1);
     expect(metric(metrics, 'ringleader_relay_frames_forwarded_total{type="election"}')).toBe(2);
-    expect(metric(metrics, 'ringleader_relay_members')).toBe(4);
+    expect(metric(metrics, 'ringleader_relay_members{ring="default"}')).toBe(4);
 
     // The leader leaves: /status no longer names it, and the next newLeader closes a failover.
     a.close();
@@ -94,8 +94,8 @@ describe('ringleader relay (process)', () => {
     await c.next((frame) => frame.type === 'newLeader' && frame.term === 2);
     expect((await getJson(`${relay.http}/status`)).leader).toEqual({ id: c.id, rank: 2, term: 2 });
     const after = (await getText(`${relay.http}/metrics`)).body;
-    expect(metric(after, 'ringleader_relay_failover_seconds_count')).toBe(1);
-    expect(metric(after, 'ringleader_relay_failover_seconds_bucket{le="+Inf"}')).toBe(1);
+    expect(metric(after, 'ringleader_relay_failover_seconds_count{ring="default"}')).toBe(1);
+    expect(metric(after, 'ringleader_relay_failover_seconds_bucket{ring="default",le="+Inf"}')).toBe(1);
   });
 
   it('grants ?resume=<id> when nobody holds it, and a fresh id when somebody does', async () => {
@@ -175,7 +175,7 @@ describe('ringleader relay (process)', () => {
     expect(rejected('bad_frame')).toBe(7);
     expect(rejected('unknown_target')).toBe(1);
     expect(rejected('too_large')).toBe(1);
-    expect(metric(metrics, 'ringleader_relay_leaves_total{reason="too_large"}')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_leaves_total{ring="default",reason="too_large"}')).toBe(1);
 
     for (const code of ['bad_json', 'unknown_type', 'bad_frame', 'unknown_target', 'too_large']) {
       const line = await relay.log((entry) => entry.msg === 'rejected frame' && entry.code === code, `a ${code} log line`);
@@ -230,13 +230,13 @@ describe('ringleader relay (process)', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     for (const series of [
-      'ringleader_relay_members',
-      'ringleader_relay_elections_started_total',
-      'ringleader_relay_leader_changes_total',
+      'ringleader_relay_members{ring="default"}',
+      'ringleader_relay_elections_started_total{ring="default"}',
+      'ringleader_relay_leader_changes_total{ring="default"}',
       'ringleader_relay_frames_forwarded_total{type="checkLeader"}',
       'ringleader_relay_frames_rejected_total{code="rate_limited"}',
-      'ringleader_relay_failover_seconds_bucket{le="0.1"}',
-      'ringleader_relay_failover_seconds_count',
+      'ringleader_relay_failover_seconds_bucket{ring="default",le="0.1"}',
+      'ringleader_relay_failover_seconds_count{ring="default"}',
     ]) {
       expect(metric(metrics.body, series)).toBe(0);
     }

@@ -74,7 +74,7 @@ describe('startRelay', () => {
     // Never before one heartbeat interval (half the leader timeout; a little slack for timer rounding).
     expect(took).toBeGreaterThanOrEqual(leaderTimeoutMs / 2 - 50);
     expect(logs.find((line) => line.msg === 'leave' && line.clientId === frozen.id)?.reason).toBe('heartbeat');
-    expect(metric(relay.metrics(), 'ringleader_relay_leaves_total{reason="heartbeat"}')).toBe(1);
+    expect(metric(relay.metrics(), 'ringleader_relay_leaves_total{ring="default",reason="heartbeat"}')).toBe(1);
     // The healthy peer, which answers pings, stays.
     await new Promise((resolve) => setTimeout(resolve, leaderTimeoutMs * 2));
     expect(relay.status().members).toEqual([healthy.id]);
@@ -99,7 +99,7 @@ describe('startRelay', () => {
     expect(flooder.frames.filter((frame) => frame.type === 'error')).toHaveLength(1);
     const metrics = relay.metrics();
     expect(metric(metrics, 'ringleader_relay_frames_rejected_total{code="rate_limited"}')).toBeGreaterThan(0);
-    expect(metric(metrics, 'ringleader_relay_leaves_total{reason="rate_limited"}')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_leaves_total{ring="default",reason="rate_limited"}')).toBe(1);
     expect(logs.find((line) => line.msg === 'leave' && line.clientId === flooder.id)?.reason).toBe('rate_limited');
     expect(logs.find((line) => line.msg === 'rejected frame' && line.code === 'rate_limited')?.clientId).toBe(flooder.id);
   });
@@ -136,7 +136,7 @@ describe('startRelay', () => {
     }
     await watcher.next((frame) => frame.type === 'ring' && frame.left === stalled.id, 'the stalled peer to be dropped');
     expect(logs.find((line) => line.msg === 'leave' && line.clientId === stalled.id)?.reason).toBe('backlog');
-    expect(metric(relay.metrics(), 'ringleader_relay_leaves_total{reason="backlog"}')).toBe(1);
+    expect(metric(relay.metrics(), 'ringleader_relay_leaves_total{ring="default",reason="backlog"}')).toBe(1);
 
     sender.send({ type: 'checkLeader', to: watcher.id, nonce: 'still-here' });
     await watcher.next((frame) => frame.type === 'checkLeader' && frame.nonce === 'still-here');
@@ -162,9 +162,9 @@ describe('startRelay', () => {
     expect(changes.map((line) => [line.leaderId, line.term])).toEqual([[a.id, 1], [b.id, 2]]);
     expect(changes[1]!.failoverMs).toBeGreaterThanOrEqual(0);
     const metrics = relay.metrics();
-    expect(metric(metrics, 'ringleader_relay_leader_changes_total')).toBe(2);
-    expect(metric(metrics, 'ringleader_relay_failover_seconds_count')).toBe(1);
-    expect(metric(metrics, 'ringleader_relay_failover_seconds_bucket{le="30"}')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_leader_changes_total{ring="default"}')).toBe(2);
+    expect(metric(metrics, 'ringleader_relay_failover_seconds_count{ring="default"}')).toBe(1);
+    expect(metric(metrics, 'ringleader_relay_failover_seconds_bucket{ring="default",le="30"}')).toBe(1);
   });
 
   it('closes cleanly with 1001 for every client, twice in a row without harm', async () => {

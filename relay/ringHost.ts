@@ -1,0 +1,234 @@
+/**
+ * One ring on the relay: its relay machine, the members' connections by id, and what the
+ * machine's decisions mean for sockets, logs and metrics. A relay serves many rings
+ * (`/rings/<name>`); each has its own machine, so ids, members, terms, leaders and limits never
+ * mix, and a frame can never cross rings: it only ever reaches the machine of its sender's ring.
+ */
+import { performance } from 'node:perf_hooks';
+import { createActor, type InspectionEvent } from 'xstate';
+import { encodeFrame, type ClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
+import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
+import type { Logger } from '../runtime/logger.js';
+import type { RelayLimits } from './limits.js';
+import type { RelayMetrics, RingMetrics } from './metrics.js';
+import { textMessage } from './outbox.js';
+
+/** What a ring needs of a connection: where its messages go, and how it leaves. */
+export interface RingConnection {
+  readonly serial: number;
+  id: ClientId | null;
+  readonly remote: string;
+}
+
+/** What the relay does for a ring: write to a connection, refuse it, close one the ring turned away. */
+export interface Carrier<C extends RingConnection> {
+  write(connection: C, message: Buffer): void;
+  reject(connection: C, code: ErrorCode, detail: string): void;
+  turnAway(connection: C, reason: string): void;
+  /** The `leave` log line's details for a connection that left (its reason, close code, unlogged count). */
+  leaveFields(connection: C): Record<string, unknown>;
+}
+
+export interface MemberDetails extends MemberProfile {
+  id: ClientId;
+  /** False while the relay routes election frames around this member (it sat on one). */
+  forwarding: boolean;
+}
+
+export interface RingStatus {
+  protocol: 1;
+  ring: string;
+  /** Members in ring order. */
+  members: ClientId[];
+  /** The same members with what the relay knows of each. */
+  memberDetails: MemberDetails[];
+  /** Observers (`?role=observer`), with what they told the relay. */
+  observers: Array<MemberProfile & { id: ClientId }>;
+  /** The leader the relay reports: the last one announced to all, while it is a member; else null. */
+  leader: LeaderInfo | null;
+  /** The highest term the relay has let through (what `welcome.term` tells joiners). */
+  highestTerm: number;
+}
+
+export class RingHost<C extends RingConnection> {
+  private readonly actor: RelayActor;
+  private readonly byId = new Map<ClientId, C>();
+  private readonly bySerial = new Map<number, C>();
+  /** When the reported leader left (performance.now()), until the machine says the failover ended. */
+  private leaderLostAt: number | null = null;
+  readonly metrics: RingMetrics;
+
+  constructor(
+    readonly name: string,
+    limits: RelayLimits,
+    private readonly carrier: Carrier<C>,
+    private readonly log: Logger,
+    private readonly relayMetrics: RelayMetrics,
+    options: { termFloor?: number; inspect?: ((event: InspectionEvent) => void) | undefined } = {},
+  ) {
+    this.metrics = relayMetrics.ring(name);
+    this.actor = createActor(relayMachine, {
+      input: {
+        maxMembers: limits.maxMembers,
+        forwardTimeoutMs: limits.forwardTimeoutMs,
+        ...(options.termFloor === undefined ? {} : { termFloor: options.termFloor }),
+      },
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.actor.on('*', (event) => this.carryOut(event as RelayEmitted));
+    this.actor.subscribe({ error: (error) => this.log.fatal({ err: error, ring: name }, 'relay machine failed') });
+    this.actor.start();
+  }
+
+  get context() {
+    return this.actor.getSnapshot().context;
+  }
+
+  /** No members and no observers: the ring can be forgotten (its term floor goes with it). */
+  get empty(): boolean {
+    return this.context.members.length === 0 && this.context.observers.length === 0;
+  }
+
+  hasRoom(role: Role): boolean {
+    return hasRoom(this.context, role);
+  }
+
+  connect(connection: C, request: { resume: string | null; host: string | null; role: Role; meta: Meta | null }): void {
+    this.bySerial.set(connection.serial, connection);
+    this.actor.send({ type: 'connect', connection: connection.serial, ...request });
+  }
+
+  frame(connection: C, frame: ClientFrame): void {
+    if (connection.id !== null) this.actor.send({ type: 'frame', from: connection.id, frame });
+  }
+
+  disconnect(connection: C): void {
+    this.bySerial.delete(connection.serial);
+    if (connection.id !== null) this.actor.send({ type: 'disconnect', id: connection.id });
+  }
+
+  status(): RingStatus {
+    const { members, observers, profiles, bypassed, leader, highestTerm } = this.context;
+    return {
+      protocol: 1,
+      ring: this.name,
+      members,
+      memberDetails: members.map((id) => ({ id, ...profiles[id], forwarding: !bypassed.includes(id) })),
+      observers: observers.map((id) => ({ id, ...profiles[id] })),
+      leader,
+      highestTerm,
+    };
+  }
+
+  stop(): void {
+    this.actor.stop();
+  }
+
+  // ---- what the machine decided ----
+
+  private carryOut(event: RelayEmitted): void {
+    try {
+      this.apply(event);
+    } catch (error) {
+      this.log.error({ err: error, type: event.type, ring: this.name }, 'carrying out a relay decision failed');
+    }
+  }
+
+  private apply(event: RelayEmitted): void {
+    const ring = this.name;
+    switch (event.type) {
+      case 'deliver':
+        this.deliver(event.to, event.frame);
+        return;
+      case 'rejected': {
+        const connection = this.byId.get(event.to);
+        if (connection !== undefined) this.carrier.reject(connection, event.code, event.detail);
+        return;
+      }
+      case 'admitted': {
+        const connection = this.bySerial.get(event.connection);
+        if (connection === undefined) return;
+        connection.id = event.id;
+        this.byId.set(event.id, connection);
+        this.metrics.joins += 1;
+        this.countMembers();
+        const { host } = this.context.profiles[event.id] ?? {};
+        this.log.info(
+          { clientId: event.id, ring, role: event.role, resumed: event.resumed, remote: connection.remote, host, members: event.members },
+          event.role === 'observer' ? 'observer joined' : 'join',
+        );
+        return;
+      }
+      case 'refused': {
+        const connection = this.bySerial.get(event.connection);
+        if (connection === undefined) return;
+        this.bySerial.delete(event.connection);
+        this.relayMetrics.refused.ring_full += 1;
+        this.log.warn({ clientId: null, ring, remote: connection.remote, reason: event.reason }, 'rejected join: the ring is full');
+        this.carrier.turnAway(connection, event.reason);
+        return;
+      }
+      case 'departed': {
+        const connection = this.byId.get(event.id);
+        this.countMembers();
+        this.log.info(
+          { clientId: event.id, ring, members: event.members, ...(connection === undefined ? {} : this.carrier.leaveFields(connection)) },
+          event.role === 'observer' ? 'observer left' : 'leave',
+        );
+        this.byId.delete(event.id);
+        return;
+      }
+      case 'electionStarted':
+        this.metrics.electionsStarted += 1;
+        this.log.info({ clientId: event.by, ring, initiator: event.initiator, term: event.term }, 'election started');
+        return;
+      case 'leaderLost':
+        this.leaderLostAt = performance.now();
+        this.log.info({ ring, leaderId: event.leader.id, term: event.leader.term }, 'leader left the ring');
+        return;
+      case 'leaderChanged': {
+        this.metrics.leaderChanges += 1;
+        let failoverMs: number | undefined;
+        if (event.endsFailover && this.leaderLostAt !== null) {
+          failoverMs = performance.now() - this.leaderLostAt;
+          this.metrics.failover.observe(failoverMs / 1000);
+        }
+        if (event.endsFailover) this.leaderLostAt = null;
+        const { leader } = event;
+        this.log.info(
+          { ring, leaderId: leader.id, rank: leader.rank, term: leader.term, clientId: event.announcedBy, previous: event.previous, failoverMs },
+          'leader announced',
+        );
+        return;
+      }
+      case 'bypassed':
+        this.metrics.bypasses += 1;
+        this.metrics.bypassed = this.context.bypassed.length;
+        this.log.warn(
+          { clientId: event.id, ring, term: event.term, passedTo: event.passedTo, forwardTimeoutMs: this.context.forwardTimeoutMs },
+          'member held the election frame without passing it on: routing around it',
+        );
+        return;
+      case 'restored':
+        this.metrics.bypassed = this.context.bypassed.length;
+        this.log.info({ clientId: event.id, ring }, 'member is passing frames on again');
+        return;
+    }
+  }
+
+  private countMembers(): void {
+    this.metrics.members = this.context.members.length;
+    this.metrics.observers = this.context.observers.length;
+  }
+
+  /** One encoding and framing per frame, shared by all its recipients. */
+  private deliver(to: readonly ClientId[], frame: ServerFrame): void {
+    const message = textMessage(Buffer.from(encodeFrame(frame)));
+    if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') this.relayMetrics.relayFramesSent[frame.type] += to.length;
+    else this.relayMetrics.forwarded[frame.type] += 1;
+    for (let index = 0; index < to.length; index += 1) {
+      const connection = this.byId.get(to[index]!);
+      if (connection !== undefined) this.carrier.write(connection, message);
+    }
+  }
+}
