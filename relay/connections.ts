@@ -6,8 +6,9 @@
  * production does.
  *
  * Per frame: one parse, one machine event, one encoding and framing per `deliver` (shared by all
- * its recipients), and no logging at info level. Rejections are logged once per run (per
- * connection and code) and counted every time.
+ * its recipients), and no logging at info level. Rejections are logged once per connection and
+ * code and counted every time: a member that mixes valid frames with bad ones cannot make the
+ * relay write a line per frame.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -33,8 +34,8 @@ interface Connection {
   readonly bucket: TokenBucket | null;
   /** Inside a run of rate-limited frames: the client was told once and is not told again. */
   limited: boolean;
-  /** Error codes whose current run of rejections was logged; a valid frame ends every run. */
-  readonly loggedRuns: Set<ErrorCode>;
+  /** Error codes this connection was already logged for; later rejections with them are only counted. */
+  readonly loggedCodes: Set<ErrorCode>;
   /** Rejections counted but not logged, reported when the member leaves. */
   unlogged: number;
   /** Left the ring (or was refused) already; later socket events are ignored. */
@@ -132,7 +133,7 @@ export class ConnectionHub {
           ? TokenBucket.perSecond(this.limits.rateLimitPerSecond, this.limits.rateBurst, performance.now())
           : null,
       limited: false,
-      loggedRuns: new Set(),
+      loggedCodes: new Set(),
       unlogged: 0,
       gone: false,
       leaveReason: 'close',
@@ -220,7 +221,6 @@ export class ConnectionHub {
       this.reject(connection, 'bad_frame', 'from is stamped by the relay: leave it out or use your own id');
       return;
     }
-    connection.loggedRuns.clear();
     if (this.debug) this.log.debug({ clientId: connection.id, type: frame.type, to: frame.to }, 'frame');
     this.actor.send({ type: 'frame', from: connection.id, frame });
   }
@@ -239,14 +239,14 @@ export class ConnectionHub {
     }
   }
 
-  /** Counts a rejection, logs it if it starts a run, and answers with an error frame. */
+  /** Counts a rejection, logs it if it is the connection's first with that code, and answers with an error frame. */
   private reject(connection: Connection, code: ErrorCode, detail: string): void {
     this.metrics.rejected[code] += 1;
-    if (connection.loggedRuns.has(code)) {
+    if (connection.loggedCodes.has(code)) {
       this.metrics.rejectionsUnlogged += 1;
       connection.unlogged += 1;
     } else {
-      connection.loggedRuns.add(code);
+      connection.loggedCodes.add(code);
       this.log.warn({ clientId: connection.id, code, detail }, 'rejected frame');
     }
     this.send(connection, { type: 'error', code, detail });
