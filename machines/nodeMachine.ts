@@ -345,8 +345,16 @@ export const nodeMachine = setup({
       event.type === 'ring' &&
       event.left !== undefined &&
       successorOf(context.members, event.left, applyRingChange(context.members, event)) === context.id,
+    /**
+     * The leader's answer: its id, this check's nonce, and the term this node believes it leads.
+     * An answer in another term means this node was told a leadership the leader does not hold (a
+     * member announced it in a term the leader never won): no answer, so the leader timeout ends it.
+     */
     isAnswerFromLeader: ({ context, event }) =>
-      event.type === 'answerLeader' && event.from === context.leader?.id && event.nonce === String(context.nonce),
+      event.type === 'answerLeader' &&
+      event.from === context.leader?.id &&
+      event.nonce === String(context.nonce) &&
+      event.term === context.leader?.term,
     canHandOff: ({ context }) => context.members.some((member) => member !== context.id),
   },
   actions: {

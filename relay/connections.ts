@@ -7,8 +7,9 @@
  * what production does.
  *
  * Per frame: one parse, one machine event, one encoding and framing per `deliver` (shared by all
- * its recipients), and no logging at info level. Rejections are logged once per run (per
- * connection and code) and counted every time.
+ * its recipients), and no logging at info level. Rejections are logged once per connection and
+ * code and counted every time: a member that mixes valid frames with bad ones cannot make the
+ * relay write a line per frame.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -36,12 +37,10 @@ interface Connection {
   readonly bucket: TokenBucket | null;
   /** Inside a run of rate-limited frames: the client was told once and is not told again. */
   limited: boolean;
-  /** Error codes whose current run of rejections was logged; a frame taken without one ends every run. */
-  readonly loggedRuns: Set<ErrorCode>;
+  /** Error codes this connection was already logged for; later rejections with them are only counted. */
+  readonly loggedCodes: Set<ErrorCode>;
   /** Rejections counted but not logged, reported when the member leaves. */
   unlogged: number;
-  /** Rejections so far. */
-  rejections: number;
   /** Left its ring (or was turned away) already; later socket events are ignored. */
   gone: boolean;
   leaveReason: LeaveReason;
@@ -142,9 +141,8 @@ export class ConnectionHub implements Carrier<Connection> {
           ? TokenBucket.perSecond(this.limits.rateLimitPerSecond, this.limits.rateBurst, performance.now())
           : null,
       limited: false,
-      loggedRuns: new Set(),
+      loggedCodes: new Set(),
       unlogged: 0,
-      rejections: 0,
       gone: false,
       leaveReason: 'close',
       closeCode: undefined,
@@ -261,10 +259,7 @@ export class ConnectionHub implements Carrier<Connection> {
       return;
     }
     if (this.debug) this.log.debug({ clientId: connection.id, ring: connection.ring.name, type: frame.type, to: frame.to }, 'frame');
-    const rejectedBefore = connection.rejections;
     connection.ring.frame(connection, frame);
-    // Taken without a rejection: whatever run of rejections this client was in has ended.
-    if (connection.rejections === rejectedBefore) connection.loggedRuns.clear();
   }
 
   private flooded(connection: Connection): void {
@@ -281,15 +276,14 @@ export class ConnectionHub implements Carrier<Connection> {
     }
   }
 
-  /** Counts a rejection, logs it if it starts a run, and answers with an error frame. */
+  /** Counts a rejection, logs it if it is the connection's first with that code, and answers with an error frame. */
   reject(connection: Connection, code: ErrorCode, detail: string): void {
     this.metrics.rejected[code] += 1;
-    connection.rejections += 1;
-    if (connection.loggedRuns.has(code)) {
+    if (connection.loggedCodes.has(code)) {
       this.metrics.rejectionsUnlogged += 1;
       connection.unlogged += 1;
     } else {
-      connection.loggedRuns.add(code);
+      connection.loggedCodes.add(code);
       this.log.warn({ clientId: connection.id, ring: connection.ring.name, code, detail }, 'rejected frame');
     }
     this.send(connection, { type: 'error', code, detail });

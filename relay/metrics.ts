@@ -51,7 +51,7 @@ export class RelayMetrics {
   connections = 0;
   /** Upgrades (or joins right after one) refused, by reason. */
   readonly refused = zeroes<RefusalReason>(REFUSAL_REASONS);
-  /** Rejections not logged because they continued a run already logged for that connection and code. */
+  /** Rejections not logged because that connection was already logged for that code. */
   rejectionsUnlogged = 0;
   /** Client frames accepted and routed, by type (once per frame, not per recipient). */
   readonly forwarded = zeroes<ClientFrame['type']>(CLIENT_FRAME_TYPES);
@@ -103,7 +103,7 @@ export class RelayMetrics {
     labelled('ringleader_relay_frames_sent_total', 'type', this.relayFramesSent);
     metric('ringleader_relay_frames_rejected_total', 'counter', 'Rejected client input, by error code.');
     labelled('ringleader_relay_frames_rejected_total', 'code', this.rejected);
-    metric('ringleader_relay_rejections_unlogged_total', 'counter', 'Rejections not logged: they continued a run already logged for that connection and code.');
+    metric('ringleader_relay_rejections_unlogged_total', 'counter', 'Rejections not logged: that connection was already logged for that code.');
     lines.push(`ringleader_relay_rejections_unlogged_total ${this.rejectionsUnlogged}`);
     perRing('ringleader_relay_bypasses_total', 'counter', 'Times a member sat on the election frame and the relay passed it on without it.', (ring) => ring.bypasses);
     perRing('ringleader_relay_bypassed_members', 'gauge', 'Members the relay routes around now (until they send a frame).', (ring) => ring.bypassed);

@@ -121,6 +121,8 @@ describe('node machine: checking the leader', () => {
     expect(checking.sent).toEqual([{ type: 'checkLeader', to: 'n1', nonce: '1' }]);
     const wrongNonce = step(checking.snapshot, { type: 'answerLeader', to: 'n2', from: 'n1', nonce: '0', term: 1 });
     expect(wrongNonce.snapshot.value).toEqual({ online: 'checking' });
+    const otherTerm = step(checking.snapshot, { type: 'answerLeader', to: 'n2', from: 'n1', nonce: '1', term: 7 });
+    expect(otherTerm.snapshot.value).toEqual({ online: 'checking' });
     const answered = step(checking.snapshot, { type: 'answerLeader', to: 'n2', from: 'n1', nonce: '1', term: 1 });
     expect(answered.snapshot.value).toEqual({ online: 'follower' });
   });
