@@ -88,7 +88,7 @@ function validFrame(rng: Rng, type: string, knowledge: RingKnowledge): Record<st
     case 'answerLeader':
       return { type, to: someone, nonce: String(rng.int(1, 1000)), term };
     case 'welcome':
-      return { type, clientId: self, protocol: 1, members: knowledge.members, leader: knowledge.leader, term };
+      return { type, clientId: self, protocol: 1, members: knowledge.members.toArray(), leader: knowledge.leader, term };
     case 'ring':
       return rng.chance(0.5) ? { type, joined: fakeId(rng) } : { type, left: someone };
     default:

@@ -5,6 +5,7 @@
  * in a term just above the ring's, an `answerLeader` echoing a nonce someone really sent.
  */
 import { parseFrame, type Candidate, type ClientId, type LeaderInfo } from '../machines/protocol.js';
+import { MemberList } from '../machines/memberList.js';
 import { applyRingChange } from '../machines/ring.js';
 
 /** Nonces remembered for spoofed answers; older ones are forgotten. */
@@ -14,7 +15,7 @@ const RANKS_KEPT = 1000;
 
 export class RingKnowledge {
   self: ClientId | null = null;
-  members: ClientId[] = [];
+  members: MemberList = MemberList.EMPTY;
   readonly ranks = new Map<ClientId, number>();
   highestTerm = 0;
   leader: LeaderInfo | null = null;
@@ -31,7 +32,7 @@ export class RingKnowledge {
     switch (frame.type) {
       case 'welcome':
         this.self = frame.clientId;
-        this.members = frame.members;
+        this.members = MemberList.from(frame.members);
         this.leader = frame.leader;
         this.raiseTerm(frame.term ?? 0);
         if (frame.leader) this.rememberRank(frame.leader.id, frame.leader.rank);
@@ -65,7 +66,7 @@ export class RingKnowledge {
 
   /** Members other than this one. */
   others(): ClientId[] {
-    return this.members.filter((member) => member !== this.self);
+    return this.members.toArray().filter((member) => member !== this.self);
   }
 
   private raiseTerm(term: number): void {
