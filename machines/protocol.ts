@@ -45,9 +45,14 @@ export const MAX_ENTRY_BYTES = 100;
 /** Room for the rest of an election frame (type, to, from, initiator, term). */
 export const ELECTION_FRAME_OVERHEAD_BYTES = 256;
 
-/** How many members a ring may have so that an election frame listing all of them fits `maxPayloadBytes`. */
+/**
+ * How many members a ring may have so that an election frame listing all of them, and one entry
+ * more, fits `maxPayloadBytes`. The relay passes on laps of up to that many entries (longer ones
+ * can only be padded: relayMachine's `lapTooLong`), so the next member's forward, one entry
+ * longer, always fits too: no member is closed for carrying a lap it was handed.
+ */
 export function memberCapacity(maxPayloadBytes: number): number {
-  return Math.max(0, Math.floor((maxPayloadBytes - ELECTION_FRAME_OVERHEAD_BYTES) / MAX_ENTRY_BYTES));
+  return Math.max(0, Math.floor((maxPayloadBytes - ELECTION_FRAME_OVERHEAD_BYTES) / MAX_ENTRY_BYTES) - 1);
 }
 
 export type ClientId = string;

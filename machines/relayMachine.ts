@@ -191,6 +191,15 @@ export const relayMachine = setup({
       const term = termOf(event.frame);
       return term !== null && term > termCeiling(context);
     },
+    /**
+     * An election frame listing more candidates than the ring can hold members. An honest lap
+     * lists each member once, plus any that left during it: only padding (or a full ring with
+     * churn during one lap, which the election timeout then retries) makes one this long, and
+     * passing it on would hand the next member a frame it cannot forward within the payload
+     * limit (memberCapacity).
+     */
+    lapTooLong: ({ context, event }) =>
+      event.type === 'frame' && event.frame.type === 'election' && event.frame.eligible.length > context.maxMembers,
     targetUnknown: ({ context, event }) =>
       event.type === 'frame' && event.frame.to !== 'next' && event.frame.to !== 'all' && !context.members.includes(event.frame.to),
     /** A leader check or its answer from a member the ring does not route around: nothing to remember, just deliver. */
@@ -278,6 +287,15 @@ export const relayMachine = setup({
         to: event.from,
         code: 'bad_term',
         detail: `term ${termOf(event.frame)} is more than ${TERM_STEP_LIMIT} above the highest term this relay has seen (${context.highestTerm})`,
+      });
+    }),
+    rejectLongLap: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'frame' || event.frame.type !== 'election') return;
+      enqueue.emit({
+        type: 'rejected',
+        to: event.from,
+        code: 'bad_frame',
+        detail: `eligible lists ${event.frame.eligible.length} candidates; this ring holds at most ${context.maxMembers} members`,
       });
     }),
     rejectTarget: enqueueActions(({ event, enqueue }) => {
@@ -409,6 +427,7 @@ export const relayMachine = setup({
           // A frame still in flight from a connection that already left is dropped.
           { guard: not('isMember') },
           { guard: 'termOutOfRange', actions: 'rejectTerm' },
+          { guard: 'lapTooLong', actions: 'rejectLongLap' },
           { guard: 'targetUnknown', actions: 'rejectTarget' },
           { guard: 'routesPlainly', actions: 'deliverPlainly' },
           { actions: 'route' },

@@ -20,6 +20,7 @@ import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
 import type { RelayMetrics } from './metrics.js';
 import { backlogOf, createOutbox, OutboxWriter, textMessage, type Outbox } from './outbox.js';
+import { LineBudget } from './lineBudget.js';
 import { TokenBucket } from './rateLimiter.js';
 import { RingHost, type Carrier, type RingStatus } from './ringHost.js';
 
@@ -32,6 +33,7 @@ interface Connection {
   readonly socket: WebSocket;
   readonly outbox: Outbox;
   readonly remote: string;
+  readonly lines: LineBudget;
   /** Answered the last ping (or just joined). */
   alive: boolean;
   readonly bucket: TokenBucket | null;
@@ -135,6 +137,7 @@ export class ConnectionHub implements Carrier<Connection> {
       socket,
       outbox: createOutbox(tcp, () => socket.readyState === socket.OPEN),
       remote,
+      lines: new LineBudget(),
       alive: true,
       bucket:
         this.limits.rateLimitPerSecond > 0

@@ -53,6 +53,8 @@ export class RelayMetrics {
   readonly refused = zeroes<RefusalReason>(REFUSAL_REASONS);
   /** Rejections not logged because that connection was already logged for that code. */
   rejectionsUnlogged = 0;
+  /** `election started` / `leader announced` lines not written: their member was over its line budget. */
+  linesSuppressed = 0;
   /** Client frames accepted and routed, by type (once per frame, not per recipient). */
   readonly forwarded = zeroes<ClientFrame['type']>(CLIENT_FRAME_TYPES);
   /** Frames the relay itself wrote, by type (once per recipient). */
@@ -105,6 +107,8 @@ export class RelayMetrics {
     labelled('ringleader_relay_frames_rejected_total', 'code', this.rejected);
     metric('ringleader_relay_rejections_unlogged_total', 'counter', 'Rejections not logged: that connection was already logged for that code.');
     lines.push(`ringleader_relay_rejections_unlogged_total ${this.rejectionsUnlogged}`);
+    metric('ringleader_relay_log_lines_suppressed_total', 'counter', 'Election and leader lines not logged: the member causing them was over its budget (still counted in the ring metrics).');
+    lines.push(`ringleader_relay_log_lines_suppressed_total ${this.linesSuppressed}`);
     perRing('ringleader_relay_bypasses_total', 'counter', 'Times a member sat on the election frame and the relay passed it on without it.', (ring) => ring.bypasses);
     perRing('ringleader_relay_bypassed_members', 'gauge', 'Members the relay routes around now (until they send a frame).', (ring) => ring.bypassed);
 

@@ -9,6 +9,7 @@ import { createActor, type InspectionEvent } from 'xstate';
 import { encodeFrame, type ClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
 import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
 import type { Logger } from '../runtime/logger.js';
+import type { LineBudget } from './lineBudget.js';
 import type { RelayLimits } from './limits.js';
 import type { RelayMetrics, RingMetrics } from './metrics.js';
 import { textMessage } from './outbox.js';
@@ -18,6 +19,8 @@ export interface RingConnection {
   readonly serial: number;
   id: ClientId | null;
   readonly remote: string;
+  /** The info lines this member's frames may still cause. */
+  readonly lines: LineBudget;
 }
 
 /** What the relay does for a ring: write to a connection, refuse it, close one the ring turned away. */
@@ -171,8 +174,9 @@ export class RingHost<C extends RingConnection> {
       case 'departed': {
         const connection = this.byId.get(event.id);
         this.countMembers();
+        const suppressed = connection === undefined || connection.lines.suppressed === 0 ? {} : { linesSuppressed: connection.lines.suppressed };
         this.log.info(
-          { clientId: event.id, ring, members: event.members, ...(connection === undefined ? {} : this.carrier.leaveFields(connection)) },
+          { clientId: event.id, ring, members: event.members, ...(connection === undefined ? {} : this.carrier.leaveFields(connection)), ...suppressed },
           event.role === 'observer' ? 'observer left' : 'leave',
         );
         this.byId.delete(event.id);
@@ -180,7 +184,7 @@ export class RingHost<C extends RingConnection> {
       }
       case 'electionStarted':
         this.metrics.electionsStarted += 1;
-        this.log.info({ clientId: event.by, ring, initiator: event.initiator, term: event.term }, 'election started');
+        if (this.withinLineBudget(event.by, event.term)) this.log.info({ clientId: event.by, ring, initiator: event.initiator, term: event.term }, 'election started');
         return;
       case 'leaderLost':
         this.leaderLostAt = performance.now();
@@ -195,7 +199,7 @@ export class RingHost<C extends RingConnection> {
         }
         if (event.endsFailover) this.leaderLostAt = null;
         const { leader } = event;
-        this.log.info(
+        if (this.withinLineBudget(event.announcedBy, leader.term)) this.log.info(
           { ring, leaderId: leader.id, rank: leader.rank, term: leader.term, clientId: event.announcedBy, previous: event.previous, failoverMs },
           'leader announced',
         );
@@ -214,6 +218,19 @@ export class RingHost<C extends RingConnection> {
         this.log.info({ clientId: event.id, ring }, 'member is passing frames on again');
         return;
     }
+  }
+
+  /** Whether a line caused by `by`'s frame may be written (lineBudget.ts); says so once when it may not. */
+  private withinLineBudget(by: ClientId, term: number): boolean {
+    const connection = this.byId.get(by);
+    if (connection === undefined) return true;
+    const spent = connection.lines.spend();
+    if (spent === 'write') return true;
+    this.relayMetrics.linesSuppressed += 1;
+    if (spent === 'announce-quiet') {
+      this.log.warn({ clientId: by, ring: this.name, term }, 'member causes elections or announcements faster than the log takes them: counting, not logging, its next ones');
+    }
+    return false;
   }
 
   private countMembers(): void {

@@ -11,7 +11,12 @@
  * - never blocks start-up: the library loads and the socket connects in the background;
  * - never keeps the process alive: the socket and every timer are unref'd, `stop()` closes them;
  * - bounded memory: at most QUEUE_LIMIT events wait for a connection, older ones are dropped,
- *   and events are dropped while the socket's send buffer is over SEND_BUFFER_LIMIT.
+ *   and events are dropped while the socket's send buffer is over SEND_BUFFER_LIMIT;
+ * - a message over the inspector's own limit (INSPECTION_MESSAGE_LIMIT) is dropped here, counted
+ *   and said once, rather than sent to make the inspector close the whole stream;
+ * - a reconnect (the inspector restarted, or closed the stream) announces every actor again with
+ *   its latest snapshot: the inspector sees each connection as a new process, and would otherwise
+ *   never learn what the machines it is shown are.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -36,6 +41,12 @@ export interface InspectionOptions {
 
 /** Events kept while not connected; older ones are dropped first. */
 export const QUEUE_LIMIT = 1000;
+/** The largest inspection message the inspector takes (its ingest socket's maxPayload). */
+export const INSPECTION_MESSAGE_LIMIT = 1 << 20;
+/** Actors whose announcement and latest snapshot are kept to replay on a reconnect... */
+export const REPLAYED_ACTORS_LIMIT = 1000;
+/** ...and the characters they may hold together (a relay's snapshot of a huge ring is large). */
+export const REPLAYED_CHARS_LIMIT = 8 << 20;
 /** Bytes waiting in the socket above which new events are dropped rather than buffered. */
 export const SEND_BUFFER_LIMIT = 1 << 20;
 const RETRY_MIN_MS = 500;
@@ -83,7 +94,10 @@ export function createInspection({ url, name, logger, token = process.env.RING_T
       if (stopped) return;
       const loaded = createInspector(
         {
-          send: (event) => transport.send(JSON.stringify(withPrefix(event as unknown as StatelyMessage, prefix))),
+          send: (event) => {
+            const message = withPrefix(event as unknown as StatelyMessage, prefix);
+            transport.send(JSON.stringify(message), message);
+          },
         },
         { autoStart: false },
       );
@@ -125,13 +139,67 @@ function redact(url: string): string {
   return url.replace(/([?&]token=)[^&]*/i, '$1***');
 }
 
+/** Byte length of a JSON text, computed only when it could be over `limit` (most are far under). */
+function overLimit(text: string, limit: number): boolean {
+  return text.length * 3 > limit && Buffer.byteLength(text) > limit;
+}
+
+/**
+ * Each actor's announcement (`@xstate.actor`) and latest `@xstate.snapshot`, by session, for a
+ * reconnect to replay: at most REPLAYED_ACTORS_LIMIT actors and REPLAYED_CHARS_LIMIT characters,
+ * the earliest-announced forgotten first.
+ */
+class ActorReplay {
+  private readonly actors = new Map<string, { announcement: string; snapshot: string | null }>();
+  private chars = 0;
+
+  remember(text: string, message: StatelyMessage): void {
+    const session = message.sessionId;
+    if (session === undefined) return;
+    if (message.type === '@xstate.actor') {
+      this.forget(session);
+      this.actors.set(session, { announcement: text, snapshot: null });
+      this.chars += text.length;
+    } else if (message.type === '@xstate.snapshot') {
+      const actor = this.actors.get(session);
+      if (actor === undefined) return;
+      this.chars += text.length - (actor.snapshot?.length ?? 0);
+      actor.snapshot = text;
+    } else {
+      return;
+    }
+    while (this.actors.size > REPLAYED_ACTORS_LIMIT || (this.chars > REPLAYED_CHARS_LIMIT && this.actors.size > 1)) {
+      this.forget(this.actors.keys().next().value!);
+    }
+  }
+
+  /** What a new connection needs first: every actor's announcement, then its latest snapshot. */
+  messages(): string[] {
+    const out: string[] = [];
+    for (const actor of this.actors.values()) {
+      out.push(actor.announcement);
+      if (actor.snapshot !== null) out.push(actor.snapshot);
+    }
+    return out;
+  }
+
+  private forget(session: string): void {
+    const actor = this.actors.get(session);
+    if (actor === undefined) return;
+    this.chars -= actor.announcement.length + (actor.snapshot?.length ?? 0);
+    this.actors.delete(session);
+  }
+}
+
 /** A WebSocket that reconnects with backoff, drops instead of buffering, and never holds the event loop. */
 class InspectionTransport {
   private socket: WebSocket | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryMs = RETRY_MIN_MS;
   private queue: string[] = [];
+  private readonly replay = new ActorReplay();
   private dropped = 0;
+  private oversized = 0;
   private closed = false;
   private warnedUnreachable = false;
 
@@ -143,8 +211,19 @@ class InspectionTransport {
     this.connect();
   }
 
-  send(message: string): void {
+  send(message: string, parsed: StatelyMessage): void {
     if (this.closed) return;
+    if (overLimit(message, INSPECTION_MESSAGE_LIMIT)) {
+      this.oversized += 1;
+      if (this.oversized === 1) {
+        this.log.warn(
+          { bytes: Buffer.byteLength(message), limit: INSPECTION_MESSAGE_LIMIT, type: parsed.type },
+          'inspection message over the inspector\'s size limit: dropped (later ones are only counted)',
+        );
+      }
+      return;
+    }
+    this.replay.remember(message, parsed);
     const socket = this.socket;
     if (socket && socket.readyState === WebSocket.OPEN) {
       if (socket.bufferedAmount > SEND_BUFFER_LIMIT) {
@@ -174,7 +253,7 @@ class InspectionTransport {
       // terminate, not close: a closing handshake would wait on a peer that may be gone.
       socket.terminate();
     }
-    if (this.dropped > 0) this.log.debug({ dropped: this.dropped }, 'inspection stopped; some events were dropped');
+    if (this.dropped > 0 || this.oversized > 0) this.log.debug({ dropped: this.dropped, oversized: this.oversized }, 'inspection stopped; some events were dropped');
   }
 
   private connect(): void {
@@ -205,6 +284,10 @@ class InspectionTransport {
       this.log.debug('inspection connected');
       const waiting = this.queue;
       this.queue = [];
+      // Every actor again first (this connection is a new process to the inspector), except what
+      // the queue is about to send anyway.
+      const queued = new Set(waiting);
+      for (const message of this.replay.messages()) if (!queued.has(message)) socket.send(message);
       for (const message of waiting) socket.send(message);
       if (this.dropped > 0) {
         this.log.warn({ dropped: this.dropped }, 'inspection events were dropped while the inspector was unreachable');

@@ -85,6 +85,37 @@ describe('a member with a valid frame and bad intentions', () => {
   });
 });
 
+describe('a member that floods valid frames', () => {
+  it('cannot flood the log with elections and announcements: past its line budget they are counted, not written', async () => {
+    const relay = await RelayProcess.start(['--rate-limit', '0']);
+    const flooder = await member(relay.url);
+    const bystander = await member(relay.url);
+    const rounds = 200;
+    for (let term = 1; term <= rounds; term += 1) {
+      flooder.send({ type: 'election', to: 'next', term, initiator: flooder.id, eligible: [{ id: flooder.id, rank: 5 }] });
+      flooder.send({ type: 'newLeader', to: 'all', leaderId: flooder.id, rank: 5, term });
+    }
+    await bystander.next((frame) => frame.type === 'newLeader' && frame.term === rounds, 'the last announcement', DEADLINE_MS);
+
+    const metrics = await (await fetch(`${relay.http}/metrics`)).text();
+    // Every election and leader change is still counted...
+    expect(metric(metrics, 'ringleader_relay_elections_started_total{ring="default"}')).toBe(rounds);
+    expect(metric(metrics, 'ringleader_relay_leader_changes_total{ring="default"}')).toBe(rounds);
+    // ...but the log took a burst of lines and one warning, not 400 lines.
+    const suppressed = metric(metrics, 'ringleader_relay_log_lines_suppressed_total');
+    const caused = () => relay.logs.filter((line) => (line.msg === 'election started' || line.msg === 'leader announced') && line.clientId === flooder.id);
+    await waitForCount(() => caused().length + suppressed, 2 * rounds);
+    expect(caused().length).toBeGreaterThan(0);
+    expect(caused().length).toBeLessThan(100);
+    const warning = await relay.log((line) => String(line.msg).startsWith('member causes elections or announcements faster') && line.clientId === flooder.id, 'the warning');
+    expect(warning.ring).toBe('default');
+    expect(relay.logs.filter((line) => String(line.msg).startsWith('member causes elections or announcements faster'))).toHaveLength(1);
+    flooder.close();
+    const leave = await relay.log((line) => line.msg === 'leave' && line.clientId === flooder.id, 'the flooder to leave');
+    expect(leave.linesSuppressed).toBe(suppressed);
+  });
+});
+
 describe('a member that floods bad frames', () => {
   it('is answered and counted every time, but logged once per connection and code, even between valid frames', async () => {
     const relay = await RelayProcess.start(['--rate-limit', '0']);

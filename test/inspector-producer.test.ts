@@ -8,8 +8,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createActor, createMachine } from 'xstate';
-import { createInspection, QUEUE_LIMIT } from '../runtime/inspection.js';
+import { assign, createActor, createMachine } from 'xstate';
+import { createInspection, INSPECTION_MESSAGE_LIMIT, QUEUE_LIMIT } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
 import { waitUntil } from './inspectorHarness.js';
 
@@ -51,7 +51,7 @@ function wsServer(port = 0): Promise<{ server: WebSocketServer; port: number; re
 /** Runs a node process whose machine streams to `url` and never calls stop(); resolves with its exit code and run time. */
 function runProcess(url: string): Promise<{ code: number | null; ms: number; stderr: string }> {
   const script = `
-    import { createActor, createMachine } from 'xstate';
+    import { assign, createActor, createMachine } from 'xstate';
     import { createInspection } from ${JSON.stringify(DIST_INSPECTION)};
     import { createLogger } from ${JSON.stringify(DIST_LOGGER)};
     const inspection = createInspection({ url: ${JSON.stringify(url)}, name: 'exit-test', logger: createLogger({ component: 't', level: 'silent', pretty: false }) });
@@ -140,6 +140,65 @@ describe('inspection producer', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(received.length).toBeLessThanOrEqual(QUEUE_LIMIT + 50);
     expect(received.some((text) => text.includes('"index":0,'))).toBe(false);
+    actor.stop();
+  });
+
+  it('announces every actor again, with its latest snapshot, on a new connection: a restarted inspector still knows the machines', async () => {
+    const connections: string[][] = [];
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    server.on('connection', (socket) => {
+      const received: string[] = [];
+      connections.push(received);
+      socket.on('message', (data) => received.push(String(data)));
+    });
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    await new Promise((resolve) => server.on('listening', resolve));
+    const port = (server.address() as { port: number }).port;
+    const inspection = createInspection({ url: `ws://127.0.0.1:${port}/inspect`, name: 'node n1', logger });
+    cleanups.push(() => inspection.stop());
+    const actor = createActor(toggle, { inspect: inspection.inspect });
+    actor.start();
+    actor.send({ type: 'flip' });
+    await waitUntil(() => connections[0]?.some((text) => text.includes('"@xstate.snapshot"') && text.includes('"on"')), 10_000, 'the first stream');
+    // The inspector goes away (restart, or it closed the stream): the machine does nothing meanwhile.
+    for (const client of server.clients) client.terminate();
+    await waitUntil(() => connections.length === 2 && connections[1]!.length >= 2, 20_000, 'the producer to reconnect and announce');
+    const again = connections[1]!.map((text) => JSON.parse(text));
+    expect(again[0]).toMatchObject({ type: '@xstate.actor', name: 'toggle' });
+    expect(again[1]).toMatchObject({ type: '@xstate.snapshot', sessionId: again[0].sessionId, snapshot: { value: 'on' } });
+    actor.stop();
+  });
+
+  it('drops a message over the inspector\'s size limit instead of sending it, and the stream carries on', async () => {
+    const urls: string[] = [];
+    const received: string[] = [];
+    // The inspector's own limit: a larger message would make it close the stream (1009).
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: INSPECTION_MESSAGE_LIMIT });
+    server.on('connection', (socket, request) => {
+      urls.push(request.url ?? '');
+      socket.on('message', (data) => received.push(String(data)));
+    });
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    await new Promise((resolve) => server.on('listening', resolve));
+    const port = (server.address() as { port: number }).port;
+    const inspection = createInspection({ url: `ws://127.0.0.1:${port}/inspect`, name: 'relay', logger });
+    cleanups.push(() => inspection.stop());
+    const holder = createMachine({
+      types: {} as { context: { blob: string }; events: { type: 'hold'; blob: string } | { type: 'flip' } },
+      context: { blob: '' },
+      initial: 'off',
+      states: { off: { on: { flip: 'on' } }, on: {} },
+      on: { hold: { actions: assign({ blob: ({ event }) => event.blob }) } },
+    });
+    const actor = createActor(holder, { inspect: inspection.inspect });
+    actor.start();
+    await waitUntil(() => received.some((text) => text.includes('"@xstate.actor"')), 10_000, 'the announcement');
+    actor.send({ type: 'hold', blob: 'x'.repeat(INSPECTION_MESSAGE_LIMIT + 1000) });
+    actor.send({ type: 'hold', blob: 'small' });
+    actor.send({ type: 'flip' });
+    await waitUntil(() => received.some((text) => text.includes('"@xstate.snapshot"') && text.includes('"on"')), 10_000, 'the snapshot after the oversized one');
+    expect(urls).toHaveLength(1);
+    expect(received.every((text) => Buffer.byteLength(text) <= INSPECTION_MESSAGE_LIMIT)).toBe(true);
     actor.stop();
   });
 

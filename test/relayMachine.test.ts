@@ -68,12 +68,28 @@ describe('relay machine: membership', () => {
     expect(ring.join()).not.toBeNull();
   });
 
-  it('sizes its capacity so that an election frame naming every member fits the payload limit', () => {
+  it('sizes its capacity so that an election frame naming every member, and one more, fits the payload limit', () => {
     const capacity = memberCapacity(1024);
     expect(capacity).toBeGreaterThan(0);
-    const longest = lap('x'.repeat(64), Number.MAX_SAFE_INTEGER, Array.from({ length: capacity }, (_, index) => [`${'x'.repeat(60)}${index}`.slice(-64), Number.MAX_SAFE_INTEGER]));
+    // The longest lap the relay passes on lists `capacity` entries; the next member adds one.
+    const longest = lap('x'.repeat(64), Number.MAX_SAFE_INTEGER, Array.from({ length: capacity + 1 }, (_, index) => [`${'x'.repeat(60)}${index}`.slice(-64), Number.MAX_SAFE_INTEGER]));
     const bytes = Buffer.byteLength(JSON.stringify({ ...longest, from: 'y'.repeat(64) }));
     expect(bytes).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('relay machine: padded laps', () => {
+  it('passes on a lap naming every member, and refuses one longer than the ring can hold', () => {
+    const ring = relay({ maxMembers: 3 });
+    for (let index = 0; index < 3; index += 1) ring.join();
+    // An honest full lap comes back to its initiator with every member on it.
+    ring.send('n3', lap('n1', 1, [['n1', 1], ['n2', 2], ['n3', 3]]));
+    expect(ring.deliveries().at(-1)).toMatchObject({ to: ['n1'], frame: { type: 'election', from: 'n3' } });
+    // A padded one would leave the next member a frame it cannot forward: refused, not passed on.
+    const delivered = ring.deliveries().length;
+    ring.send('n2', lap('n1', 2, [['n1', 1], ['n2', 2], ['n3', 3], ['n9', 9]]));
+    expect(ring.of('rejected')).toEqual([{ type: 'rejected', to: 'n2', code: 'bad_frame', detail: 'eligible lists 4 candidates; this ring holds at most 3 members' }]);
+    expect(ring.deliveries()).toHaveLength(delivered);
   });
 });
 

@@ -20,6 +20,7 @@ import type { RingControl } from '../../runtime/control.js';
 import { MAX_RING_NODES, controlEndpoint } from './controlEndpoint.js';
 import { faultReporter, guarded, worthLogging } from './faults.js';
 import { presentedToken, tokenMatches } from '../../runtime/token.js';
+import { INSPECTION_MESSAGE_LIMIT } from '../../runtime/inspection.js';
 import { sendJson } from './http.js';
 import { parseInspectionMessage } from './ingest.js';
 import type { ServerMessage } from './messages.js';
@@ -70,8 +71,8 @@ export interface RunningInspector {
   close(): Promise<void>;
 }
 
-/** Largest inspection message accepted (a machine definition is ~20 KB). */
-const INGEST_MAX_BYTES = 1 << 20;
+/** Largest inspection message accepted (a machine definition is ~20 KB); producers drop larger ones themselves. */
+const INGEST_MAX_BYTES = INSPECTION_MESSAGE_LIMIT;
 /** Pages that fall this far behind are disconnected rather than buffered without bound. */
 const PAGE_BACKLOG_LIMIT = 8 << 20;
 const STATE_PUSH_MS = 50;
