@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { forwardedFrames, framesBetween, rssMB, track } from './childServer.js';
 import { InProcessRing } from './inProcessRing.js';
 import { sleep } from './stats.js';
-import { closeClients, connectClients, measureLaps } from './wireClients.js';
+import { closeClients, connectClients, measureGrowingLaps, measureLaps } from './wireClients.js';
 
 export interface HostConfig {
   relayUrl: string;
@@ -43,6 +43,8 @@ export interface HostResult {
   electionMs: number[];
   /** Raw token laps of the same N, one before each election lap (empty without rawRelayUrl). */
   rawLapMs: number[];
+  /** Raw growing laps (bare clients appending to `eligible`) of the same N, one before each election lap. */
+  rawGrowingLapMs: number[];
   crashes: CrashTrial[];
   /** RSS of this process with the ring joined and agreed, after a GC. */
   hostRssMB: number;
@@ -86,10 +88,19 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
 
     const electionMs: number[] = [];
     const rawLapMs: number[] = [];
+    const rawGrowingLapMs: number[] = [];
     const rawClients = config.rawRelayUrl && config.elections > 0 ? await connectClients(config.rawRelayUrl, config.nodes) : [];
-    if (rawClients.length > 0) await measureLaps(rawClients, 2);
+    if (rawClients.length > 0) {
+      await measureLaps(rawClients, 2);
+      await measureGrowingLaps(rawClients, 2);
+    }
+    // Each election lap is paired with a token lap and a growing lap right before it, so all
+    // three see the same machine load.
     for (let trial = 0; trial < config.elections; trial += 1) {
-      if (rawClients.length > 0) rawLapMs.push(...(await measureLaps(rawClients, 1)));
+      if (rawClients.length > 0) {
+        rawLapMs.push(...(await measureLaps(rawClients, 1)));
+        rawGrowingLapMs.push(...(await measureGrowingLaps(rawClients, 1)));
+      }
       // A different initiator each time, never the leader, so the lap always goes all the way round.
       const leader = ring.agreement();
       let initiator = (trial * 7 + 1) % ring.nodes.length;
@@ -97,7 +108,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
       const { ms } = await ring.election(initiator);
       electionMs.push(ms);
       say({
-        progress: `election lap N=${config.nodes} trial ${trial + 1}/${config.elections}: ${ms.toFixed(1)} ms${rawClients.length > 0 ? ` (raw lap just before: ${rawLapMs.at(-1)!.toFixed(1)} ms)` : ''}`,
+        progress: `election lap N=${config.nodes} trial ${trial + 1}/${config.elections}: ${ms.toFixed(1)} ms${rawClients.length > 0 ? ` (just before: raw token lap ${rawLapMs.at(-1)!.toFixed(1)} ms, raw growing lap ${rawGrowingLapMs.at(-1)!.toFixed(1)} ms)` : ''}`,
       });
     }
     closeClients(rawClients);
@@ -118,7 +129,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
       crashes.push({ ms, frames });
       say({ progress: `crash failover N=${config.nodes} trial ${trial + 1}/${config.crashes}: ${ms.toFixed(1)} ms` });
     }
-    return { nodes: config.nodes, joinMs, electionMs, rawLapMs, crashes, hostRssMB, emptyRssMB, relayRssMB };
+    return { nodes: config.nodes, joinMs, electionMs, rawLapMs, rawGrowingLapMs, crashes, hostRssMB, emptyRssMB, relayRssMB };
   } finally {
     await ring.close();
   }

@@ -123,6 +123,36 @@ export async function timeLaps(origin: WireClient, size: number, laps: number): 
   return samples;
 }
 
+/** A growing lap's frame: the protocol's `election` shape, which both relays route by `to`. */
+const isGrowingLap = (text: string) => text.startsWith('{"type":"election"');
+
+/**
+ * The seed's rule on bare clients: an `election`-shaped frame sent to `next`, and every client
+ * parses it, appends its own `{id, rank}` to `eligible` and sends the result on, until it is back
+ * at the first. No machine, no checks: the floor for an election lap, which must carry the same
+ * growing list (O(N²) bytes a lap).
+ */
+export async function measureGrowingLaps(clients: readonly WireClient[], laps: number): Promise<number[]> {
+  const [origin, ...others] = clients;
+  if (!origin || others.length === 0) throw new Error('measureGrowingLaps: a lap needs at least two clients');
+  others.forEach((client, index) =>
+    client.onFrame((text) => {
+      if (!isGrowingLap(text)) return;
+      const frame = JSON.parse(text) as { eligible: { id: string; rank: number }[] };
+      frame.eligible.push({ id: client.id, rank: index + 1 });
+      client.socket.send(JSON.stringify(frame));
+    }),
+  );
+  const samples: number[] = [];
+  for (let lap = 0; lap < laps; lap += 1) {
+    const back = new Promise<number>((resolve) => origin.onFrame((text) => isGrowingLap(text) && resolve(performance.now())));
+    const sentAt = performance.now();
+    origin.socket.send(JSON.stringify({ type: 'election', to: 'next', term: lap + 1, initiator: origin.id, eligible: [{ id: origin.id, rank: 0 }] }));
+    samples.push((await withTimeout(back, 120_000, `growing lap ${lap} of ${clients.length}`)) - sentAt);
+  }
+  return samples;
+}
+
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([

@@ -16,8 +16,9 @@
  * trip has been confirmed for a whole lease: the node drops the link and goes to `disconnected`,
  * so a leader stops leading before the relay can have dropped it (docs/GUARANTEES.md).
  *
- * Election frames are decided once: `election` raises exactly one of `election.forward`,
- * `election.complete` or `election.drop`, each a transition of its own.
+ * Election frames are judged once: `judgmentOf` decides a frame (forward, complete or drop, with
+ * the reason) and remembers the verdict for that event, so the guards of the `election`
+ * transitions and their actions all read the same one; each outcome is a transition of its own.
  *
  * Timers are XState delays (visible in the inspector, driven by a SimulatedClock in tests); their
  * jitter comes from a seeded PRNG kept in context, so the machine stays pure.
@@ -142,13 +143,11 @@ export type RelayConnectionEvent =
 /** Commands from outside: the inspector's button, and the library's resign and leave. */
 export type ControlEvent = { type: 'startElection' } | { type: 'resign' } | { type: 'leave' };
 
-/** Events the machine raises for itself: its link timers, and the outcome of one election frame. */
+/** Events the machine raises for itself: its link timers. */
 export type InternalEvent =
   | { type: 'heartbeat' }
   | { type: 'lease.expired'; seq: number }
-  | { type: 'election.forward'; frame: ElectionFrame; round: ElectionRound }
-  | { type: 'election.complete'; winner: LeaderInfo; round: ElectionRound; eligible: Candidate[] }
-  | { type: 'election.drop'; frame: ElectionFrame; reason: DropReason };
+;
 
 export type NodeEvent = RelayConnectionEvent | ControlEvent | InternalEvent;
 
@@ -266,18 +265,44 @@ function startElectionBecause(reason: ElectionReason) {
   return { type: 'startElection', params: reason } as const;
 }
 
-/** The one place an election frame is judged: the outcome comes back as its own event. */
-function judgeElection(context: NodeContext, frame: ElectionFrame): InternalEvent {
-  if (!followable(frame.term)) return { type: 'election.drop', frame, reason: 'unfollowable' };
-  const decision = decideElection(viewOf(context), frame);
-  switch (decision.kind) {
-    case 'forward':
-      return { type: 'election.forward', frame: decision.frame, round: decision.round };
-    case 'complete':
-      return { type: 'election.complete', winner: decision.winner, round: decision.round, eligible: decision.eligible };
-    case 'drop':
-      return { type: 'election.drop', frame, reason: decision.reason };
-  }
+/** What one election frame comes to: forwarded, a completed lap, or dropped (and why). */
+export type ElectionJudgment =
+  | { kind: 'forward'; frame: ElectionFrame; round: ElectionRound }
+  | { kind: 'complete'; winner: LeaderInfo; round: ElectionRound; eligible: Candidate[] }
+  | { kind: 'drop'; reason: DropReason };
+
+/**
+ * The last verdict, with the frame and the context it was reached in. XState evaluates an event's
+ * guards one after another against the same context object, then runs the chosen transition's
+ * actions, synchronously: the guards decide the frame once however many of them ask, and the
+ * actions carry out the verdict the guards reached, even if an exit action changed the context in
+ * between. (Before, a raised event carried the verdict: a whole extra microstep per hop. One slot,
+ * not a WeakMap by frame: a WeakMap entry per frame costs the garbage collector more than it saves.)
+ */
+let lastJudged: { frame: ElectionFrame; context: NodeContext; judgment: ElectionJudgment } | null = null;
+
+/** The one place an election frame is judged. */
+export function judgmentOf(context: NodeContext, frame: ElectionFrame): ElectionJudgment {
+  if (lastJudged !== null && lastJudged.frame === frame && lastJudged.context === context) return lastJudged.judgment;
+  const judgment: ElectionJudgment = followable(frame.term) ? decideElection(viewOf(context), frame) : { kind: 'drop', reason: 'unfollowable' };
+  lastJudged = { frame, context, judgment };
+  return judgment;
+}
+
+type Judged<K extends ElectionJudgment['kind']> = Extract<ElectionJudgment, { kind: K }>;
+
+/** For guards: the frame's verdict in this context, if it is `kind`. */
+function judgedAs<K extends ElectionJudgment['kind']>(context: NodeContext, event: NodeEvent, kind: K): Judged<K> | null {
+  if (event.type !== 'election') return null;
+  const judgment = judgmentOf(context, event);
+  return judgment.kind === kind ? (judgment as Judged<K>) : null;
+}
+
+/** For actions: the verdict this event's guards reached (the context may have moved on since). */
+function verdictOf<K extends ElectionJudgment['kind']>(context: NodeContext, event: NodeEvent, kind: K): Judged<K> | null {
+  if (event.type !== 'election') return null;
+  const judgment = lastJudged !== null && lastJudged.frame === event ? lastJudged.judgment : judgmentOf(context, event);
+  return judgment.kind === kind ? (judgment as Judged<K>) : null;
 }
 
 export const nodeMachine = setup({
@@ -307,7 +332,9 @@ export const nodeMachine = setup({
      * when a newer pong came; a pong that comes after its ping's timer fired is too late to count.)
      */
     isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsLease(context, event.seq),
-    wonByMe: ({ context, event }) => event.type === 'election.complete' && event.winner.id === context.id && !context.leaving,
+    forwardsElection: ({ context, event }) => judgedAs(context, event, 'forward') !== null,
+    completesElection: ({ context, event }) => judgedAs(context, event, 'complete') !== null,
+    wonByMe: ({ context, event }) => judgedAs(context, event, 'complete')?.winner.id === context.id && !context.leaving,
     /** My win, announced by the node that completed the lap: my id and rank, in a term whose frame I joined. */
     announcesSelf: ({ context, event }) => {
       const leader = announcedLeader(event);
@@ -471,29 +498,26 @@ export const nodeMachine = setup({
       enqueue(sendFrame(frame));
     }),
 
-    /** The one place an election frame is judged: the outcome comes back as its own event. */
-    decideElection: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'election') return;
-      enqueue.raise(judgeElection(context, event));
-    }),
     passElectionOn: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'election.forward') return;
-      enqueue.assign({ round: event.round, term: Math.max(context.term, event.round.term) });
-      enqueue(sendFrame(event.frame));
+      const judged = verdictOf(context, event, 'forward');
+      if (judged === null) return;
+      enqueue.assign({ round: judged.round, term: Math.max(context.term, judged.round.term) });
+      enqueue(sendFrame(judged.frame));
     }),
     completeElection: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'election.complete') return;
-      const { winner } = event;
-      enqueue.emit({ type: 'electionCompleted', term: winner.term, winner, eligible: event.eligible });
+      const judged = verdictOf(context, event, 'complete');
+      if (judged === null) return;
+      const { winner } = judged;
+      enqueue.emit({ type: 'electionCompleted', term: winner.term, winner, eligible: judged.eligible });
       enqueue.emit({ type: 'leaderChanged', leader: winner, previous: context.leader });
       enqueue.assign({ leader: winner, term: Math.max(context.term, winner.term), round: null, standing: !context.leaving });
       enqueue(sendFrame({ type: 'newLeader', to: 'all', leaderId: winner.id, rank: winner.rank, term: winner.term }));
     }),
-    reportDroppedElection: emit(({ event }) =>
-      event.type === 'election.drop'
-        ? { type: 'frameDropped' as const, frame: event.frame, reason: event.reason }
-        : { type: 'frameDropped' as const, frame: event as unknown as ElectionFrame, reason: 'unexpected' },
-    ),
+    reportDroppedElection: emit(({ context, event }) => {
+      const frame = event as ElectionFrame;
+      const judged = verdictOf(context, event, 'drop');
+      return { type: 'frameDropped' as const, frame, reason: judged?.reason ?? 'unexpected' };
+    }),
 
     // ---- leadership and checks ----
     announceSelf: enqueueActions(({ context, enqueue }) => {
@@ -580,13 +604,12 @@ export const nodeMachine = setup({
           { guard: 'announcesOther', target: '.route', actions: 'adoptAnnouncedLeader' },
           { guard: 'bringsLeaderMeta', actions: 'learnLeaderMeta' },
         ],
-        election: { actions: 'decideElection' },
-        'election.forward': { target: '.electing', reenter: true, actions: 'passElectionOn' },
-        'election.complete': [
+        election: [
+          { guard: 'forwardsElection', target: '.electing', reenter: true, actions: 'passElectionOn' },
           { guard: 'wonByMe', target: '.leader', actions: 'completeElection' },
-          { target: '.follower', actions: 'completeElection' },
+          { guard: 'completesElection', target: '.follower', actions: 'completeElection' },
+          { actions: 'reportDroppedElection' },
         ],
-        'election.drop': { actions: 'reportDroppedElection' },
         ring: [
           {
             guard: 'leaderLeftAndITakeOver',
@@ -684,8 +707,11 @@ export const nodeMachine = setup({
         handingOff: {
           on: {
             newLeader: { guard: 'announcesOther', target: '#node.left', actions: 'adoptAnnouncedLeader' },
-            'election.forward': { actions: 'passElectionOn' },
-            'election.complete': { target: '#node.left', actions: 'completeElection' },
+            election: [
+              { guard: 'forwardsElection', actions: 'passElectionOn' },
+              { guard: 'completesElection', target: '#node.left', actions: 'completeElection' },
+              { actions: 'reportDroppedElection' },
+            ],
             'relay.closed': '#node.left',
             'lease.expired': { guard: 'isLeaseEnd', target: '#node.left' },
             // A member that leaves mid-lap may take the hand-off frame with it: hand off again,

@@ -427,21 +427,26 @@ describe('node machine: leaving', () => {
 });
 
 describe('node machine: one decision per election frame', () => {
-  it('turns each election frame into exactly one of election.forward, election.complete, election.drop', () => {
-    const outcomes = (snapshot: Snapshot, frame: ElectionFrame) => {
-      const seen: string[] = [];
+  it('carries out each election frame in one step, as exactly one of forward, complete or drop', () => {
+    const outcome = (snapshot: Snapshot, frame: ElectionFrame) => {
+      const steps: string[] = [];
       const actor = createActor(machine, { input: { rank: 5, seed: 1 }, snapshot, inspect: (event) => {
-        if (event.type === '@xstate.microstep' && event.event.type.startsWith('election.')) seen.push(event.event.type);
+        if (event.type === '@xstate.microstep') steps.push(event.event.type);
       } });
       actor.start();
       actor.send(frame);
       actor.stop();
-      return seen;
+      const result = step(snapshot, frame);
+      return {
+        steps: steps.filter((type) => type === 'election' || type.startsWith('election.')),
+        sent: result.sent.map((sent) => sent.type),
+        dropped: result.emitted.filter((event) => event.type === 'frameDropped').map((event) => (event as { reason: string }).reason),
+      };
     };
-    expect(outcomes(follower(), election([['n1', 9]], 2))).toEqual(['election.forward']);
-    expect(outcomes(follower(), election([['n3', 7]], 1))).toEqual(['election.drop']);
+    expect(outcome(follower(), election([['n1', 9]], 2))).toEqual({ steps: ['election'], sent: ['election'], dropped: [] });
+    expect(outcome(follower(), election([['n3', 7]], 1))).toEqual({ steps: ['election'], sent: [], dropped: ['stale'] });
     const electing = step(step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot, { type: 'xstate.after.leaderTimeout.node.online.checking' }).snapshot;
-    expect(outcomes(electing, election([['n2', 5], ['n3', 7]], 2, 'n2'))).toEqual(['election.complete']);
+    expect(outcome(electing, election([['n2', 5], ['n3', 7]], 2, 'n2'))).toEqual({ steps: ['election'], sent: ['newLeader'], dropped: [] });
   });
 });
 
