@@ -159,7 +159,7 @@ describe('inspection producer', () => {
     const actor = createActor(toggle, { inspect: inspection.inspect });
     actor.start();
     actor.send({ type: 'flip' });
-    await waitUntil(() => connections[0]?.some((text) => text.includes('"@xstate.snapshot"') && text.includes('"on"')), 10_000, 'the first stream');
+    await waitUntil(() => connections[0]?.some((text) => text.includes('"@xstate.snapshot"') && text.includes('"on"')) === true, 10_000, 'the first stream');
     // The inspector goes away (restart, or it closed the stream): the machine does nothing meanwhile.
     for (const client of server.clients) client.terminate();
     await waitUntil(() => connections.length === 2 && connections[1]!.length >= 2, 20_000, 'the producer to reconnect and announce');

@@ -440,7 +440,7 @@ describe('node machine: one decision per election frame', () => {
       return {
         steps: steps.filter((type) => type === 'election' || type.startsWith('election.')),
         sent: result.sent.map((sent) => sent.type),
-        dropped: result.emitted.filter((event) => event.type === 'frameDropped').map((event) => (event as { reason: string }).reason),
+        dropped: result.emitted.filter((event) => event.type === 'frameDropped').map((event) => (event as unknown as { reason: string }).reason),
       };
     };
     expect(outcome(follower(), election([['n1', 9]], 2))).toEqual({ steps: ['election'], sent: ['election'], dropped: [] });
