@@ -6,12 +6,12 @@
  * configuration. Its own log lines go to stderr; stdout carries only the leader lines.
  */
 import { nodeOptionSpecs } from '../node/config.js';
-import { checkRingAndMeta } from '../node/joinRing.js';
 import { observeRing, type RingObserver } from '../node/observeRing.js';
 import { DEFAULT_RING, type LeaderInfo } from '../machines/protocol.js';
 import { RelayConnectionError } from '../node/connectFailure.js';
 import { createLogger } from '../runtime/logger.js';
-import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { checkRingOptions, handleSignals } from './cliSupport.js';
 
 const { relay, ring, token, leaderTimeoutMs, logLevel } = nodeOptionSpecs;
 
@@ -52,17 +52,11 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stdout.write(renderHelp(USAGE, SUMMARY, watchOptionSpecs));
     return 0;
   }
-  try {
-    checkRingAndMeta('', options);
-  } catch (error) {
-    throw new ConfigError((error as Error).message.replace(/^: ring\b/, '--ring (env RING)'));
-  }
+  checkRingOptions(options);
   const ringName = options.ring ?? DEFAULT_RING;
   const logger = createLogger({ component: 'watch', level: options.logLevel, fd: 2 });
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stopHandling = handleSignals({ SIGINT: () => stop.abort(), SIGTERM: () => stop.abort() });
   try {
     let observer: RingObserver;
     try {
@@ -86,7 +80,6 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const outcome = await observer.closed;
     return outcome.reason === 'closed' ? 0 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopHandling();
   }
 }

@@ -5,24 +5,32 @@
  * SIGTERM (SIGKILL after --grace-ms), when the sidecar dies (its reaper stops the command), and
  * the exit statuses.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LogLine } from './nodeKit.js';
-import { TestRing } from './nodeKit.js';
-import { alive, CLI_PATH, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, readTermLines, TERM_WRITER, writeScript, type CliProcess } from './sidecarKit.js';
+import { startRelay } from '../relay/server.js';
+import { silentLogger, TestRing, type LogLine } from './nodeKit.js';
+import { alive, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, readTermLines, requireBuiltCli, SIDECAR_TIMING, TERM_WRITER, writeScript, type CliProcess } from './sidecarKit.js';
 import { waitFor } from './waitFor.js';
 
 const msg = (text: string) => (line: LogLine) => line.msg === text;
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });
 
-/** Records what it was given, then exits with the status in argv[3] after a moment. */
+/** Once the file argv[4] exists (if given), records what it was given, and exits with the status in argv[3] a moment later. */
 const RECORD_AND_EXIT = `
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
+const [file, status, go] = process.argv.slice(2);
 const { RINGLEADER_TERM, RINGLEADER_RING, RINGLEADER_LEADER_ID } = process.env;
-appendFileSync(process.argv[2], \`\${RINGLEADER_TERM} \${RINGLEADER_LEADER_ID} \${RINGLEADER_RING} \${process.pid}\\n\`);
-setTimeout(() => process.exit(Number(process.argv[3])), 200);
+const run = () => {
+  appendFileSync(file, \`\${RINGLEADER_TERM} \${RINGLEADER_LEADER_ID} \${RINGLEADER_RING} \${process.pid}\\n\`);
+  setTimeout(() => process.exit(Number(status)), 200);
+};
+const wait = setInterval(() => {
+  if (go !== undefined && !existsSync(go)) return;
+  clearInterval(wait);
+  run();
+}, 20);
 `;
 
 /** Ignores SIGTERM (it says so in the file) and keeps running. */
@@ -44,19 +52,21 @@ function lines(file: string): string[] {
 describe('ringleader run', () => {
   const ring = new TestRing();
   const processes = new CliProcesses();
-  beforeAll(() => {
-    if (!existsSync(CLI_PATH)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
-  });
+  beforeAll(requireBuiltCli);
   afterEach(async () => {
     await processes.cleanUp();
     await ring.cleanUp();
   });
 
+  /** The relay with the sidecars' timers (TestRing cleans it up). */
+  const startRing = async () => {
+    ring.relay = await startRelay({ port: 0, host: '127.0.0.1', leaderTimeoutMs: SIDECAR_TIMING.leaderTimeoutMs, logger: silentLogger });
+  };
   const sidecar = (args: string[], command: string[]): CliProcess =>
     processes.start(['run', '--relay', ring.url, ...FAST_ARGS, ...args, '--', ...command]);
 
   it('--on-exit leave: the command sees its term, ring and id; its status is the sidecar\'s; a standby runs it next, in a higher term', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const script = writeScript(folder, 'record.mjs', RECORD_AND_EXIT);
     const file = join(folder, 'runs.txt');
@@ -85,19 +95,24 @@ describe('ringleader run', () => {
   });
 
   it('a command ended by a signal of its own makes the sidecar exit 128+n', async () => {
-    await ring.startRelay();
+    await startRing();
     const run = sidecar([], ['sh', '-c', 'kill -USR1 $$']);
     expect((await run.exited).code).toBe(128 + constants.signals.SIGUSR1);
   });
 
   it('--on-exit restand: hands leadership off when the command exits and runs it again on its next leadership', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const script = writeScript(folder, 'record.mjs', RECORD_AND_EXIT);
     const file = join(folder, 'runs.txt');
+    const go = join(folder, 'go');
     const args = ['--on-exit', 'restand', '--restart-delay-ms', '100'];
-    const a = sidecar(args, [process.execPath, script, file, '0']);
-    const b = sidecar(args, [process.execPath, script, file, '0']);
+    const a = sidecar(args, [process.execPath, script, file, '0', go]);
+    const b = sidecar(args, [process.execPath, script, file, '0', go]);
+    // The first run ends only once both are in the ring: alone, a sidecar runs the command again itself.
+    await a.log(msg('node joined'), '"node joined"');
+    await b.log(msg('node joined'), '"node joined"');
+    writeFileSync(go, '');
     // Four runs: at least two on each sidecar, handed back and forth.
     const runs = await until(() => {
       const seen = lines(file).map((line) => line.split(' '));
@@ -118,7 +133,7 @@ describe('ringleader run', () => {
   });
 
   it('when leadership moves away, the command gets SIGTERM; the new leader\'s runs in a higher term; one writer per term', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const writer = writeScript(folder, 'writer.mjs', TERM_WRITER);
     const file = join(folder, 'shared.txt');
@@ -141,11 +156,12 @@ describe('ringleader run', () => {
 
     const written = readTermLines(file);
     expect(fencingViolations(written)).toEqual([]);
-    expect(new Set(written.map((line) => line.term))).toEqual(new Set([lowStarted.term, highStarted.term]));
+    expect(written[0]!.term).toBe(lowStarted.term);
+    expect(written.some((line) => line.term === highStarted.term && line.pid === highStarted.commandPid)).toBe(true);
   });
 
   it('a command that ignores SIGTERM gets SIGKILL after --grace-ms; the sidecar then leaves and exits 0', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const script = writeScript(folder, 'stubborn.mjs', IGNORE_TERM);
     const file = join(folder, 'stubborn.txt');
@@ -168,7 +184,7 @@ describe('ringleader run', () => {
   });
 
   it('asked twice to stop, it does not wait out the grace period', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const script = writeScript(folder, 'stubborn.mjs', IGNORE_TERM);
     const file = join(folder, 'stubborn.txt');
@@ -184,7 +200,7 @@ describe('ringleader run', () => {
   });
 
   it('a sidecar killed outright does not leave its command running: the reaper stops it', async () => {
-    await ring.startRelay();
+    await startRing();
     const folder = processes.folder();
     const writer = writeScript(folder, 'writer.mjs', TERM_WRITER);
     const run = sidecar([], [process.execPath, writer, join(folder, 'shared.txt')]);
@@ -195,7 +211,7 @@ describe('ringleader run', () => {
   });
 
   it('exit status 2 for bad configuration and 127 for a command that is not there, before joining', async () => {
-    await ring.startRelay();
+    await startRing();
     const noCommand = processes.start(['run', '--relay', ring.url]);
     expect((await noCommand.exited).code).toBe(2);
     expect(noCommand.logs.map((line) => line.msg).join('\n')).toMatch(/no command to run: ringleader run \[options\] -- <command>/);

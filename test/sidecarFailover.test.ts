@@ -5,13 +5,11 @@
  * SIGKILLed together. Another sidecar takes over in a higher term, and the shared file shows
  * what fencing relies on: never two writers in one term, and terms that never go down.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from './nodeKit.js';
 import { killRelayProcesses, RelayProcess } from './relayHelpers.js';
-import { alive, CLI_PATH, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, killGroup, readTermLines, TERM_WRITER, writeScript } from './sidecarKit.js';
-import { FAST } from './nodeKit.js';
+import { alive, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, killGroup, readTermLines, requireBuiltCli, SIDECAR_TIMING, TERM_WRITER, writeScript } from './sidecarKit.js';
 import { waitFor } from './waitFor.js';
 
 const started = (line: LogLine) => line.msg === 'command started';
@@ -19,16 +17,14 @@ const until = <T>(check: () => T | undefined | null | false, what: string) => wa
 
 describe('ringleader run: three sidecars, the leader\'s machine dies', () => {
   const processes = new CliProcesses();
-  beforeAll(() => {
-    if (!existsSync(CLI_PATH)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
-  });
+  beforeAll(requireBuiltCli);
   afterEach(async () => {
     await processes.cleanUp();
     killRelayProcesses();
   });
 
   it('another sidecar takes over in a higher term; the shared file never has two writers in a term, nor a term going down', async () => {
-    const relay = await RelayProcess.start(['--leader-timeout-ms', String(FAST.leaderTimeoutMs)]);
+    const relay = await RelayProcess.start(['--leader-timeout-ms', String(SIDECAR_TIMING.leaderTimeoutMs)]);
     const folder = processes.folder();
     const writer = writeScript(folder, 'writer.mjs', TERM_WRITER);
     const file = join(folder, 'shared.txt');
@@ -56,13 +52,14 @@ describe('ringleader run: three sidecars, the leader\'s machine dies', () => {
     const nextRun = next.logs.find(started)!;
     expect(nextRun.term as number).toBeGreaterThan(firstRun.term as number);
     await until(() => readTermLines(file).filter((line) => line.pid === nextRun.commandPid).length >= 5, 'the new command to write');
-    const bystander = survivors.find((sidecar) => sidecar !== next)!;
-    expect(bystander.logs.some(started), 'the third sidecar never ran the command').toBe(false);
+    // Across all three sidecars, never two runs in one term.
+    const runs = sidecars.flatMap((sidecar) => sidecar.logs.filter(started));
+    expect(new Set(runs.map((run) => run.term)).size).toBe(runs.length);
 
     const written = readTermLines(file);
     expect(fencingViolations(written)).toEqual([]);
-    expect([...new Set(written.map((line) => line.term))]).toEqual([firstRun.term, nextRun.term]);
-    expect([...new Set(written.map((line) => line.pid))]).toEqual([firstRun.commandPid, nextRun.commandPid]);
+    expect(written[0]).toEqual({ term: firstRun.term, pid: firstRun.commandPid });
+    expect(written.at(-1)!.term).toBeGreaterThanOrEqual(nextRun.term as number);
 
     // The rest stop cleanly: the command first, then the hand-off, exit 0, nothing left writing.
     for (const sidecar of survivors) sidecar.child.kill('SIGTERM');

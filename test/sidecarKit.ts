@@ -5,22 +5,32 @@
  * sidecars, and the commands they run in process groups of their own), even after a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { FAST, repoRoot, type LogLine } from './nodeKit.js';
+import { repoRoot, type LogLine } from './nodeKit.js';
 import { waitFor } from './waitFor.js';
 
 export const CLI_PATH = join(repoRoot, 'dist', 'cli', 'ringleader.js');
 /** Generous: the machine is shared and slow; a passing test never waits this long. */
 export const DEADLINE_MS = 40_000;
-/** The same short timers as the library tests, for sidecars and the relay they use. */
+/**
+ * Timers for sidecars and their relay: short enough for quick elections, long enough that a
+ * busy machine (processes on 2 shared cores) does not time a healthy leader out. Failover after a
+ * crash does not wait for them: the relay sees the socket close.
+ */
+export const SIDECAR_TIMING = { checkIntervalMs: 250, leaderTimeoutMs: 4000, electionTimeoutMs: 2000 } as const;
 export const FAST_ARGS = [
-  '--check-interval-ms', String(FAST.checkIntervalMs),
-  '--leader-timeout-ms', String(FAST.leaderTimeoutMs),
-  '--election-timeout-ms', String(FAST.electionTimeoutMs),
+  '--check-interval-ms', String(SIDECAR_TIMING.checkIntervalMs),
+  '--leader-timeout-ms', String(SIDECAR_TIMING.leaderTimeoutMs),
+  '--election-timeout-ms', String(SIDECAR_TIMING.electionTimeoutMs),
 ];
+
+/** For beforeAll: these tests run the built CLI. */
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI_PATH)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
+}
 
 export interface CliProcess {
   child: ChildProcess;

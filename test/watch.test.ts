@@ -3,18 +3,15 @@
  * library nodes: it prints who leads and a new line when that changes, for people and as JSON,
  * and its exit codes (0 on a signal, 1 refused or no relay in time, 2 bad configuration).
  */
-import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { silentLogger, TestRing } from './nodeKit.js';
-import { CLI_PATH, CliProcesses } from './sidecarKit.js';
+import { CliProcesses, requireBuiltCli } from './sidecarKit.js';
 
 describe('ringleader watch', () => {
   const ring = new TestRing();
   const processes = new CliProcesses();
-  beforeAll(() => {
-    if (!existsSync(CLI_PATH)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
-  });
+  beforeAll(requireBuiltCli);
   afterEach(async () => {
     await processes.cleanUp();
     await ring.cleanUp();

@@ -6,10 +6,11 @@
  */
 import { DEFAULT_RING } from '../../machines/protocol.js';
 import { RelayConnectionError } from '../../node/connectFailure.js';
-import { checkRingAndMeta, joinRing, type RingNode } from '../../node/joinRing.js';
+import { joinRing, type RingNode } from '../../node/joinRing.js';
 import { createInspection } from '../../runtime/inspection.js';
 import { createLogger } from '../../runtime/logger.js';
-import { ConfigError, renderHelp } from '../../runtime/options.js';
+import { renderHelp } from '../../runtime/options.js';
+import { checkRingOptions, handleSignals } from '../cliSupport.js';
 import { exitStatusOf, startCommand } from './commandProcess.js';
 import { findExecutable } from './findExecutable.js';
 import { parseRunArguments, RUN_SUMMARY, RUN_USAGE, runOptionSpecs } from './options.js';
@@ -25,12 +26,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stdout.write(renderHelp(RUN_USAGE, RUN_SUMMARY, runOptionSpecs));
     return 0;
   }
-  try {
-    checkRingAndMeta('', options);
-  } catch (error) {
-    const message = (error as Error).message.replace(/^: ring\b/, '--ring (env RING)').replace(/^: meta\b/, '--meta (env NODE_META)');
-    throw new ConfigError(message);
-  }
+  checkRingOptions(options);
   const executable = findExecutable(command[0]!, env);
   if ('problem' in executable) {
     process.stderr.write(`ringleader run: cannot run the command: ${executable.detail}\n`);
@@ -54,14 +50,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     // Before the welcome there is no command yet: stop trying to join.
     if (node === null) cancelJoin.abort();
   };
-  const onElectionSignal = () => node?.startElection();
-  process.on('SIGTERM', onStopSignal);
-  process.on('SIGINT', onStopSignal);
-  process.on('SIGUSR2', onElectionSignal);
+  const stopHandling = handleSignals({ SIGTERM: onStopSignal, SIGINT: onStopSignal, SIGUSR2: () => node?.startElection() });
   const cleanUp = () => {
-    process.off('SIGTERM', onStopSignal);
-    process.off('SIGINT', onStopSignal);
-    process.off('SIGUSR2', onElectionSignal);
+    stopHandling();
     inspection.stop();
   };
 
