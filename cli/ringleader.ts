@@ -14,6 +14,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   relay: { summary: 'run the relay (WebSocket server, health and metrics)', load: () => import('../relay/cli.js') },
   node: { summary: 'run one ring member', load: () => import('../node/cli.js') },
   inspector: { summary: 'serve the live view of a running ring', load: () => import('../inspector/server/cli.js') },
+  run: { summary: 'run a command only while this process leads the ring (a sidecar for any program)', load: () => import('./run/cli.js') },
+  watch: { summary: 'print the ring\'s leader, one line per change', load: () => import('./watch.js') },
   up: { summary: 'run a relay, the inspector and N nodes on this machine (npm start)', load: () => import('./up.js') },
 };
 

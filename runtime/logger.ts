@@ -15,15 +15,21 @@ export interface LoggerOptions {
   level?: string;
   /** Defaults to "stdout is a terminal", overridable with LOG_PRETTY=1/0. */
   pretty?: boolean;
+  /**
+   * 1 (stdout, the default) or 2 (stderr): commands whose stdout is their output (`watch`, and
+   * `run`, whose stdout is the command's) log to stderr.
+   */
+  fd?: 1 | 2;
 }
 
-export function createLogger({ component, level = 'info', pretty }: LoggerOptions): Logger {
-  const wantPretty = pretty ?? (process.env.LOG_PRETTY ? process.env.LOG_PRETTY === '1' : Boolean(process.stdout.isTTY));
+export function createLogger({ component, level = 'info', pretty, fd = 1 }: LoggerOptions): Logger {
+  const terminal = fd === 1 ? process.stdout.isTTY : process.stderr.isTTY;
+  const wantPretty = pretty ?? (process.env.LOG_PRETTY ? process.env.LOG_PRETTY === '1' : Boolean(terminal));
   const options = { level, base: processFields(component) };
-  if (!wantPretty) return pino(options);
+  if (!wantPretty) return fd === 1 ? pino(options) : pino(options, pino.destination(2));
   return pino({
     ...options,
-    transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
+    transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination: fd } },
   });
 }
 

@@ -3,7 +3,8 @@
  * `ringleader up` (what `npm start` runs: a relay process, 5 node processes and the inspector),
  * the page shows its leader, a click crashes the leader, and the page then shows the new leader
  * and the election that chose it; a standalone `ringleader inspector` fed only by the relay's
- * /status (as under Docker Compose) shows the members and leader, and no controls; the layout
+ * /status (as under Docker Compose) shows the members and leader, and no controls; with a second
+ * ring on the relay, the ring picker shows that ring's members and leader; the layout
  * holds at 800 px. Saves the page as <tmpdir>/ringleader-inspector.png, or as the tracked
  * docs/inspector.png when UPDATE_SCREENSHOT=1 is set. Needs `npm run build`.
  *
@@ -18,9 +19,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { joinRing, type RingNode } from '../index.js';
 import type { NodeView, RingState } from '../inspector/server/messages.js';
 import { findWebRoot } from '../inspector/server/staticFiles.js';
 import { startInspectorProcess, waitUntil, type InspectorProcess } from './inspectorHarness.js';
+import { waitFor } from './waitFor.js';
 
 /** Flags that run Chromium headless as root, in a container, with no network beyond loopback. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -115,6 +118,30 @@ describe('inspector page in chromium, on a ring started by `ringleader up`', () 
       expect(await view.locator('button[data-action]').evaluateAll((buttons) => buttons.filter((button) => (button as HTMLElement).offsetParent !== null).length)).toBe(0);
     } finally {
       await view.close();
+    }
+  });
+
+  it('with a second ring on the relay, the picker offers it, and picking it shows its members and leader', async () => {
+    const jobs: RingNode[] = [];
+    const view = await context!.newPage();
+    try {
+      await view.goto(inspectorUrl);
+      await expect.poll(() => view.locator('#ring [data-node]').count(), { timeout: 15_000 }).toBe(NODES);
+      expect(await view.locator('#ring-box').isVisible(), 'one ring: no picker').toBe(false);
+      for (const rank of [3, 4]) jobs.push(await joinRing({ relay: `${relayUrl}/rings/jobs`, rank, timing: { checkIntervalMs: 500, leaderTimeoutMs: 2000, electionTimeoutMs: 2000 } }));
+      const jobsLeader = await waitFor(() => jobs.find((node) => node.isLeader() && jobs.every((other) => other.leader()?.id === node.id)), 'the jobs ring to elect', { timeoutMs: 30_000 });
+      await expect.poll(() => view.locator('#ring-box').isVisible(), { timeout: 15_000 }).toBe(true);
+      await view.getByTestId('ring-picker').selectOption('jobs');
+      await expect.poll(() => view.getByTestId('leader').textContent(), { timeout: 15_000 }).toBe(jobsLeader.id);
+      await expect.poll(() => view.locator('#ring [data-node]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-node'))), { timeout: 15_000 }).toEqual(jobs.map((node) => node.id));
+      expect(await view.getByTestId('summary').textContent()).toContain('Ring jobs');
+      expect(new URL(view.url()).searchParams.get('ring')).toBe('jobs');
+      // Back to the default ring: its members again.
+      await view.getByTestId('ring-picker').selectOption('default');
+      await expect.poll(() => view.locator('#ring [data-node]').count(), { timeout: 15_000 }).toBe(NODES);
+    } finally {
+      await view.close();
+      await Promise.all(jobs.map((node) => node.leave()));
     }
   });
 

@@ -19,7 +19,7 @@ function configurationTable(): string {
   return README.slice(start, end === -1 ? undefined : end);
 }
 
-describe.each(['up', 'relay', 'node', 'inspector'])('ringleader %s --help', (command) => {
+describe.each(['up', 'relay', 'node', 'inspector', 'run', 'watch'])('ringleader %s --help', (command) => {
   it('prints its options, and the README documents each with its variable', async () => {
     const { stdout } = await run(process.execPath, [DEFAULT_CLI_PATH, command, '--help']);
     expect(stdout).toContain(`Usage: ringleader ${command}`);

@@ -6,12 +6,14 @@
  * - serves the page (GET /), its state as JSON (GET /api/state), what it holds (GET /api/stats)
  *   and the controls (POST /api/control),
  * - bridges everything to the Stately inspector (GET /stately).
- * When the relay does not stream its machine, membership comes from the relay's GET /status.
+ * When the relay does not stream its machine, membership comes from the relay's GET /status. A
+ * page may pick another of the relay's rings (`/events?ring=<name>`, pickedRing.ts).
  * Every request passes requestPolicy.ts (no cross-site requests), the read endpoints and /inspect
  * need RING_TOKEN when it is set, inspection input is checked by ingest.ts, and what the
  * inspector keeps is bounded (InspectorLimits).
  */
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_RING, isValidRingName } from '../../machines/protocol.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
@@ -23,10 +25,11 @@ import { presentedToken, tokenMatches } from '../../runtime/token.js';
 import { INSPECTION_MESSAGE_LIMIT } from '../../runtime/inspection.js';
 import { sendJson } from './http.js';
 import { parseInspectionMessage } from './ingest.js';
-import type { ServerMessage } from './messages.js';
+import type { RingState, RingSummaryView, ServerMessage } from './messages.js';
+import { stateForRing } from './pickedRing.js';
 import { startRelayStatusPoller } from './relayStatus.js';
 import { RequestPolicy, type AllowedHost } from './requestPolicy.js';
-import { GONE_LIMIT, RingModel } from './ringModel.js';
+import { GONE_LIMIT, RingModel, type RelayStatus } from './ringModel.js';
 import { findWebRoot, serveStatic } from './staticFiles.js';
 import { DEFAULT_REPLAY_LIMITS, StatelyReplay, statelyBridgePage, type ReplayLimits } from './statelyBridge.js';
 
@@ -88,28 +91,42 @@ export async function startInspector(options: InspectorOptions): Promise<Running
   if (webRoot === null) logger.warn('inspector page is not built (run "npm run build"); serving the API only');
   const report = faultReporter(logger);
 
-  const pages = new Set<WebSocket>();
+  /** Each page, with the ring it shows. */
+  const pages = new Map<WebSocket, string>();
+  /** Status of the rings pages picked besides the default (the model has the default's). */
+  const pickedStatus = new Map<string, RelayStatus | null>();
+  let rings: RingSummaryView[] | null = null;
   const statelyPages = new Set<WebSocket>();
   const replay = new StatelyReplay(limits);
   const counters = { messages: 0, invalid: 0, notApplied: 0, replayDropped: 0, refused: 0 };
   let stateTimer: NodeJS.Timeout | null = null;
 
-  const broadcast = (message: ServerMessage) => {
+  /** `defaultRingOnly`: what comes from the streams (frames), which are drawn on the default ring's view only. */
+  const broadcast = (message: ServerMessage, defaultRingOnly = false) => {
     const text = JSON.stringify(message);
-    for (const page of pages) sendToPage(page, text);
+    for (const [page, ring] of pages) if (!defaultRingOnly || ring === DEFAULT_RING) sendToPage(page, text);
   };
+  const stateOf = (ring: string, base?: RingState): RingState =>
+    ring === DEFAULT_RING ? (base ?? model.state()) : stateForRing(pickedStatus.get(ring) ?? null);
   const pushState = guarded(report, 'state push', () => {
     stateTimer = null;
-    broadcast({ type: 'state', state: model.state() });
+    const base = [...pages.values()].includes(DEFAULT_RING) ? model.state() : undefined;
+    const texts = new Map<string, string>();
+    for (const [page, ring] of pages) {
+      let text = texts.get(ring);
+      if (text === undefined) texts.set(ring, (text = JSON.stringify({ type: 'state', state: stateOf(ring, base) } satisfies ServerMessage)));
+      sendToPage(page, text);
+    }
   });
+  const schedulePush = () => {
+    if (stateTimer !== null || pages.size === 0) return;
+    stateTimer = setTimeout(pushState, STATE_PUSH_MS);
+  };
   const model = new RingModel(
     {
-      frame: (frame) => broadcast({ type: 'frame', frame }),
+      frame: (frame) => broadcast({ type: 'frame', frame }, true),
       log: (entry) => broadcast({ type: 'log', entry }),
-      changed: () => {
-        if (stateTimer !== null || pages.size === 0) return;
-        stateTimer = setTimeout(pushState, STATE_PUSH_MS);
-      },
+      changed: () => schedulePush(),
     },
     Date.now,
     limits.goneNodes,
@@ -140,7 +157,11 @@ export async function startInspector(options: InspectorOptions): Promise<Running
     const refusal = policy.refusal(request);
     if (refusal !== null) return refuse(request, response, 403, refusal);
     if (READ_PATHS.has(pathname) && !authorized(request, url)) return refuse(request, response, 401, 'wrong or missing token (RING_TOKEN): send "Authorization: Bearer <token>" or ?token=');
-    if (pathname === '/api/state' && request.method === 'GET') return sendJson(response, 200, model.state());
+    if (pathname === '/api/state' && request.method === 'GET') {
+      const ring = pickedRing(url);
+      if (ring === DEFAULT_RING || pickedStatus.has(ring)) return sendJson(response, 200, stateOf(ring));
+      return sendJson(response, 200, stateForRing(await poller.readStatus(ring)));
+    }
     if (pathname === '/api/stats' && request.method === 'GET') return sendJson(response, 200, stats());
     if (pathname === '/api/control') return handleControl(request, response);
     if (pathname === '/stately' && request.method === 'GET') {
@@ -199,7 +220,7 @@ export async function startInspector(options: InspectorOptions): Promise<Running
         return;
       }
       if (pages.size + statelyPages.size >= limits.pages) return refuseUpgrade('503 Service Unavailable', 'too many pages');
-      events.handleUpgrade(request, socket, head, guarded(report, 'page connection', (ws: WebSocket) => (url.pathname === '/events' ? onPage(ws) : onStatelyPage(ws))));
+      events.handleUpgrade(request, socket, head, guarded(report, 'page connection', (ws: WebSocket) => (url.pathname === '/events' ? onPage(ws, pickedRing(url)) : onStatelyPage(ws))));
     }),
   );
 
@@ -248,14 +269,24 @@ export async function startInspector(options: InspectorOptions): Promise<Running
     );
   }
 
-  function onPage(ws: WebSocket): void {
-    pages.add(ws);
-    ws.on('close', () => pages.delete(ws));
+  function onPage(ws: WebSocket, ring: string): void {
+    pages.set(ws, ring);
+    ws.on('close', () => {
+      pages.delete(ws);
+      if (![...pages.values()].includes(ring)) pickedStatus.delete(ring);
+    });
     ws.on('error', () => ws.terminate());
     ws.on('message', () => {}); // the page never needs to talk; controls go through POST /api/control
-    const hello: ServerMessage = { type: 'hello', controls: control !== undefined, tokenRequired: token !== '', relayUrl: options.relayUrl, log: model.recentLog() };
+    const hello: ServerMessage = { type: 'hello', controls: control !== undefined, tokenRequired: token !== '', relayUrl: options.relayUrl, ring, log: model.recentLog() };
     sendToPage(ws, JSON.stringify(hello));
-    sendToPage(ws, JSON.stringify({ type: 'state', state: model.state() } satisfies ServerMessage));
+    sendToPage(ws, JSON.stringify({ type: 'rings', rings } satisfies ServerMessage));
+    sendToPage(ws, JSON.stringify({ type: 'state', state: stateOf(ring) } satisfies ServerMessage));
+  }
+
+  /** The ring a request asks to see (`?ring=`); anything that cannot name a ring shows the default. */
+  function pickedRing(url: URL): string {
+    const ring = url.searchParams.get('ring');
+    return ring !== null && isValidRingName(ring) ? ring : DEFAULT_RING;
   }
 
   function onStatelyPage(ws: WebSocket): void {
@@ -276,7 +307,24 @@ export async function startInspector(options: InspectorOptions): Promise<Running
   const port = (server.address() as AddressInfo).port;
   policy = new RequestPolicy({ host, port, allowedHosts: options.allowedHosts });
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const poller = startRelayStatusPoller({ relayUrl: options.relayUrl, token, logger, onStatus: guarded(report, 'relay status', (status) => model.relayStatus(status)) });
+  const poller = startRelayStatusPoller({
+    relayUrl: options.relayUrl,
+    token,
+    logger,
+    onStatus: guarded(report, 'relay status', (status) => model.relayStatus(status)),
+    pickedRings: () => new Set(pages.values()),
+    onRingStatus: guarded(report, 'relay status of a picked ring', (ring: string, status: RelayStatus | null) => {
+      // A page that left while this was read takes its ring with it (page-chosen names must not pile up).
+      if (![...pages.values()].includes(ring) || JSON.stringify(pickedStatus.get(ring)) === JSON.stringify(status)) return;
+      pickedStatus.set(ring, status);
+      schedulePush();
+    }),
+    onRings: guarded(report, 'relay rings', (list: RingSummaryView[] | null) => {
+      if (JSON.stringify(list) === JSON.stringify(rings)) return;
+      rings = list;
+      broadcast({ type: 'rings', rings });
+    }),
+  });
 
   return {
     url: `http://${shownHost}:${port}/`,

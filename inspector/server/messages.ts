@@ -107,10 +107,20 @@ export interface LogEntry {
   node?: string;
 }
 
+/** One ring the relay serves, for the page's ring picker (from the relay's GET /rings). */
+export interface RingSummaryView {
+  name: string;
+  members: number;
+  leader: LeaderView | null;
+}
+
 export type ControlAction = 'crash' | 'freeze' | 'unfreeze' | 'startElection' | 'addNode' | 'restartRelay';
 
 export type ServerMessage =
-  | { type: 'hello'; controls: boolean; tokenRequired: boolean; relayUrl: string; log: LogEntry[] }
+  /** `ring`: the ring this page's membership view shows (picked with `/events?ring=`). */
+  | { type: 'hello'; controls: boolean; tokenRequired: boolean; relayUrl: string; ring: string; log: LogEntry[] }
+  /** The relay's rings, on connect and whenever the list changes; null while unknown (an older relay has no /rings). */
+  | { type: 'rings'; rings: RingSummaryView[] | null }
   | { type: 'state'; state: RingState }
   | { type: 'frame'; frame: FrameView }
   | { type: 'log'; entry: LogEntry };

@@ -1,34 +1,62 @@
 /**
  * Reads the relay's GET /status (members in ring order, leader) about once a second, so the page
- * shows membership even when the relay does not stream its machine to /inspect. A relay that is
- * down or answers nonsense is reported as unreachable (null), never as an error.
+ * shows membership even when the relay does not stream its machine to /inspect; and GET /rings,
+ * for the page's ring picker, with `/status?ring=<name>` for each ring a page has picked. A relay
+ * that is down or answers nonsense is reported as unreachable (null), never as an error.
  */
-import { isValidClientId } from '../../machines/protocol.js';
+import { DEFAULT_RING, isValidClientId, isValidRingName } from '../../machines/protocol.js';
 import type { Logger } from '../../runtime/logger.js';
 import { INGEST_LIMITS } from './ingest.js';
-import type { LeaderView } from './messages.js';
+import type { LeaderView, RingSummaryView } from './messages.js';
 import type { RelayStatus } from './ringModel.js';
 
 export const STATUS_INTERVAL_MS = 1000;
+
+/** The most rings the picker lists (the relay keeps up to 1,000 by default). */
+export const RING_LIST_LIMIT = 1000;
 
 export interface PollerOptions {
   relayUrl: string;
   token: string;
   logger: Logger;
+  /** The default ring's status (what the model is fed). */
   onStatus(status: RelayStatus | null): void;
+  /** The rings pages have picked besides the default: their status is read too. */
+  pickedRings?(): Iterable<string>;
+  onRingStatus?(ring: string, status: RelayStatus | null): void;
+  /** The relay's rings (null: unreachable, or an older relay without /rings). */
+  onRings?(rings: RingSummaryView[] | null): void;
 }
 
-/** http://host:port/status for ws://host:port/ (and https for wss). */
-export function statusUrlOf(relayUrl: string): string | null {
+/** http://host:port/status for ws://host:port/ (and https for wss); `?ring=` for a named ring; `/rings` with `path`. */
+export function statusUrlOf(relayUrl: string, ring: string = DEFAULT_RING, path: '/status' | '/rings' = '/status'): string | null {
   try {
     const url = new URL(relayUrl);
     url.protocol = url.protocol === 'wss:' || url.protocol === 'https:' ? 'https:' : 'http:';
-    url.pathname = '/status';
-    url.search = '';
+    url.pathname = path;
+    url.search = path === '/status' && ring !== DEFAULT_RING ? `?ring=${encodeURIComponent(ring)}` : '';
     return url.toString();
   } catch {
     return null;
   }
+}
+
+/** The rings of a /rings body (names valid, counts and leader checked); null when it is not one. */
+export function parseRingList(body: unknown): RingSummaryView[] | null {
+  if (!Array.isArray(body)) return null;
+  const rings: RingSummaryView[] = [];
+  for (const entry of body.slice(0, RING_LIST_LIMIT)) {
+    if (!entry || typeof entry !== 'object') continue;
+    const { name, members, leader } = entry as { name?: unknown; members?: unknown; leader?: unknown };
+    if (!isValidRingName(name) || !isCount(members)) continue;
+    rings.push({ name, members, leader: leaderOf(leader) });
+  }
+  return rings;
+}
+
+function leaderOf(value: unknown): LeaderView | null {
+  const leader = value as Partial<Record<keyof LeaderView, unknown>> | null | undefined;
+  return leader && isValidClientId(leader.id) && isCount(leader.rank) && isCount(leader.term) ? { id: leader.id, rank: leader.rank, term: leader.term } : null;
 }
 
 /** The members (ids, or objects with an id) and leader of a /status body; null when it is not one, or lists more members than the inspector keeps. */
@@ -39,33 +67,44 @@ export function parseRelayStatus(body: unknown): RelayStatus | null {
   const members = record.members
     .map((member: unknown) => (typeof member === 'string' ? member : member && typeof member === 'object' ? (member as { id?: unknown }).id : undefined))
     .filter(isValidClientId);
-  const leader = record.leader as Partial<Record<keyof LeaderView, unknown>> | null | undefined;
-  const validLeader = leader && isValidClientId(leader.id) && isCount(leader.rank) && isCount(leader.term) ? { id: leader.id, rank: leader.rank, term: leader.term } : null;
-  return { members, leader: validLeader };
+  return { members, leader: leaderOf(record.leader) };
 }
 
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-export function startRelayStatusPoller({ relayUrl, token, logger, onStatus }: PollerOptions): { stop(): void } {
+export interface RelayStatusPoller {
+  /** One ring's status now, for a request about a ring no page watches. */
+  readStatus(ring: string): Promise<RelayStatus | null>;
+  stop(): void;
+}
+
+export function startRelayStatusPoller(options: PollerOptions): RelayStatusPoller {
+  const { relayUrl, token, logger, onStatus } = options;
   const statusUrl = statusUrlOf(relayUrl);
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
   let reachable: boolean | null = null;
-  if (statusUrl === null) return { stop() {} };
+  if (statusUrl === null) return { readStatus: async () => null, stop() {} };
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  const read = async <T>(url: string | null, parse: (body: unknown) => T | null): Promise<T | null> => {
+    if (url === null) return null;
+    try {
+      const response = await fetch(url, { headers, signal: AbortSignal.timeout(STATUS_INTERVAL_MS) });
+      return response.ok ? parse(await response.json()) : null;
+    } catch {
+      return null;
+    }
+  };
 
   const poll = async () => {
-    let status: RelayStatus | null = null;
-    try {
-      const response = await fetch(statusUrl, {
-        headers: token ? { Authorization: `Bearer ${token}` } : {},
-        signal: AbortSignal.timeout(STATUS_INTERVAL_MS),
-      });
-      if (response.ok) status = parseRelayStatus(await response.json());
-    } catch {
-      status = null;
-    }
+    const picked = [...(options.pickedRings?.() ?? [])].filter((ring) => ring !== DEFAULT_RING);
+    const [status, rings, ...others] = await Promise.all([
+      read(statusUrl, parseRelayStatus),
+      options.onRings ? read(statusUrlOf(relayUrl, DEFAULT_RING, '/rings'), parseRingList) : null,
+      ...picked.map((ring) => read(statusUrlOf(relayUrl, ring), parseRelayStatus)),
+    ]);
     if (stopped) return;
     if ((status !== null) !== reachable) {
       reachable = status !== null;
@@ -73,13 +112,16 @@ export function startRelayStatusPoller({ relayUrl, token, logger, onStatus }: Po
     }
     try {
       onStatus(status);
+      options.onRings?.(rings);
+      picked.forEach((ring, index) => options.onRingStatus?.(ring, others[index] ?? null));
     } finally {
-      // Whatever onStatus did, the next poll comes.
+      // Whatever the callbacks did, the next poll comes.
       timer = setTimeout(() => void poll().catch(() => {}), STATUS_INTERVAL_MS);
     }
   };
   void poll().catch(() => {});
   return {
+    readStatus: (ring) => read(statusUrlOf(relayUrl, ring), parseRelayStatus),
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

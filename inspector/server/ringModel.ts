@@ -195,9 +195,8 @@ export class RingModel {
     const nodes = streaming.map((process) => this.nodeView(process, memberSet));
     // Members the relay lists whose machines do not stream here (e.g. Compose without INSPECT_URL).
     const seen = new Set(streaming.map((process) => process.id));
-    for (const id of members) if (!seen.has(id)) nodes.push(this.memberOnlyView(id));
-    const position = new Map(members.map((id, index) => [id, index]));
-    nodes.sort((a, b) => (position.get(a.id ?? '') ?? Infinity) - (position.get(b.id ?? '') ?? Infinity));
+    for (const id of members) if (!seen.has(id)) nodes.push(memberOnlyView(id, this.relay.leader));
+    inRingOrder(nodes, members);
     const elections = [...this.elections.values()].sort((a, b) => a.term - b.term);
     return { nodes, relay: { ...this.relay, members }, leader: this.agreedLeader(nodes), elections };
   }
@@ -213,6 +212,9 @@ export class RingModel {
 
   private onActor(process: ProcessRecord, message: Extract<IngestMessage, { type: '@xstate.actor' }>): void {
     if (message.parentId !== null) return;
+    // A relay streams one machine per ring; the default ring's is its first (made at start-up).
+    // The others' snapshots must not stand in for the default ring's membership.
+    if (message.name === 'relay' && process.kind === 'relay' && process.rootSession !== null) return;
     process.rootSession = message.sessionId;
     if (message.name === 'relay') {
       process.kind = 'relay';
@@ -415,12 +417,6 @@ export class RingModel {
     };
   }
 
-  /** A member known only from the relay: its id, and its rank and term when the relay names it leader. */
-  private memberOnlyView(id: string): NodeView {
-    const leader = this.relay.leader?.id === id ? this.relay.leader : null;
-    return { key: `member:${id}`, id, name: id, rank: leader?.rank ?? null, state: 'member', statePath: 'unknown', leader: null, term: leader?.term ?? null, member: true, recent: [] };
-  }
-
   private agreedLeader(nodes: NodeView[]): LeaderView | null {
     const votes = new Map<string, { leader: LeaderView; count: number }>();
     for (const node of nodes) {
@@ -463,6 +459,18 @@ export class RingModel {
     if (this.log.length > LOG_LIMIT) this.log.shift();
     this.listener.log(entry);
   }
+}
+
+/** A member known only from the relay: its id, and its rank and term when the relay names it leader. */
+export function memberOnlyView(id: string, relayLeader: LeaderView | null): NodeView {
+  const leader = relayLeader?.id === id ? relayLeader : null;
+  return { key: `member:${id}`, id, name: id, rank: leader?.rank ?? null, state: 'member', statePath: 'unknown', leader: null, term: leader?.term ?? null, member: true, recent: [] };
+}
+
+/** Sorts nodes in place by their place in `members` (ring order); nodes outside it go last. */
+function inRingOrder(nodes: NodeView[], members: string[]): void {
+  const position = new Map(members.map((id, index) => [id, index]));
+  nodes.sort((a, b) => (position.get(a.id ?? '') ?? Infinity) - (position.get(b.id ?? '') ?? Infinity));
 }
 
 function leafOf(path: string): string {

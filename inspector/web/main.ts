@@ -4,10 +4,11 @@
  * a queue and are applied on resume, so the picture never jumps ahead of the animation. With
  * RING_TOKEN set on the server, every request carries the admin token (from the field, the
  * `?token=` of the page's address, or localStorage): the WebSocket as `?token=`, the rest as
- * `Authorization: Bearer`.
+ * `Authorization: Bearer`. When the relay serves several rings, a picker chooses the one whose
+ * membership and leader are shown (`?ring=` in the page's address, and on its requests).
  */
 import { nodeMachine } from '../../machines/nodeMachine.js';
-import type { ControlAction, ElectionView, LogEntry, NodeView, RingState, ServerMessage } from '../server/messages.js';
+import type { ControlAction, ElectionView, LogEntry, NodeView, RingState, RingSummaryView, ServerMessage } from '../server/messages.js';
 import { LEGEND_STATES, STATE_COLORS } from './colors.js';
 import { byId, clock, el, setAttributes, setText } from './dom.js';
 import { RingView } from './ringView.js';
@@ -22,6 +23,8 @@ let controls = false;
 let paused = false;
 let queue: ServerMessage[] = [];
 const log: LogEntry[] = [];
+const DEFAULT_RING = 'default';
+let pickedRing = new URLSearchParams(location.search).get('ring') || DEFAULT_RING;
 
 const ring = new RingView(byId<SVGSVGElement>('ring'), (key) => select(key));
 const chart = new StatechartPanel(nodeMachine, byId<SVGSVGElement>('chart'), byId('transitions'), byId('recent'));
@@ -41,6 +44,29 @@ byId('legend').replaceChildren(
     return item;
   }),
 );
+
+// ---- the ring picker ----
+const ringPicker = byId<HTMLSelectElement>('ring-picker');
+ringPicker.addEventListener('change', () => {
+  pickedRing = ringPicker.value;
+  const params = new URLSearchParams(location.search);
+  if (pickedRing === DEFAULT_RING) params.delete('ring');
+  else params.set('ring', pickedRing);
+  const query = params.toString();
+  history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}`);
+  state = null;
+  reconnect();
+});
+
+/** Shown once the relay has more than one ring (or the page was opened on another one). */
+function renderRings(rings: RingSummaryView[] | null): void {
+  const list = rings ?? [];
+  const options = list.map((ring) => el('option', { value: ring.name }, `${ring.name} · ${ring.members} members${ring.leader ? ` · leader ${ring.leader.id}` : ''}`));
+  if (!list.some((ring) => ring.name === pickedRing)) options.push(el('option', { value: pickedRing }, `${pickedRing} · not on the relay`));
+  ringPicker.replaceChildren(...options);
+  ringPicker.value = pickedRing;
+  byId('ring-box').hidden = list.length <= 1 && pickedRing === DEFAULT_RING;
+}
 
 // ---- playback ----
 const pauseButton = byId<HTMLButtonElement>('pause');
@@ -72,13 +98,15 @@ function authHeaders(): Record<string, string> {
 /** A browser WebSocket cannot show why it was refused: ask over HTTP first whether the token is needed. */
 async function connect(): Promise<void> {
   const status = byId('connection');
-  const probe = await fetch('/api/state', { headers: authHeaders() }).catch(() => null);
+  const ringQuery = pickedRing === DEFAULT_RING ? '' : `ring=${encodeURIComponent(pickedRing)}`;
+  const probe = await fetch(`/api/state${ringQuery ? `?${ringQuery}` : ''}`, { headers: authHeaders() }).catch(() => null);
   if (probe?.status === 401) {
     byId('token-box').hidden = false;
     status.textContent = tokenInput.value ? 'wrong admin token' : 'admin token needed';
     return; // a change of the token field calls reconnect()
   }
-  const query = tokenInput.value ? `?token=${encodeURIComponent(tokenInput.value)}` : '';
+  const params = [tokenInput.value ? `token=${encodeURIComponent(tokenInput.value)}` : '', ringQuery].filter(Boolean).join('&');
+  const query = params ? `?${params}` : '';
   const current = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/events${query}`);
   socket = current;
   current.addEventListener('open', () => {
@@ -122,6 +150,9 @@ function apply(message: ServerMessage): void {
       log.push(...message.log);
       renderLog();
       break;
+    case 'rings':
+      renderRings(message.rings);
+      break;
     case 'state':
       state = message.state;
       render();
@@ -147,6 +178,7 @@ function render(): void {
   const leader = state.leader;
   const summary = byId('summary');
   summary.replaceChildren();
+  if (!byId('ring-box').hidden) summary.append(`Ring ${pickedRing} · `);
   if (leader) {
     summary.append('Leader ', el('strong', { 'data-testid': 'leader' }, leader.id), ` · rank ${leader.rank} · term ${leader.term} · `);
   } else {
