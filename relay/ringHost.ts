@@ -60,6 +60,7 @@ export class RingHost<C extends RingConnection> {
   /** When the reported leader left (performance.now()), until the machine says the failover ended. */
   private leaderLostAt: number | null = null;
   readonly metrics: RingMetrics;
+  private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -67,8 +68,18 @@ export class RingHost<C extends RingConnection> {
     private readonly carrier: Carrier<C>,
     private readonly log: Logger,
     private readonly relayMetrics: RelayMetrics,
-    options: { termFloor?: number; inspect?: ((event: InspectionEvent) => void) | undefined } = {},
+    options: {
+      termFloor?: number;
+      inspect?: ((event: InspectionEvent) => void) | undefined;
+      /**
+       * Keeps the ring's highest term and reported leader across restarts (the state file).
+       * Called synchronously before the frame that changed them is delivered; it must not return
+       * unless they are recorded (it throws or ends the process instead).
+       */
+      recordTerms?: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
+    } = {},
   ) {
+    this.recordTerms = options.recordTerms;
     this.metrics = relayMetrics.ring(name);
     this.actor = createActor(relayMachine, {
       input: {
@@ -216,6 +227,9 @@ export class RingHost<C extends RingConnection> {
       case 'restored':
         this.metrics.bypassed = this.context.bypassed.length;
         this.log.info({ clientId: event.id, ring }, 'member is passing frames on again');
+        return;
+      case 'termsChanged':
+        this.recordTerms?.(event.highestTerm, event.leader);
         return;
     }
   }
