@@ -38,8 +38,9 @@ export class StateFileError extends Error {
   }
 }
 
+/** At most MAX_TERM: the relay can let a frame of that term through (nodes refuse to follow it), so it may be recorded. */
 function isTerm(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value < MAX_TERM;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TERM;
 }
 
 function isRank(value: unknown): value is number {
@@ -50,7 +51,7 @@ function isRank(value: unknown): value is number {
 function recordProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not an object';
   const { highestTerm, leader } = value as Record<string, unknown>;
-  if (!isTerm(highestTerm)) return `highestTerm ${JSON.stringify(highestTerm)} is not a term (an integer from 0 below ${MAX_TERM})`;
+  if (!isTerm(highestTerm)) return `highestTerm ${JSON.stringify(highestTerm)} is not a term (an integer from 0 to ${MAX_TERM})`;
   if (leader === null) return null;
   if (typeof leader !== 'object' || leader === undefined || Array.isArray(leader)) return 'leader is neither null nor an object';
   const { id, rank, term } = leader as Record<string, unknown>;

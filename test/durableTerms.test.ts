@@ -52,6 +52,12 @@ describe('the state file', () => {
     expect(reopened.floor('never-seen')).toBe(0);
   });
 
+  it('records terms up to MAX_TERM, the highest the relay lets through', () => {
+    const path = join(folder, 'relay-state.json');
+    TermStore.open(path).record(DEFAULT_RING, MAX_TERM, null);
+    expect(TermStore.open(path).floor(DEFAULT_RING)).toBe(MAX_TERM);
+  });
+
   it('keeps a ring named like an Object property as a ring', () => {
     const path = join(folder, 'relay-state.json');
     TermStore.open(path).record('__proto__', 5, null);
@@ -85,7 +91,8 @@ describe('the state file', () => {
       [JSON.stringify({ version: 1, rings: [] }), /"rings" is not an object/],
       [JSON.stringify({ version: 1, rings: { default: { highestTerm: -1, leader: null } } }), /ring "default": highestTerm -1 is not a term/],
       [JSON.stringify({ version: 1, rings: { default: { highestTerm: '4', leader: null } } }), /highestTerm "4" is not a term/],
-      [`{"version":1,"rings":{"default":{"highestTerm":${MAX_TERM},"leader":null}}}`, /highestTerm 9007199254740991 is not a term/],
+      // Above MAX_TERM (2^53 - 1): JSON reads 2^53 + 1 as 2^53, no longer an exact integer.
+      [`{"version":1,"rings":{"default":{"highestTerm":9007199254740993,"leader":null}}}`, /highestTerm 9007199254740992 is not a term/],
       [`{"version":1,"rings":{"default":{"highestTerm":1e300,"leader":null}}}`, /is not a term/],
       [JSON.stringify({ version: 1, rings: { default: { highestTerm: 4, leader: { id: 'n1', rank: 1, term: 5 } } } }), /leader.term 5 is above highestTerm 4/],
       [JSON.stringify({ version: 1, rings: { default: { highestTerm: 4, leader: { id: '', rank: 1, term: 4 } } } }), /leader.id "" is not a client id/],
