@@ -5,7 +5,7 @@
  * (`npm run build` first: the process tests run dist/cli/ringleader.js.)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -19,13 +19,14 @@ import { RelayMetrics } from '../relay/metrics.js';
 import { RingHost, type RingConnection } from '../relay/ringHost.js';
 import { STATE_FILE_EXIT_CODE, StateFileError, TermStore, readStateFile, writeStateFile } from '../relay/stateFile.js';
 import { DEADLINE_MS, doubleClaims, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
-import { CLI, getJson } from './relayHelpers.js';
+import { CLI, RelayProcess, TestClient, getJson, killRelayProcesses } from './relayHelpers.js';
 
 let folder = '';
 beforeEach(() => {
   folder = mkdtempSync(join(tmpdir(), 'ringleader-state-'));
 });
 afterEach(async () => {
+  killRelayProcesses();
   await stopRings();
   rmSync(folder, { recursive: true, force: true });
 });
@@ -198,6 +199,23 @@ describe('ringleader relay --state-file (processes)', () => {
     expect(doubleClaims(ring)).toEqual([]);
     expect(readStateFile(path).rings[DEFAULT_RING]!.highestTerm).toBeGreaterThanOrEqual(after.leader.term);
   }, DEADLINE_MS * 3);
+
+  it('a relay that cannot record a raised term exits 3 instead of forwarding the frame', async () => {
+    const path = join(folder, 'state', 'relay-state.json');
+    mkdirSync(join(folder, 'state'));
+    const relay = await RelayProcess.start(['--state-file', path]);
+    const [first, second] = [await TestClient.connect(relay.url), await TestClient.connect(relay.url)];
+    // The file's folder goes away under the running relay: the next write cannot happen.
+    renameSync(join(folder, 'state'), join(folder, 'moved'));
+    first.send(lap(first.id, 1, [[first.id, 1]]));
+
+    expect(await relay.exit).toBe(STATE_FILE_EXIT_CODE);
+    expect(relay.stderr.join('')).toContain(`state file ${path}: cannot be written (ENOENT)`);
+    expect(second.frames.filter((frame) => frame.type === 'election')).toEqual([]);
+    expect(readStateFile(join(folder, 'moved', 'relay-state.json'))).toEqual({ version: 1, rings: {} });
+    first.close();
+    second.close();
+  });
 
   it('a corrupt or wrong-version file stops the relay at start with exit code 3 and a message naming it', () => {
     const path = join(folder, 'relay-state.json');
