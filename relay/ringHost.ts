@@ -74,7 +74,8 @@ export class RingHost<C extends RingConnection> {
       /**
        * Keeps the ring's highest term and reported leader across restarts (the state file).
        * Called synchronously before the frame that changed them is delivered; it must not return
-       * unless they are recorded (it throws or ends the process instead).
+       * unless they are recorded: a throw here would only be logged and the frame delivered, so
+       * the relay's recorder ends the process instead (failStopTerms in relay/server.ts).
        */
       recordTerms?: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
     } = {},
@@ -98,7 +99,7 @@ export class RingHost<C extends RingConnection> {
     return this.actor.getSnapshot().context;
   }
 
-  /** No members and no observers: the ring can be forgotten (its term floor goes with it). */
+  /** No members and no observers: the ring can be forgotten (its term floor goes with it, unless a state file keeps it). */
   get empty(): boolean {
     return this.context.members.length === 0 && this.context.observers.length === 0;
   }
