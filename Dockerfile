@@ -21,6 +21,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The relay's state file lives in /data (RELAY_STATE_FILE in docker-compose.yml): the one folder
+# the process may write. A named volume mounted there copies this owner when it is first created.
+RUN mkdir /data && chown node:node /data
 # The official image's unprivileged user (uid 1000).
 USER node
 EXPOSE 8080 8090

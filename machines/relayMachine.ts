@@ -8,7 +8,8 @@
  * It has no sockets and no clock of its own (its one timer is an XState delay). The host (relay/
  * or sim/) sends it `connect`, `disconnect` and `frame` events and carries out what it emits, in
  * order: `admitted`/`refused` answers to `connect`, `deliver` (a frame for some members),
- * `rejected` (an error frame for one member), and facts for logs and metrics.
+ * `rejected` (an error frame for one member), `termsChanged` (what must outlive the relay
+ * changed: recorded before the emits after it are carried out), and facts for logs and metrics.
  */
 import { enqueueActions, not, setup, type ActorRefFrom } from 'xstate';
 import { opensElection, supersedes } from './election.js';
@@ -101,7 +102,13 @@ export type RelayEmitted =
   /** The reported leader left the ring: a failover starts. */
   | { type: 'leaderLost'; leader: LeaderInfo }
   | { type: 'bypassed'; id: ClientId; term: number; passedTo: ClientId }
-  | { type: 'restored'; id: ClientId };
+  | { type: 'restored'; id: ClientId }
+  /**
+   * The highest term let through, or the reported leader, changed. Emitted before the `deliver`
+   * of the frame that changed them, so a host that keeps terms across restarts (a state file)
+   * records them before any member can act on that frame. Never emitted when neither changed.
+   */
+  | { type: 'termsChanged'; highestTerm: number; leader: LeaderInfo | null };
 
 /** Whether the relay can take one more member (or observer). Hosts ask before upgrading, to refuse with HTTP 503. */
 export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'maxMembers'>, role: Role = 'member'): boolean {
@@ -372,6 +379,7 @@ export const relayMachine = setup({
         }
       }
       enqueue.assign({ bypassed, holding, lap, serial, leader, departedLeader, highestTerm, settledTerm });
+      if (highestTerm !== context.highestTerm || leader !== context.leader) enqueue.emit({ type: 'termsChanged', highestTerm, leader });
       if (to.length > 0) enqueue.emit({ type: 'deliver', to, frame });
     }),
     /** The holder sat on the lap's frame for the whole forward timeout: pass it on without it. */

@@ -1,11 +1,13 @@
 /**
  * `ringleader relay`: runs the relay until SIGINT or SIGTERM, then closes every socket and
- * exits 0. Bad configuration throws ConfigError, which the dispatcher turns into exit code 2.
+ * exits 0. Bad configuration throws ConfigError, which the dispatcher turns into exit code 2; a
+ * state file that cannot be trusted or written exits 3 (STATE_FILE_EXIT_CODE).
  */
 import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
 import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
 import { startRelay } from './server.js';
+import { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';
 
 export const RELAY_OPTIONS = {
   port: { flag: 'port', env: 'PORT', kind: 'integer', default: 8080, min: 0, max: 65535, help: 'TCP port for WebSocket and HTTP; 0 picks a free one' },
@@ -92,6 +94,12 @@ export const RELAY_OPTIONS = {
     max: 1_000_000,
     help: 'named rings (/rings/<name>) kept at once; a new one past this replaces an empty one, or gets HTTP 503',
   },
+  stateFile: {
+    flag: 'state-file',
+    env: 'RELAY_STATE_FILE',
+    kind: 'string',
+    help: 'keep each ring\'s highest term and leader in this JSON file, so a restarted relay never lets a ring reuse a term (unset: nothing kept)',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'pino log level' },
   inspectUrl: {
     flag: 'inspect-url',
@@ -105,7 +113,9 @@ export const RELAY_OPTIONS = {
 const USAGE = 'ringleader relay [options]';
 const SUMMARY =
   'The WebSocket relay of the ring: assigns client ids, routes frames (next/all/<id>), announces\n' +
-  'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.';
+  'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.\n' +
+  'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 bad configuration, 3 the --state-file\n' +
+  'cannot be read, is corrupt or of another version, or cannot be written (terms are never reset silently).';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(RELAY_OPTIONS, argv, env);
@@ -137,8 +147,15 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       },
       logger,
       inspectUrl: options.inspectUrl,
+      // An empty RELAY_STATE_FILE= (as compose passes an unset variable) means none.
+      stateFile: options.stateFile === '' ? undefined : options.stateFile,
     });
   } catch (error) {
+    if (error instanceof StateFileError) {
+      logger.fatal({ err: error, stateFile: error.path }, `relay could not start: ${error.message}`);
+      process.stderr.write(`ringleader relay: ${error.message}\n`);
+      return STATE_FILE_EXIT_CODE;
+    }
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'EADDRINUSE' ? `port ${options.port} is already in use` : (error as Error).message;
     logger.fatal({ err: error, port: options.port, host: options.host }, `relay could not start: ${reason}`);

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { InspectionEvent } from 'xstate';
 import type { WebSocket } from 'ws';
-import { DEFAULT_RING, encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
+import { DEFAULT_RING, encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
 import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
 import type { RelayMetrics } from './metrics.js';
@@ -80,8 +80,16 @@ export interface ConnectionHubOptions {
   logger: Logger;
   metrics: RelayMetrics;
   inspect?: ((event: InspectionEvent) => void) | undefined;
-  /** Terms at or below this were used before (a state file's floor), for every ring. */
+  /** Terms at or below this were used before, for every ring. */
   termFloor?: number;
+  /** The state file: each ring's own floor, and where rings record what they reach (relay/stateFile.ts). */
+  terms?: RingTerms | undefined;
+}
+
+/** What the hub needs of a state file: a floor per ring, and recording that must not return unless it recorded. */
+export interface RingTerms {
+  floor(ring: string): number;
+  record(ring: string, highestTerm: number, leader: LeaderInfo | null): void;
 }
 
 /** How long a peer we closed gets to finish the closing handshake before its socket is destroyed. */
@@ -97,17 +105,19 @@ export class ConnectionHub implements Carrier<Connection> {
   private readonly debug: boolean;
   private readonly inspect: ((event: InspectionEvent) => void) | undefined;
   private readonly termFloor: number | undefined;
+  private readonly terms: RingTerms | undefined;
   private readonly writer = new OutboxWriter();
   private heartbeat: NodeJS.Timeout | null = null;
   private serial = 0;
 
-  constructor({ limits, logger, metrics, inspect, termFloor }: ConnectionHubOptions) {
+  constructor({ limits, logger, metrics, inspect, termFloor, terms }: ConnectionHubOptions) {
     this.limits = limits;
     this.log = logger;
     this.metrics = metrics;
     this.debug = logger.isLevelEnabled('debug');
     this.inspect = inspect;
     this.termFloor = termFloor;
+    this.terms = terms;
     this.ring(DEFAULT_RING, true);
   }
 
@@ -206,9 +216,12 @@ export class ConnectionHub implements Carrier<Connection> {
   private ring(name: string, create: boolean): RingHost<Connection> {
     let ring = this.rings.get(name);
     if (ring === undefined && create) {
+      const { terms } = this;
+      const floor = Math.max(this.termFloor ?? 0, terms?.floor(name) ?? 0);
       ring = new RingHost<Connection>(name, this.limits, this, this.log, this.metrics, {
-        ...(this.termFloor === undefined ? {} : { termFloor: this.termFloor }),
+        ...(floor === 0 ? {} : { termFloor: floor }),
         inspect: this.inspect,
+        recordTerms: terms === undefined ? undefined : (highestTerm, leader) => terms.record(name, highestTerm, leader),
       });
       this.rings.set(name, ring);
       if (name !== DEFAULT_RING) this.log.info({ ring: name, rings: this.rings.size }, 'ring opened');

@@ -6,3 +6,5 @@
 export { startRelay, type RelayOptions, type RunningRelay } from './server.js';
 export type { RelayStatus } from './connections.js';
 export type { RelayLimits } from './limits.js';
+/** What startRelay throws for a `stateFile` it cannot trust or write (the CLI exits with STATE_FILE_EXIT_CODE). */
+export { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';

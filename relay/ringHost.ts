@@ -60,6 +60,7 @@ export class RingHost<C extends RingConnection> {
   /** When the reported leader left (performance.now()), until the machine says the failover ended. */
   private leaderLostAt: number | null = null;
   readonly metrics: RingMetrics;
+  private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -67,8 +68,19 @@ export class RingHost<C extends RingConnection> {
     private readonly carrier: Carrier<C>,
     private readonly log: Logger,
     private readonly relayMetrics: RelayMetrics,
-    options: { termFloor?: number; inspect?: ((event: InspectionEvent) => void) | undefined } = {},
+    options: {
+      termFloor?: number;
+      inspect?: ((event: InspectionEvent) => void) | undefined;
+      /**
+       * Keeps the ring's highest term and reported leader across restarts (the state file).
+       * Called synchronously before the frame that changed them is delivered; it must not return
+       * unless they are recorded: a throw here would only be logged and the frame delivered, so
+       * the relay's recorder ends the process instead (failStopTerms in relay/server.ts).
+       */
+      recordTerms?: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
+    } = {},
   ) {
+    this.recordTerms = options.recordTerms;
     this.metrics = relayMetrics.ring(name);
     this.actor = createActor(relayMachine, {
       input: {
@@ -87,7 +99,7 @@ export class RingHost<C extends RingConnection> {
     return this.actor.getSnapshot().context;
   }
 
-  /** No members and no observers: the ring can be forgotten (its term floor goes with it). */
+  /** No members and no observers: the ring can be forgotten (its term floor goes with it, unless a state file keeps it). */
   get empty(): boolean {
     return this.context.members.length === 0 && this.context.observers.length === 0;
   }
@@ -216,6 +228,9 @@ export class RingHost<C extends RingConnection> {
       case 'restored':
         this.metrics.bypassed = this.context.bypassed.length;
         this.log.info({ clientId: event.id, ring }, 'member is passing frames on again');
+        return;
+      case 'termsChanged':
+        this.recordTerms?.(event.highestTerm, event.leader);
         return;
     }
   }

@@ -12,10 +12,11 @@ import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
 import { DEFAULT_RING, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
 import { refuseUpgrade } from './auth.js';
-import { ConnectionHub, type JoinRequest, type RelayStatus, type RingSummary } from './connections.js';
+import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, effectiveLimits, heartbeatIntervalFor, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
+import { STATE_FILE_EXIT_CODE, TermStore } from './stateFile.js';
 
 export interface RelayOptions {
   /** 0 (the default here) picks a free ephemeral port; the CLI defaults to 8080. */
@@ -34,6 +35,13 @@ export interface RelayOptions {
   inspectUrl?: string | undefined;
   /** Terms at or below this were used before this relay started; joiners are told (`welcome.term`). */
   termFloor?: number;
+  /**
+   * Keep each ring's highest term and reported leader in this file across restarts
+   * (relay/stateFile.ts). An untrustworthy file makes startRelay throw StateFileError; a failed
+   * write while running logs fatal and ends the process with STATE_FILE_EXIT_CODE, since
+   * forwarding a frame whose term was not recorded could let a later relay reuse that term.
+   */
+  stateFile?: string | undefined;
 }
 
 export interface RunningRelay {
@@ -63,9 +71,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   });
   const token = options.token === '' ? undefined : options.token;
   const logger = options.logger ?? createLogger({ component: 'relay', level: options.logLevel ?? 'info' });
+  // Before anything is opened: an untrustworthy file stops the start with nothing to clean up.
+  const store = options.stateFile === undefined ? undefined : TermStore.open(options.stateFile);
+  if (store !== undefined) logger.info({ stateFile: store.path }, 'terms kept in the state file');
   const inspection = createInspection({ url: options.inspectUrl, name: 'relay', logger });
   const metrics = new RelayMetrics();
   const hub = new ConnectionHub({
+    terms: store === undefined ? undefined : failStopTerms(store, logger),
     limits,
     logger,
     metrics,
@@ -186,6 +198,25 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
     meta = parsed.meta;
   }
   return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), host, meta } };
+}
+
+/**
+ * The store as rings use it: a write that fails ends the process before the frame that raised
+ * the term is forwarded. Going on would promise a floor the next relay cannot know.
+ */
+function failStopTerms(store: TermStore, logger: Logger): RingTerms {
+  return {
+    floor: (ring) => store.floor(ring),
+    record: (ring, highestTerm, leader) => {
+      try {
+        store.record(ring, highestTerm, leader);
+      } catch (error) {
+        logger.fatal({ err: error, ring, highestTerm, stateFile: store.path }, 'could not record the term in the state file: stopping before forwarding it');
+        process.stderr.write(`ringleader relay: ${(error as Error).message}\n`);
+        process.exit(STATE_FILE_EXIT_CODE);
+      }
+    },
+  };
 }
 
 /** What a refused upgrade is told (HTTP 503 bodies). */
