@@ -12,6 +12,7 @@ export const FAULT_KINDS = [
   'join',
   'leave',
   'relay-restart',
+  'relay-restart-fresh',
   'disconnect',
   'resign',
   'election',
@@ -30,7 +31,8 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'freeze-leader': 'the leader freezes',
   join: 'a new process joins with a random rank',
   leave: 'a member leaves on purpose (node.leave(): a leader hands off first, then closes)',
-  'relay-restart': 'the relay restarts: every socket closes, frames in flight are lost, nodes reconnect and resume their ids',
+  'relay-restart': 'the relay restarts with its state file (--state-file): every socket closes, frames in flight are lost, nodes reconnect and resume their ids, and the relay\'s term floor survives',
+  'relay-restart-fresh': 'the relay restarts and its state file is lost: the term floor starts again from 0 (terms may repeat from then on, and the run stops checking that a term names one leader over time)',
   disconnect: 'a network blip: the node sees its socket close at once, the relay only later, so resuming its id may be refused',
   resign: 'the leader resigns (the library call)',
   election: 'someone presses "start election" (SIGUSR2 / the inspector)',
@@ -69,7 +71,7 @@ export interface FaultWorld {
   crash(node: SimNode): void;
   freeze(node: SimNode, durationMs: number): void;
   relayRunning(): boolean;
-  restartRelay(downMs: number): void;
+  restartRelay(downMs: number, loseState?: boolean): void;
 }
 
 /** Injects one fault of `kind` at the current instant (a no-op when it has no victim). */
@@ -110,7 +112,8 @@ export function injectFault(kind: FaultKind, world: FaultWorld): void {
       return;
     }
     case 'relay-restart':
-      if (world.relayRunning()) world.restartRelay(rng.int(50, 3000));
+    case 'relay-restart-fresh':
+      if (world.relayRunning()) world.restartRelay(rng.int(50, 3000), kind === 'relay-restart-fresh');
       return;
     case 'disconnect': {
       const target = victim(running.filter((node) => node.member));

@@ -77,6 +77,14 @@ export class PropertyChecker {
   private readonly cutOff = new Set<number>();
   /** term -> ids chosen by completed elections of that term. */
   private readonly chosen = new Map<number, Set<ClientId>>();
+  /** term -> the first process that led it, over the whole run (see `termsDurable`). */
+  private readonly firstLeaderOfTerm = new Map<number, number>();
+  /**
+   * While the relay's state file has never been lost (relay restarts keep it), a term names at
+   * most one leader over the whole run, not only at any one instant: the relay's floor survives
+   * restarts, so no election reuses a term. Cleared by the `relay-restart-fresh` fault.
+   */
+  termsDurable = true;
   /** Stance of each live process -> how many hold it; agreement is read off these counts. */
   private readonly stances = new Map<number, string>();
   private readonly stanceCounts = new Map<string, number>();
@@ -117,6 +125,11 @@ export class PropertyChecker {
       const holders = this.leadersOfTerm.get(leader.term);
       if (holders !== undefined && holders.size > 1) {
         this.fail('one-leader-per-term', `term ${leader.term} has ${holders.size} leaders at once: processes ${[...holders].map((p) => `#${p}`).join(', ')}`);
+      }
+      const first = this.firstLeaderOfTerm.get(leader.term);
+      if (first === undefined) this.firstLeaderOfTerm.set(leader.term, index);
+      else if (first !== index && this.termsDurable) {
+        this.fail('one-leader-per-term', `term ${leader.term} named two leaders over the run, across relay restarts with the state file kept: processes #${first} and #${index}`);
       }
       if (leader.rank !== snapshot.context.rank) {
         this.fail('validity', `node #${index} (${id}) leads term ${leader.term} under rank ${leader.rank}, but its rank is ${snapshot.context.rank}`);

@@ -37,6 +37,8 @@ export interface RelayHostEvents {
   delivered(frame: ServerFrame, recipients: number): void;
   /** An election frame set out (+1) or was lost on the way (-1). */
   electionInFlight(change: 1 | -1): void;
+  /** The relay records a raised term in its state file (before the frame that raised it goes out). */
+  termsChanged(highestTerm: number): void;
   /** Something a well-behaved ring never causes. */
   broken(message: string): void;
   trace(line: string): void;
@@ -46,6 +48,8 @@ export interface RelayHostOptions {
   leaderTimeoutMs: number;
   maxPayloadBytes: number;
   forwardTimeoutMs: number;
+  /** The highest term in the relay's state file, when it has one (relay/stateFile.ts). */
+  termFloor: number;
 }
 
 export class SimRelay {
@@ -68,7 +72,7 @@ export class SimRelay {
     this.clock = new ProcessClock(scheduler, 1, (at) => scheduler.at(at, () => this.run(() => undefined)));
     this.actor = createActor(relayMachine, {
       clock: this.clock,
-      input: { maxMembers: limits.maxMembers, forwardTimeoutMs: limits.forwardTimeoutMs },
+      input: { maxMembers: limits.maxMembers, forwardTimeoutMs: limits.forwardTimeoutMs, termFloor: options.termFloor },
     });
     this.actor.on('*', (event) => this.carryOut(event as RelayEmitted));
     this.actor.subscribe({ error: (error) => events.broken(`the relay machine threw: ${String(error)}`) });
@@ -182,6 +186,9 @@ export class SimRelay {
         return;
       case 'leaderChanged':
         this.events.trace(`relay: reports leader ${event.leader.id} term ${event.leader.term}`);
+        return;
+      case 'termsChanged':
+        this.events.termsChanged(event.highestTerm);
         return;
       default:
         return;

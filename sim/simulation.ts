@@ -173,6 +173,8 @@ class Simulation implements NodeWorld, FaultWorld {
   private electionsInFlight = 0;
   private relayHost: SimRelay | null = null;
   private socketSerial = 0;
+  /** The relay's state file: the highest term it recorded (kept across restarts, lost by `relay-restart-fresh`). */
+  private relayStateTerm = 0;
   /** Every rank each id has stood for (ids can pass to another process after a relay restart). */
   private readonly idRanks = new Map<ClientId, Set<number>>();
   private readonly recentTrace: string[] = [];
@@ -561,8 +563,12 @@ class Simulation implements NodeWorld, FaultWorld {
     return this.relayHost !== null;
   }
 
-  restartRelay(downMs: number): void {
-    this.trace(`relay restarts, down for ${downMs} ms`);
+  restartRelay(downMs: number, loseState = false): void {
+    this.trace(`relay restarts, down for ${downMs} ms${loseState ? ', its state file lost' : ''}`);
+    if (loseState) {
+      this.relayStateTerm = 0;
+      this.checker.termsDurable = false;
+    }
     const relay = this.relayHost;
     this.relayHost = null;
     this.silentInRing = 0;
@@ -588,8 +594,12 @@ class Simulation implements NodeWorld, FaultWorld {
         leaderTimeoutMs: this.timing.leaderTimeoutMs,
         maxPayloadBytes: this.options.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes,
         forwardTimeoutMs: this.forwardTimeoutMs,
+        termFloor: this.relayStateTerm,
       },
       {
+        termsChanged: (highestTerm) => {
+          this.relayStateTerm = highestTerm;
+        },
         closed: (side, why) => {
           const node = this.bySocket.get(side.socket.serial);
           if (node === undefined) return;
