@@ -86,7 +86,15 @@ export class InProcessRing {
       const batch = Math.min(parallel, count - start);
       const joined = await Promise.all(
         Array.from({ length: batch }, (_, offset) =>
-          joinRing({ relay: this.relayUrl, rank: firstRank + start + offset, seed: firstRank + start + offset, timing: this.timing, logger: quietLogger }),
+          joinRing({
+            relay: this.relayUrl,
+            rank: firstRank + start + offset,
+            seed: firstRank + start + offset,
+            timing: this.timing,
+            logger: quietLogger,
+            // A big ring on a loaded machine can take longer than the default 10 s to answer one upgrade.
+            connectTimeoutMs: 120_000,
+          }),
         ),
       );
       for (const node of joined) this.watch(node);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 rmSync('dist', { recursive: true, force: true });
 const declarations = emitDeclarations();
 
-const roots = ['index.ts', 'machines', 'runtime', 'relay', 'node', 'sim', 'cli', 'bench', 'inspector/server', 'examples', 'fuzz'];
+const roots = ['index.ts', 'machines', 'runtime', 'relay', 'node', 'sim', 'check', 'cli', 'bench', 'inspector/server', 'examples', 'fuzz'];
 
 function sources(path) {
   let stat;
