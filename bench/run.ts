@@ -15,6 +15,7 @@ import { runSimulation } from '../sim/index.js';
 import { rssMB, startRelay, track, type ChildRelay } from './childServer.js';
 import { searchLeaderTimeout } from './freeze.js';
 import { measureProcessFailover } from './processFailover.js';
+import { measureRelayRestart } from './relayRestart.js';
 import { formatNumber, renderHeader, renderTable, withBaseline, writeJson, type Report, type Row } from './report.js';
 import { runRingHost, type HostResult } from './ringHost.js';
 import { sleep, summarize, type Summary } from './stats.js';
@@ -329,6 +330,24 @@ class Runner {
   }
 
   /** 4. Freeze failover: with the default timeout, then with the smallest safe one under load. */
+  /** 3b. The relay dies and restarts with its state file; the ring comes back together (issue 15). */
+  async relayRestart(): Promise<void> {
+    await this.step('relay restart with --state-file, 10 in-process nodes', async () => {
+      const result = await measureRelayRestart({ nodes: 10, trials: this.options.quick ? 2 : 5, progress: (line) => this.progress(`  ${line}`) });
+      this.rows.push(
+        withBaseline(
+          {
+            key: 'failover.relay-restart.10',
+            label: 'Relay SIGKILL and restart with --state-file, 10 in-process nodes: new relay spawned → all back and agreeing',
+            unit: 'ms',
+            summary: summarize(result.agreedMs),
+          },
+          { label: "the new relay's own start-up", summary: summarize(result.startupMs) },
+        ),
+      );
+    });
+  }
+
   async freeze(): Promise<void> {
     const nodes = 10;
     const trials = this.options.quick ? 1 : 3;
@@ -486,6 +505,7 @@ class Runner {
     if (only.has('raw') || only.has('election') || only.has('failover')) await this.step('raw limit (hop, laps)', () => this.raw());
     if (only.has('election') || only.has('failover') || only.has('memory')) await this.inProcess();
     if (only.has('failover')) await this.processCrash();
+    if (only.has('failover')) await this.relayRestart();
     if (only.has('freeze')) await this.freeze();
     if (only.has('throughput')) await this.step('relay throughput', () => this.throughput());
     if (only.has('memory')) await this.step('memory of an idle node process', () => this.memory());
