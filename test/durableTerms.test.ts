@@ -182,12 +182,13 @@ describe('ringleader relay --state-file (processes)', () => {
     const path = join(folder, 'relay-state.json');
     const ring = await startRing({ ranks: [30, 20, 10], env: { RELAY_STATE_FILE: path } });
     const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
+
+    // Everything goes: every node crashes (they would remember terms), then the relay. The file
+    // is read once no node is left to raise a term (the ring may have elected again meanwhile).
+    for (const node of [...ring.nodes]) await ring.crash(node.clientId!);
     const recorded = readStateFile(path).rings[DEFAULT_RING]!;
     expect(recorded.highestTerm).toBeGreaterThanOrEqual(before.leader.term);
-    expect(recorded.leader).toEqual({ id: before.leader.id, rank: before.leader.rank, term: before.leader.term });
-
-    // Everything goes: the relay crashes, and so does every node (they would remember terms).
-    for (const node of [...ring.nodes]) await ring.crash(node.clientId!);
+    expect(recorded.leader?.term ?? 0).toBeLessThanOrEqual(recorded.highestTerm);
     await ring.restartRelay();
     const status = await getJson(`${ring.relayHttpUrl}/status`);
     expect(status.highestTerm).toBe(recorded.highestTerm);
