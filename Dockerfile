@@ -23,7 +23,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The relay's state file lives in /data (RELAY_STATE_FILE in docker-compose.yml): the one folder
 # the process may write. A named volume mounted there copies this owner when it is first created.
-RUN mkdir /data && chown node:node /data
+# Node, not mkdir/chown: the image needs nothing but node (the compose test's base image has no coreutils).
+RUN ["node", "-e", "const fs = require('fs'); fs.mkdirSync('/data', { recursive: true }); fs.chownSync('/data', 1000, 1000)"]
 # The official image's unprivileged user (uid 1000).
 USER node
 EXPOSE 8080 8090
