@@ -10,7 +10,7 @@
 import { electionTimeoutFor, handOffTimeoutFor, heartbeatIntervalOf, resolveTiming, type NodeTiming } from '../machines/nodeMachine.js';
 import { heartbeatIntervalFor } from '../relay/limits.js';
 
-export const FAULT_KINDS = ['crash', 'freeze', 'cut', 'join', 'leave', 'restart'] as const;
+export const FAULT_KINDS = ['crash', 'freeze', 'cut', 'join', 'leave', 'restart', 'election', 'resign'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const FAULT_HELP: Record<FaultKind, string> = {
@@ -20,6 +20,8 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   join: 'a new process joins (rank from --ranks)',
   leave: 'a process leaves on purpose (a leader hands off first)',
   restart: 'the relay restarts: every member socket closes, frames in flight on them are lost, nodes reconnect and ask to resume',
+  election: 'someone presses "start election" on a connected process (the inspector, SIGUSR2)',
+  resign: 'the leader resigns (the library call)',
 };
 
 export interface CheckConfig {
