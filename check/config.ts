@@ -53,11 +53,11 @@ export interface CheckConfig {
 export const DEFAULT_MS_PER_TICK = 100;
 
 /**
- * The default timing, in ticks of 100 ms: check every 2, leader timeout 8, election (and backup)
- * timeout 6, lease 3 (so a node pings every tick), relay heartbeat 4 (= leader timeout / 2, as
- * relay/limits.ts derives it) and forward timeout 4. Same ratios as the real defaults where they
- * matter for safety (lease < relay heartbeat < leader timeout, forward timeout < election
- * timeout), scaled down so the state space stays small.
+ * The default timing, in ticks of 100 ms: check every 4, leader timeout 8, election (and backup)
+ * timeout 5, lease 3 (so a node pings every tick), relay heartbeat 4 (= leader timeout / 2, as
+ * relay/limits.ts derives it) and forward timeout 4. The relations safety depends on are the real
+ * defaults' (lease < relay heartbeat < leader timeout, forward timeout < election timeout); the
+ * values are scaled down because every tick a timer can be away multiplies the states.
  */
 export const DEFAULT_TIMING: NodeTiming = {
   checkIntervalMs: 400,
