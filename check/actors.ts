@@ -120,57 +120,75 @@ function nodeKey(value: unknown, context: NodeContext): string {
   return canonicalJson([value, rest]);
 }
 
-export class NodeActors {
-  readonly table = new StateTable<Snapshot & { context: NodeContext }>();
-  private readonly memo = new Map<string, NodeOutcome>();
+type Actions = Array<{ type: string; params?: Record<string, unknown> }>;
+
+/**
+ * One machine, stepped purely: interning, memoisation and error capture; what the outcome means
+ * (rebasing, commands, timers) is the subclass's `interpret`.
+ */
+abstract class PureActors<C, O extends Outcome<unknown>> {
+  readonly table = new StateTable<Snapshot & { context: C }>();
+  private readonly memo = new Map<string, O>();
+  /** Machine transitions actually computed (memo misses). */
   transitions = 0;
-  hits = 0;
 
   constructor(
-    private readonly machine: AnyStateMachine,
-    private readonly config: Pick<CheckConfig, 'msPerTick' | 'timing'>,
+    protected readonly machine: AnyStateMachine,
+    protected readonly config: Pick<CheckConfig, 'msPerTick'>,
+    private readonly name: string,
   ) {}
 
-  /** A process starts: the machine's initial state. */
-  initial(rank: number): NodeOutcome {
-    const key = `initial|${rank}`;
-    let outcome = this.memo.get(key);
-    if (outcome === undefined) {
-      outcome = this.run(() => initialTransition(this.machine, { rank, seed: 1, timing: this.config.timing }) as [Snapshot, unknown[]]);
-      this.memo.set(key, outcome);
-    }
-    return outcome;
+  /** Turns one computed transition into the outcome the host uses; interns the (rebased) state. */
+  protected abstract interpret(next: Snapshot, actions: Actions): O;
+  /** The outcome of a transition that threw or failed. */
+  protected abstract failure(error: string): O;
+
+  step(state: number, event: AnyEventObject): O {
+    return this.memoised(`${state}|${JSON.stringify(event)}`, () => transition(this.machine, this.table.snapshots[state] as never, event as never) as [Snapshot, unknown[]]);
   }
 
-  step(state: number, event: AnyEventObject): NodeOutcome {
-    const key = `${state}|${JSON.stringify(event)}`;
+  snapshot(state: number): Snapshot & { context: C } {
+    return this.table.snapshots[state]!;
+  }
+
+  protected memoised(key: string, compute: () => [Snapshot, unknown[]]): O {
     const known = this.memo.get(key);
-    if (known !== undefined) {
-      this.hits += 1;
-      return known;
+    if (known !== undefined) return known;
+    this.transitions += 1;
+    let outcome: O;
+    try {
+      const [next, actions] = compute();
+      outcome = next.status === 'error' ? this.failure(`the ${this.name} machine failed: ${String(next.error)}`) : this.interpret(next, actions as Actions);
+    } catch (error) {
+      outcome = this.failure(`the ${this.name} machine threw: ${String(error)}`);
     }
-    const snapshot = this.table.snapshots[state]!;
-    const outcome = this.run(() => transition(this.machine, snapshot as never, event as never) as [Snapshot, unknown[]]);
     this.memo.set(key, outcome);
     return outcome;
   }
 
-  snapshot(state: number): Snapshot & { context: NodeContext } {
-    return this.table.snapshots[state]!;
+  protected timerOf(params: Record<string, unknown>, id: string, event: AnyEventObject): TimerOp {
+    return { kind: 'set', id, event, ticks: toTicks(this.config, Number(params.delay), `a ${this.name} timer (${String(params.id)})`) };
+  }
+}
+
+export class NodeActors extends PureActors<NodeContext, NodeOutcome> {
+  constructor(
+    machine: AnyStateMachine,
+    private readonly nodeConfig: Pick<CheckConfig, 'msPerTick' | 'timing'>,
+  ) {
+    super(machine, nodeConfig, 'node');
   }
 
-  private run(step: () => [Snapshot, unknown[]]): NodeOutcome {
-    this.transitions += 1;
-    let next: Snapshot;
-    let actions: unknown[];
-    try {
-      [next, actions] = step();
-    } catch (error) {
-      return { state: -1, timerOps: [], emitted: [], commands: [], seqShift: 0, nonceShift: 0, done: false, error: `the node machine threw: ${String(error)}` };
-    }
-    if (next.status === 'error') {
-      return { state: -1, timerOps: [], emitted: [], commands: [], seqShift: 0, nonceShift: 0, done: false, error: `the node machine failed: ${String(next.error)}` };
-    }
+  /** A process starts: the machine's initial state. */
+  initial(rank: number): NodeOutcome {
+    return this.memoised(`initial|${rank}`, () => initialTransition(this.machine, { rank, seed: 1, timing: this.nodeConfig.timing }) as [Snapshot, unknown[]]);
+  }
+
+  protected failure(error: string): NodeOutcome {
+    return { state: -1, timerOps: [], emitted: [], commands: [], seqShift: 0, nonceShift: 0, done: false, error };
+  }
+
+  protected interpret(next: Snapshot, actions: Actions): NodeOutcome {
     const context = next.context as NodeContext;
     const seqShift = context.pingSeq - COUNTER_BASE;
     const nonceShift = context.nonce - COUNTER_BASE;
@@ -186,7 +204,7 @@ export class NodeActors {
     const commands: RelayCommand[] = [];
     const timerOps: TimerOp[] = [];
     const emitted: NodeEmitted[] = [];
-    for (const action of actions as Array<{ type: string; params?: Record<string, unknown> }>) {
+    for (const action of actions) {
       const params = action.params ?? {};
       switch (action.type) {
         case 'xstate.sendTo':
@@ -195,12 +213,7 @@ export class NodeActors {
         case 'xstate.raise':
           // A raise without a delay was already processed inside this macrostep.
           if (params.delay === undefined) break;
-          timerOps.push({
-            kind: 'set',
-            id: shiftLeaseId(String(params.id), seqShift),
-            event: shiftLeaseEvent(params.event as AnyEventObject, seqShift),
-            ticks: toTicks(this.config, Number(params.delay), `a node timer (${String(params.id)})`),
-          });
+          timerOps.push(this.timerOf(params, shiftLeaseId(String(params.id), seqShift), shiftLeaseEvent(params.event as AnyEventObject, seqShift)));
           break;
         case 'xstate.cancel':
           timerOps.push({ kind: 'cancel', id: shiftLeaseId(String(params.sendId), seqShift) });
@@ -227,55 +240,25 @@ function rebaseCommand(command: RelayCommand, seqShift: number, nonceShift: numb
   return command;
 }
 
-export class RelayActors {
-  readonly table = new StateTable<Snapshot & { context: RelayContext }>();
-  private readonly memo = new Map<string, RelayOutcome>();
-  transitions = 0;
-  hits = 0;
-
+export class RelayActors extends PureActors<RelayContext, RelayOutcome> {
   constructor(
-    private readonly machine: AnyStateMachine,
-    private readonly config: Pick<CheckConfig, 'msPerTick'>,
+    machine: AnyStateMachine,
+    config: Pick<CheckConfig, 'msPerTick'>,
     private readonly input: RelayInput,
-  ) {}
+  ) {
+    super(machine, config, 'relay');
+  }
 
   /** A relay starts (or restarts): the machine's initial state. */
   initial(): RelayOutcome {
-    let outcome = this.memo.get('initial');
-    if (outcome === undefined) {
-      outcome = this.run(() => initialTransition(this.machine, this.input) as [Snapshot, unknown[]]);
-      this.memo.set('initial', outcome);
-    }
-    return outcome;
+    return this.memoised('initial', () => initialTransition(this.machine, this.input) as [Snapshot, unknown[]]);
   }
 
-  step(state: number, event: AnyEventObject): RelayOutcome {
-    const key = `${state}|${JSON.stringify(event)}`;
-    const known = this.memo.get(key);
-    if (known !== undefined) {
-      this.hits += 1;
-      return known;
-    }
-    const snapshot = this.table.snapshots[state]!;
-    const outcome = this.run(() => transition(this.machine, snapshot as never, event as never) as [Snapshot, unknown[]]);
-    this.memo.set(key, outcome);
-    return outcome;
+  protected failure(error: string): RelayOutcome {
+    return { state: -1, timerOps: [], emitted: [], serialShift: 0, error };
   }
 
-  snapshot(state: number): Snapshot & { context: RelayContext } {
-    return this.table.snapshots[state]!;
-  }
-
-  private run(step: () => [Snapshot, unknown[]]): RelayOutcome {
-    this.transitions += 1;
-    let next: Snapshot;
-    let actions: unknown[];
-    try {
-      [next, actions] = step();
-    } catch (error) {
-      return { state: -1, timerOps: [], emitted: [], serialShift: 0, error: `the relay machine threw: ${String(error)}` };
-    }
-    if (next.status === 'error') return { state: -1, timerOps: [], emitted: [], serialShift: 0, error: `the relay machine failed: ${String(next.error)}` };
+  protected interpret(next: Snapshot, actions: Actions): RelayOutcome {
     const context = next.context as RelayContext;
     const serialShift = context.serial - COUNTER_BASE;
     const holding: RelayContext['holding'] = {};
@@ -284,21 +267,17 @@ export class RelayActors {
     const snapshot = { ...next, context: rebased };
     const timerOps: TimerOp[] = [];
     const emitted: RelayEmitted[] = [];
-    for (const action of actions as Array<{ type: string; params?: Record<string, unknown> }>) {
+    for (const action of actions) {
       const params = action.params ?? {};
       if (action.type === 'xstate.raise' && params.delay !== undefined) {
-        timerOps.push({
-          kind: 'set',
-          id: shiftForwardId(String(params.id), serialShift),
-          event: shiftForwardEvent(params.event as AnyEventObject, serialShift),
-          ticks: toTicks(this.config, Number(params.delay), `a relay timer (${String(params.id)})`),
-        });
+        timerOps.push(this.timerOf(params, shiftForwardId(String(params.id), serialShift), shiftForwardEvent(params.event as AnyEventObject, serialShift)));
       } else if (action.type === 'xstate.cancel') {
         timerOps.push({ kind: 'cancel', id: shiftForwardId(String(params.sendId), serialShift) });
       } else if (action.type === 'xstate.emit') {
         emitted.push(params.event as RelayEmitted);
       }
     }
+    // `profiles` only holds `?host=` labels, which the model never sets.
     const { profiles: _profiles, ...rest } = rebased;
     const state = this.table.intern(snapshot, canonicalJson([snapshot.value, rest]));
     return { state, timerOps, emitted, serialShift, error: null };

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
-import { defaultConfig, FAULT_HELP, FAULT_KINDS, type CheckConfig, type FaultKind } from './config.js';
+import { DEFAULT_TIMING, defaultConfig, FAULT_HELP, FAULT_KINDS, type CheckConfig, type FaultKind } from './config.js';
 import { createModel } from './model.js';
 import { plantNamed, PLANTS } from './plants.js';
 import { search, type SearchStats } from './search.js';
@@ -19,11 +19,17 @@ export const CHECK_OPTIONS = {
   faultKinds: { flag: 'fault-kinds', kind: 'string', default: 'all', help: `all, or a comma-separated list of: ${FAULT_KINDS.join(', ')}` },
   ranks: { flag: 'ranks', kind: 'string', help: 'ranks of the processes in start order, joiners last, e.g. "3,1,2" (default 1,2,3,...)' },
   tick: { flag: 'tick', kind: 'integer', default: 100, min: 1, max: 60_000, help: 'ms per tick: every timing below must be a whole number of ticks' },
-  checkInterval: { flag: 'check-interval', kind: 'integer', min: 1, max: 3_600_000, help: 'CHECK_INTERVAL_MS (default 200)' },
-  leaderTimeout: { flag: 'leader-timeout', kind: 'integer', min: 1, max: 3_600_000, help: "LEADER_TIMEOUT_MS; the relay's heartbeat is half of it (default 800)" },
-  electionTimeout: { flag: 'election-timeout', kind: 'integer', min: 1, max: 3_600_000, help: 'ELECTION_TIMEOUT_MS (default 600)' },
-  electionHop: { flag: 'election-hop', kind: 'integer', min: 0, max: 3_600_000, help: 'election time allowed per member (default 0)' },
-  lease: { flag: 'lease', kind: 'integer', min: 1, max: 3_600_000, help: 'the lease, heartbeatTimeoutMs (default 300: a ping every 100)' },
+  checkInterval: { flag: 'check-interval', kind: 'integer', min: 1, max: 3_600_000, help: `CHECK_INTERVAL_MS (default ${DEFAULT_TIMING.checkIntervalMs})` },
+  leaderTimeout: {
+    flag: 'leader-timeout',
+    kind: 'integer',
+    min: 1,
+    max: 3_600_000,
+    help: `LEADER_TIMEOUT_MS; the relay's heartbeat is half of it (default ${DEFAULT_TIMING.leaderTimeoutMs})`,
+  },
+  electionTimeout: { flag: 'election-timeout', kind: 'integer', min: 1, max: 3_600_000, help: `ELECTION_TIMEOUT_MS (default ${DEFAULT_TIMING.electionTimeoutMs})` },
+  electionHop: { flag: 'election-hop', kind: 'integer', min: 0, max: 3_600_000, help: `election time allowed per member (default ${DEFAULT_TIMING.electionHopMs})` },
+  lease: { flag: 'lease', kind: 'integer', min: 1, max: 3_600_000, help: `the lease, heartbeatTimeoutMs (default ${DEFAULT_TIMING.heartbeatTimeoutMs}: a ping every third of it)` },
   forwardTimeout: { flag: 'forward-timeout', kind: 'integer', min: 1, max: 3_600_000, help: "the relay's forward timeout (default: its heartbeat interval)" },
   delay: { flag: 'delay', kind: 'integer', default: 0, min: 0, max: 10, help: 'a frame arrives within this many ticks (0: before time moves on)' },
   reconnect: { flag: 'reconnect', kind: 'integer', default: 1, min: 0, max: 10, help: 'a (re)connect happens within this many ticks' },
@@ -139,7 +145,12 @@ function replayFile(path: string, out: (text: string) => void): number {
     throw new ConfigError((error as Error).message);
   }
   out(`replay ${path}: ${describeConfig(trace.config)}\n`);
-  const outcome = replay(trace);
+  let outcome;
+  try {
+    outcome = replay(trace);
+  } catch (error) {
+    throw new ConfigError(`${path}: ${(error as Error).message}`);
+  }
   let shown = '';
   for (const step of outcome.steps) {
     out(`${String(step.index + 1).padStart(4)}. ${step.description}\n`);

@@ -10,7 +10,7 @@
 import { electionTimeoutFor, handOffTimeoutFor, heartbeatIntervalOf, resolveTiming, type NodeTiming } from '../machines/nodeMachine.js';
 import { heartbeatIntervalFor } from '../relay/limits.js';
 
-export const FAULT_KINDS = ['crash', 'freeze', 'cut', 'join', 'leave', 'restart'] as const;
+export const FAULT_KINDS = ['crash', 'freeze', 'cut', 'join', 'leave', 'restart', 'election', 'resign'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const FAULT_HELP: Record<FaultKind, string> = {
@@ -20,6 +20,8 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   join: 'a new process joins (rank from --ranks)',
   leave: 'a process leaves on purpose (a leader hands off first)',
   restart: 'the relay restarts: every member socket closes, frames in flight on them are lost, nodes reconnect and ask to resume',
+  election: 'someone presses "start election" on a connected process (the inspector, SIGUSR2)',
+  resign: 'the leader resigns (the library call)',
 };
 
 export interface CheckConfig {
@@ -51,11 +53,11 @@ export interface CheckConfig {
 export const DEFAULT_MS_PER_TICK = 100;
 
 /**
- * The default timing, in ticks of 100 ms: check every 2, leader timeout 8, election (and backup)
- * timeout 6, lease 3 (so a node pings every tick), relay heartbeat 4 (= leader timeout / 2, as
- * relay/limits.ts derives it) and forward timeout 4. Same ratios as the real defaults where they
- * matter for safety (lease < relay heartbeat < leader timeout, forward timeout < election
- * timeout), scaled down so the state space stays small.
+ * The default timing, in ticks of 100 ms: check every 4, leader timeout 8, election (and backup)
+ * timeout 5, lease 3 (so a node pings every tick), relay heartbeat 4 (= leader timeout / 2, as
+ * relay/limits.ts derives it) and forward timeout 4. The relations safety depends on are the real
+ * defaults' (lease < relay heartbeat < leader timeout, forward timeout < election timeout); the
+ * values are scaled down because every tick a timer can be away multiplies the states.
  */
 export const DEFAULT_TIMING: NodeTiming = {
   checkIntervalMs: 400,

@@ -7,13 +7,13 @@
  * moves on by one tick only when nothing is due now. So every order of the events of one tick is
  * explored, and every delay within the bounds, but no absolute time is kept.
  *
- * Two steps are taken first, alone, instead of interleaved (a reduction; the docs argue why it
- * hides no violation): a running node's due heartbeat (its ping round trip only renews its own
- * lease, and taking it first makes leases as long as possible), and a relay heartbeat that finds
- * every member answering when no fault can come any more (it changes nothing but its timer).
+ * One step is taken first, alone, instead of interleaved (a reduction; the docs argue why it
+ * hides no violation): a running node's due heartbeat. Its ping round trip only renews its own
+ * lease, and taking it before anything else in its tick makes every lease as long as it can be.
  */
 import { emptyReport, Host, type StepReport } from './host.js';
 import { startProcess, type Model } from './model.js';
+import { stateName } from './properties.js';
 import { currentSocket, Draft, isAlive, isRunning, type Process, type World } from './world.js';
 
 export type Step =
@@ -27,11 +27,11 @@ export type Step =
   | { kind: 'relay-heartbeat' }
   | { kind: 'connect'; process: number }
   | { kind: 'thaw'; process: number }
-  | { kind: 'crash' | 'freeze' | 'cut' | 'leave'; process: number }
+  | { kind: 'crash' | 'freeze' | 'cut' | 'leave' | 'election' | 'resign'; process: number }
   | { kind: 'join' }
   | { kind: 'restart' };
 
-export type FaultStep = Extract<Step, { kind: 'crash' | 'freeze' | 'cut' | 'leave' | 'join' | 'restart' }>;
+export type FaultStep = Extract<Step, { kind: 'crash' | 'freeze' | 'cut' | 'leave' | 'election' | 'resign' | 'join' | 'restart' }>;
 
 export class Stepper {
   readonly host: Host;
@@ -49,7 +49,6 @@ export class Stepper {
         return [{ kind: 'timer', process: index, id: 'heartbeat' }];
       }
     }
-    if (relay.heartbeatIn <= 0 && world.faultsLeft === 0 && this.heartbeatIsIdle(world)) return [{ kind: 'relay-heartbeat' }];
 
     const steps: Step[] = [];
     for (let index = 0; index < processes.length; index += 1) {
@@ -188,13 +187,6 @@ export class Stepper {
     }
   }
 
-  /** The relay's heartbeat would change nothing: every member answers at once. */
-  private heartbeatIsIdle(world: World): boolean {
-    return world.processes.every((process) =>
-      process.sockets.every((socket) => socket.relay !== 'member' || (socket.alive && isRunning(process) && socket.nodeOpen && !socket.cut)),
-    );
-  }
-
   // ---- faults --------------------------------------------------------------------------------
 
   private faults(world: World): FaultStep[] {
@@ -210,7 +202,12 @@ export class Stepper {
       if (kinds.has('freeze')) steps.push({ kind: 'freeze', process: index });
       const socket = currentSocket(process);
       if (kinds.has('cut') && socket !== null && socket.relay === 'member' && !socket.cut) steps.push({ kind: 'cut', process: index });
-      if (kinds.has('leave') && alive > 1 && !this.model.nodes.snapshot(process.machine).context.leaving) steps.push({ kind: 'leave', process: index });
+      const { value, context } = this.model.nodes.snapshot(process.machine);
+      if (kinds.has('leave') && alive > 1 && !context.leaving) steps.push({ kind: 'leave', process: index });
+      // The controls, where they would do something: a connected process, the leader.
+      const state = stateName(value);
+      if (kinds.has('election') && state.startsWith('online.') && !context.leaving) steps.push({ kind: 'election', process: index });
+      if (kinds.has('resign') && state === 'online.leader') steps.push({ kind: 'resign', process: index });
     });
     if (kinds.has('join') && world.processes.length < config.ranks.length) steps.push({ kind: 'join' });
     if (kinds.has('restart')) steps.push({ kind: 'restart' });
@@ -237,7 +234,11 @@ export class Stepper {
         return;
       }
       case 'leave':
-        host.feedNode(draft, report, step.process, { type: 'leave' }, { instantPong: true });
+      case 'resign':
+        host.feedNode(draft, report, step.process, { type: step.kind }, { instantPong: true });
+        return;
+      case 'election':
+        host.feedNode(draft, report, step.process, { type: 'startElection' }, { instantPong: true });
         return;
       case 'join': {
         const index = draft.add(startProcess(this.model, this.model.config.ranks[draft.world.processes.length]!, -1));

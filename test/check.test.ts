@@ -70,6 +70,10 @@ describe('npm run check', () => {
     const file = join(scratch, 'not-a-trace.json');
     writeFileSync(file, JSON.stringify({ format: 'something-else', steps: [] }));
     await expect(cli(['--replay', file])).rejects.toThrow(/is not a ringleader-check-trace file/);
+    // A trace that does not fit the machines fails loudly instead of proving nothing: time cannot
+    // pass before the processes have connected.
+    writeTrace(file, makeTrace(defaultConfig({ nodes: 3, faults: 0 }), null, [{ kind: 'tick' }]));
+    await expect(cli(['--replay', file])).rejects.toThrow(/step 1 \(\{"kind":"tick"\}\) is not possible/);
     await expect(cli(['--tick', '300'])).rejects.toThrow(/not a whole number .* of 300 ms ticks/);
   });
 });
