@@ -85,14 +85,14 @@ function relayText(world: World): string {
 }
 
 /**
- * The key the search keeps per state: the relay's part in clear, and a 106-bit hash of each
- * process's canonical text (a collision, which would wrongly merge two states, is about as
- * likely as 2^-80 over a run of millions of states).
+ * The key the search keeps per state: a 106-bit hash of the relay's part and each process's hash
+ * (a collision, which would wrongly merge two states, is about as likely as 2^-60 over a run of
+ * tens of millions of states). Short and flat, so a million keys take tens of megabytes.
  */
 export function hashWorld(world: World): string {
   let key = relayText(world);
   for (const process of world.processes) key += `|${hashOfProcess(process)}`;
-  return key;
+  return hash128(key);
 }
 
 /** Two independent 53-bit hashes (cyrb53) of `text`, as one string. */

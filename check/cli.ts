@@ -31,7 +31,7 @@ export const CHECK_OPTIONS = {
   electionHop: { flag: 'election-hop', kind: 'integer', min: 0, max: 3_600_000, help: `election time allowed per member (default ${DEFAULT_TIMING.electionHopMs})` },
   lease: { flag: 'lease', kind: 'integer', min: 1, max: 3_600_000, help: `the lease, heartbeatTimeoutMs (default ${DEFAULT_TIMING.heartbeatTimeoutMs}: a ping every third of it)` },
   forwardTimeout: { flag: 'forward-timeout', kind: 'integer', min: 1, max: 3_600_000, help: "the relay's forward timeout (default: its heartbeat interval)" },
-  delay: { flag: 'delay', kind: 'integer', default: 0, min: 0, max: 10, help: 'a frame arrives within this many ticks (0: before time moves on)' },
+  delay: { flag: 'delay', kind: 'integer', default: 0, min: 0, max: 10, help: 'a frame arrives within this many ticks (0: before time moves on); keep the election timeout above a lap, 2 x delay x members' },
   reconnect: { flag: 'reconnect', kind: 'integer', default: 1, min: 0, max: 10, help: 'a (re)connect happens within this many ticks' },
   termCap: { flag: 'term-cap', kind: 'integer', default: 5, min: 1, max: 1000, help: 'states with a higher term are counted, not explored' },
   maxStates: { flag: 'max-states', kind: 'integer', default: 0, min: 0, max: 1_000_000_000, help: 'stop after this many states (0: no limit)' },

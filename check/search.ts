@@ -1,8 +1,10 @@
 /**
  * Breadth-first search over every world reachable from the start, each visited once (by its
  * canonical hash). Breadth-first so that the first violation found comes with a shortest trace,
- * which is the easiest to read. The search keeps, per state, only its hash, its parent and the
- * step that reached it (to rebuild the trace); the worlds themselves live only in the frontier.
+ * which is the easiest to read. Per state the search keeps only its hash, its parent and which
+ * of its parent's enabled steps reached it (about 100 bytes); the worlds themselves live only in
+ * the frontier. A trace is rebuilt by replaying those choices from the start (steps are
+ * deterministic).
  */
 import { hashWorld } from './canonical.js';
 import { initialWorld, type Model } from './model.js';
@@ -45,8 +47,9 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
   const stepper = new Stepper(model);
   const { termCap, maxStates } = model.config;
   const visited = new Map<string, number>();
-  const parents: number[] = [];
-  const via: Array<Step | null> = [];
+  const parents = new GrowingArray(Int32Array);
+  /** Which of the parent's enabled steps led here. */
+  const choices = new GrowingArray(Uint16Array);
   let transitions = 0;
   let capped = 0;
   let depth = 0;
@@ -64,15 +67,22 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
     frontier: frontier.length,
   });
   const traceTo = (index: number): Step[] => {
+    const path: number[] = [];
+    for (let at = index; at > 0; at = parents.get(at)) path.push(choices.get(at));
     const steps: Step[] = [];
-    for (let at = index; at > 0; at = parents[at]!) steps.push(via[at]!);
-    return steps.reverse();
+    let world = initialWorld(model);
+    for (const choice of path.reverse()) {
+      const step = stepper.enabled(world)[choice]!;
+      steps.push(step);
+      world = stepper.apply(world, step).world;
+    }
+    return steps;
   };
 
   const start = initialWorld(model);
   visited.set(hashWorld(start), 0);
   parents.push(-1);
-  via.push(null);
+  choices.push(0);
   const atStart = checkWorld(model, start);
   if (atStart !== null) return { stats: stats(), violation: { ...atStart, steps: [] }, truncated: false };
   frontier.push({ world: start, index: 0 });
@@ -83,7 +93,9 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
   while (frontier.length > 0) {
     const next: Array<{ world: World; index: number }> = [];
     for (const { world, index } of frontier) {
-      for (const step of stepper.enabled(world)) {
+      const enabled = stepper.enabled(world);
+      for (let choice = 0; choice < enabled.length; choice += 1) {
+        const step = enabled[choice]!;
         transitions += 1;
         const { world: after, report } = stepper.apply(world, step);
         // What a step did is judged even when it leads somewhere known: another path may not do it.
@@ -94,7 +106,7 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
         const reached = parents.length;
         visited.set(key, reached);
         parents.push(index);
-        via.push(step);
+        choices.push(choice);
         const violation = checkStep(model, after, { completions: [], problems: [] });
         if (violation !== null) return { stats: { ...stats(), maxDepth: depth + 1 }, violation: { ...violation, steps: traceTo(reached) }, truncated: false };
         if (highestTerm(model, after) > termCap) capped += 1;
@@ -114,4 +126,28 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
     if (frontier.length > 0) depth += 1;
   }
   return { stats: stats(), violation: null, truncated: false };
+}
+
+/** A typed array that grows: a few bytes per state instead of a JavaScript array slot and object. */
+class GrowingArray<T extends Int32Array | Uint16Array> {
+  private data: T;
+  length = 0;
+
+  constructor(private readonly make: new (size: number) => T) {
+    this.data = new make(1 << 16);
+  }
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new this.make(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length] = value;
+    this.length += 1;
+  }
+
+  get(index: number): number {
+    return this.data[index]!;
+  }
 }
