@@ -11,7 +11,7 @@ import { DEFAULT_RING, type LeaderInfo } from '../machines/protocol.js';
 import { RelayConnectionError } from '../node/connectFailure.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
-import { checkRingOptions, handleSignals } from './cliSupport.js';
+import { checkRingOptions, handleSignals } from '../node/ringCommand.js';
 
 const { relay, ring, token, leaderTimeoutMs, logLevel } = nodeOptionSpecs;
 

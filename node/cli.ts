@@ -7,10 +7,11 @@
  */
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
-import { ConfigError, parseOptions, renderHelp } from '../runtime/options.js';
+import { parseOptions, renderHelp } from '../runtime/options.js';
 import { NODE_SUMMARY, NODE_USAGE, nodeOptionSpecs } from './config.js';
 import { RelayConnectionError } from './connectFailure.js';
-import { checkRingAndMeta, joinRing, type RingNode } from './joinRing.js';
+import { joinRing, type RingNode } from './joinRing.js';
+import { checkRingOptions, handleSignals } from './ringCommand.js';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(nodeOptionSpecs, argv, env);
@@ -18,13 +19,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stdout.write(renderHelp(NODE_USAGE, NODE_SUMMARY, nodeOptionSpecs));
     return 0;
   }
-  try {
-    checkRingAndMeta('', options);
-  } catch (error) {
-    // checkRingAndMeta says "<caller>: ring must..." / ": meta is...": name the option as the user gave it.
-    const message = (error as Error).message.replace(/^: ring\b/, '--ring (env RING)').replace(/^: meta\b/, '--meta (env NODE_META)');
-    throw new ConfigError(message);
-  }
+  checkRingOptions(options);
   const logger = createLogger({ component: 'node', level: options.logLevel });
   // Inspection never blocks start-up nor keeps the process alive (runtime/inspection.ts).
   const inspection = createInspection({ url: options.inspectUrl, name: `node ${process.pid}`, logger, token: options.token });
@@ -40,13 +35,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     logger.info({ clientId: node?.id ?? null, rank: node?.rank, term: node?.term() }, 'election requested (SIGUSR2)');
     node?.startElection();
   };
-  process.on('SIGTERM', onLeaveSignal);
-  process.on('SIGINT', onLeaveSignal);
-  process.on('SIGUSR2', onElectionSignal);
+  const stopHandlingSignals = handleSignals({ SIGTERM: onLeaveSignal, SIGINT: onLeaveSignal, SIGUSR2: onElectionSignal });
   const cleanUp = () => {
-    process.off('SIGTERM', onLeaveSignal);
-    process.off('SIGINT', onLeaveSignal);
-    process.off('SIGUSR2', onElectionSignal);
+    stopHandlingSignals();
     inspection.stop();
   };
 

@@ -10,7 +10,7 @@ import { joinRing, type RingNode } from '../../node/joinRing.js';
 import { createInspection } from '../../runtime/inspection.js';
 import { createLogger } from '../../runtime/logger.js';
 import { renderHelp } from '../../runtime/options.js';
-import { checkRingOptions, handleSignals } from '../cliSupport.js';
+import { checkRingOptions, handleSignals } from '../../node/ringCommand.js';
 import { exitStatusOf, startCommand } from './commandProcess.js';
 import { findExecutable } from './findExecutable.js';
 import { parseRunArguments, RUN_SUMMARY, RUN_USAGE, runOptionSpecs } from './options.js';

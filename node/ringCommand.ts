@@ -1,9 +1,9 @@
 /**
- * What the ring-facing subcommands (`run`, `watch`) share around the library: checking `--ring`
+ * What the ring-facing subcommands (`node`, `run`, `watch`) share around the library: checking `--ring`
  * and `--meta` as the relay will (a ConfigError that names the flag and its variable: exit 2),
  * and installing signal handlers that are removed again when the command is done.
  */
-import { checkRingAndMeta } from '../node/joinRing.js';
+import { checkRingAndMeta } from './joinRing.js';
 import { ConfigError } from '../runtime/options.js';
 
 export function checkRingOptions(options: { ring?: unknown; meta?: unknown }): void {
