@@ -46,6 +46,17 @@ export function confirmHandshake(lease: LeaseState): { lease: LeaseState; timer:
   return { lease: { pingSeq: seq, confirmedSeq: seq, handshaking: false }, timer: { seq, id: leaseTimerId(seq) } };
 }
 
+/**
+ * Whether the timer of ping `seq` ends a handshake still waiting for its welcome: the upgrade
+ * request's round trip has taken a whole lease, which is what a dead link looks like once it is up.
+ * A welcome that still came would be as stale as the frames queued behind it (a paused process
+ * reads them all at once), so the link is dropped and dialled again rather than confirmed late.
+ * A timer of an older request changes nothing.
+ */
+export function endsHandshake(lease: LeaseState, seq: number): boolean {
+  return lease.handshaking && seq === lease.pingSeq;
+}
+
 /** The next heartbeat's ping. */
 export function nextPing(lease: LeaseState): { lease: LeaseState; timer: LeaseTimer } {
   const seq = lease.pingSeq + 1;
@@ -73,4 +84,63 @@ export function linkTimers(lease: LeaseState): string[] {
   const ids = [HEARTBEAT_TIMER];
   for (let seq = Math.max(0, lease.confirmedSeq); seq <= lease.pingSeq; seq += 1) ids.push(leaseTimerId(seq));
   return ids;
+}
+
+/**
+ * What a statechart's `enqueue` offers that the lease needs. Both machines hand theirs to the
+ * functions below, so the timers are armed and cancelled the same way in each.
+ */
+export interface LeaseEffects {
+  assign(lease: LeaseState): void;
+  raise(event: { type: 'lease.expired'; seq: number }, options: { delay: number; id: string }): void;
+  cancel(id: string): void;
+}
+
+/** The context a machine keeps for its lease: the state and the lease's length. */
+export interface LeaseContext extends LeaseState {
+  timing: { heartbeatTimeoutMs: number };
+}
+
+function arm(context: LeaseContext, timer: LeaseTimer | null, effects: LeaseEffects): void {
+  if (timer !== null) effects.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+}
+
+/** `relay.connecting`: the upgrade request is the lease's first ping. */
+export function leaseOnConnecting(context: LeaseContext, effects: LeaseEffects): void {
+  const { lease, timer } = startHandshake(context);
+  effects.assign(lease);
+  arm(context, timer, effects);
+}
+
+/** The handshake's lease ran out (`endsHandshake`): no request is waiting any more. */
+export function leaseOnHandshakeLost(context: LeaseContext, effects: LeaseEffects): void {
+  effects.assign({ pingSeq: context.pingSeq, confirmedSeq: context.confirmedSeq, handshaking: false });
+}
+
+/** `welcome`: the handshake's round trip is confirmed (or a lease starts from it). */
+export function leaseOnWelcome(context: LeaseContext, effects: LeaseEffects): void {
+  const { lease, timer } = confirmHandshake(context);
+  effects.assign(lease);
+  arm(context, timer, effects);
+}
+
+/** A heartbeat: the next ping goes out with its timer. Returns the ping's sequence number, for the frame. */
+export function leaseOnPing(context: LeaseContext, effects: LeaseEffects): number {
+  const { lease, timer } = nextPing(context);
+  effects.assign(lease);
+  arm(context, timer, effects);
+  return timer.seq;
+}
+
+/** `relay.pong`: confirms its ping and retires the timers of older ones. */
+export function leaseOnPong(context: LeaseContext, seq: number, effects: LeaseEffects): void {
+  const confirmed = confirmPong(context, seq);
+  if (confirmed === null) return;
+  for (const id of confirmed.cancel) effects.cancel(id);
+  effects.assign(confirmed.lease);
+}
+
+/** The link is gone: every timer it kept ends. */
+export function leaseOnLinkGone(context: LeaseContext, effects: LeaseEffects): void {
+  for (const id of linkTimers(context)) effects.cancel(id);
 }

@@ -40,7 +40,7 @@ import {
   type WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
-import { confirmHandshake, confirmPong, endsLease, HEARTBEAT_TIMER, linkTimers, nextPing, startHandshake, type LeaseState } from './lease.js';
+import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnHandshakeLost, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { applyRingChange, successorOf } from './ring.js';
 
@@ -174,7 +174,12 @@ export type NodeEmitted =
   /** No round trip confirmed for a whole lease: the link is being dropped. */
   | { type: 'leaseLapsed'; seq: number }
   /** A leaving leader's hand-off lap did not produce another leader in time; it leaves anyway. */
-  | { type: 'handOffTimedOut' };
+  | { type: 'handOffTimedOut' }
+  /**
+   * A requested election waits: the node is `awaiting`, where a leader the relay does not know
+   * (it restarted) may still hold its lease; the backup timer starts the election.
+   */
+  | { type: 'electionDeferred'; reason: ElectionReason };
 
 export type ElectionReason = 'leaderLeft' | 'memberLeft' | 'leaderTimeout' | 'electionTimeout' | 'noLeader' | 'requested' | 'resign';
 
@@ -332,6 +337,7 @@ export const nodeMachine = setup({
      * when a newer pong came; a pong that comes after its ping's timer fired is too late to count.)
      */
     isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsLease(context, event.seq),
+    isHandshakeLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsHandshake(context, event.seq),
     forwardsElection: ({ context, event }) => judgedAs(context, event, 'forward') !== null,
     completesElection: ({ context, event }) => judgedAs(context, event, 'complete') !== null,
     wonByMe: ({ context, event }) => judgedAs(context, event, 'complete')?.winner.id === context.id && !context.leaving,
@@ -386,39 +392,28 @@ export const nodeMachine = setup({
   },
   actions: {
     // ---- the link and its lease (machines/lease.ts has the arithmetic) ----
-    startHandshakeLease: enqueueActions(({ context, enqueue }) => {
-      const { lease, timer } = startHandshake(context);
-      enqueue.assign(lease);
-      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+    startHandshakeLease: enqueueActions(({ context, enqueue }) => leaseOnConnecting(context, enqueue)),
+    dropHandshake: enqueueActions(({ context, enqueue }) => {
+      leaseOnHandshakeLost(context, enqueue);
+      enqueue.emit({ type: 'leaseLapsed', seq: context.pingSeq });
+      enqueue(command({ type: 'drop' }));
     }),
-    confirmHandshake: enqueueActions(({ context, enqueue }) => {
-      const { lease, timer } = confirmHandshake(context);
-      enqueue.assign(lease);
-      if (timer !== null) enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
-    }),
+    confirmHandshake: enqueueActions(({ context, enqueue }) => leaseOnWelcome(context, enqueue)),
     scheduleHeartbeat: enqueueActions(({ context, enqueue }) => {
       enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
     }),
     ping: enqueueActions(({ context, enqueue }) => {
-      const { lease, timer } = nextPing(context);
-      enqueue.assign(lease);
-      enqueue(command({ type: 'ping', seq: timer.seq }));
-      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+      enqueue(command({ type: 'ping', seq: leaseOnPing(context, enqueue) }));
     }),
     confirmPing: enqueueActions(({ context, event, enqueue }) => {
-      const confirmed = event.type === 'relay.pong' ? confirmPong(context, event.seq) : null;
-      if (confirmed === null) return;
-      for (const id of confirmed.cancel) enqueue.cancel(id);
-      enqueue.assign(confirmed.lease);
+      if (event.type === 'relay.pong') leaseOnPong(context, event.seq, enqueue);
     }),
     /**
      * The link is gone (entering `disconnected` or `left`): its timers end, every ping still
      * waiting and the next heartbeat. (Not an exit action of `online`: transitions that restart a
      * substate re-enter `online` without the link going anywhere.)
      */
-    stopLinkTimers: enqueueActions(({ context, enqueue }) => {
-      for (const id of linkTimers(context)) enqueue.cancel(id);
-    }),
+    stopLinkTimers: enqueueActions(({ context, enqueue }) => leaseOnLinkGone(context, enqueue)),
     /**
      * The lease ran out: cut the link. A leader also forgets that it led: cut off (or frozen) for a
      * whole lease, it cannot know whether the ring has elected someone else meanwhile, so it must
@@ -586,6 +581,9 @@ export const nodeMachine = setup({
       entry: 'stopLinkTimers',
       on: {
         'relay.connecting': { actions: 'startHandshakeLease' },
+        // The upgrade request's round trip took a whole lease: drop the link and dial again
+        // (machines/lease.ts, `endsHandshake`), rather than trust a welcome that may be stale.
+        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: 'dropHandshake' },
         welcome: { target: 'online', actions: ['rememberWelcome', 'confirmHandshake', 'scheduleHeartbeat'] },
         leave: { target: 'left', actions: 'markLeaving' },
       },
@@ -651,6 +649,9 @@ export const nodeMachine = setup({
           entry: 'jitterElection',
           on: {
             newLeader: { guard: 'reannouncesKnownLeader', target: 'route' },
+            // Not at once: after a relay restart the old leader may be reconnecting with its lease
+            // still running, and the backup timer is what outlasts that lease (docs/ALGORITHM.md).
+            startElection: { actions: emit({ type: 'electionDeferred', reason: 'requested' }) },
             ring: [
               {
                 guard: 'laneBrokenAndITakeOver',

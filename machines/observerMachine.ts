@@ -12,7 +12,7 @@
  */
 import { enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { supersedes } from './election.js';
-import { confirmHandshake, confirmPong, endsLease, HEARTBEAT_TIMER, linkTimers, nextPing, NO_LEASE, startHandshake, type LeaseState } from './lease.js';
+import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnHandshakeLost, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, NO_LEASE, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { heartbeatIntervalOf, leaderAfterWelcome, resolveTiming, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from './nodeMachine.js';
 import { MAX_TERM, type ClientId, type LeaderInfo } from './protocol.js';
@@ -66,25 +66,26 @@ export const observerMachine = setup({
   actors: { relayConnection: missingRelayConnection },
   guards: {
     isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsLease(context, event.seq),
+    isHandshakeLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsHandshake(context, event.seq),
     /** A newer leader, of a term an election could still follow. */
     isNewerLeader: ({ context, event }) =>
       event.type === 'newLeader' && event.term < MAX_TERM && supersedes({ id: event.leaderId, rank: event.rank, term: event.term }, context.leader),
     leaderLeft: ({ context, event }) => event.type === 'ring' && event.left !== undefined && event.left === context.leader?.id,
   },
   actions: {
-    startHandshakeLease: enqueueActions(({ context, enqueue }) => {
-      const { lease, timer } = startHandshake(context);
-      enqueue.assign(lease);
-      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+    startHandshakeLease: enqueueActions(({ context, enqueue }) => leaseOnConnecting(context, enqueue)),
+    dropHandshake: enqueueActions(({ context, enqueue }) => {
+      leaseOnHandshakeLost(context, enqueue);
+      enqueue.emit({ type: 'leaseLapsed', seq: context.pingSeq });
+      enqueue(command({ type: 'drop' }));
     }),
     rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'welcome') return;
       const members = MemberList.from(event.members);
       // An observer never leads: no claim names it, so the node's rule picks the relay's view or its own memory.
       const leader = leaderAfterWelcome({ id: null, leader: context.leader, term: context.term }, event);
-      const { lease, timer } = confirmHandshake(context);
-      enqueue.assign({ ...lease, id: event.clientId, members, leader, term: Math.max(context.term, event.term ?? 0, leader?.term ?? 0) });
-      if (timer !== null) enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+      leaseOnWelcome(context, enqueue);
+      enqueue.assign({ id: event.clientId, members, leader, term: Math.max(context.term, event.term ?? 0, leader?.term ?? 0) });
       const named = watchedLeaderOf({ leader, members });
       if (named !== null && leader !== context.leader) enqueue.emit({ type: 'leaderChanged', leader: named, previous: context.leader });
       enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
@@ -102,21 +103,13 @@ export const observerMachine = setup({
       if (watchedLeaderOf({ leader, members: context.members }) !== null) enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
     }),
     ping: enqueueActions(({ context, enqueue }) => {
-      const { lease, timer } = nextPing(context);
-      enqueue.assign(lease);
-      enqueue(command({ type: 'ping', seq: timer.seq }));
-      enqueue.raise({ type: 'lease.expired', seq: timer.seq }, { delay: context.timing.heartbeatTimeoutMs, id: timer.id });
+      enqueue(command({ type: 'ping', seq: leaseOnPing(context, enqueue) }));
       enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
     }),
     confirmPing: enqueueActions(({ context, event, enqueue }) => {
-      const confirmed = event.type === 'relay.pong' ? confirmPong(context, event.seq) : null;
-      if (confirmed === null) return;
-      for (const id of confirmed.cancel) enqueue.cancel(id);
-      enqueue.assign(confirmed.lease);
+      if (event.type === 'relay.pong') leaseOnPong(context, event.seq, enqueue);
     }),
-    stopLinkTimers: enqueueActions(({ context, enqueue }) => {
-      for (const id of linkTimers(context)) enqueue.cancel(id);
-    }),
+    stopLinkTimers: enqueueActions(({ context, enqueue }) => leaseOnLinkGone(context, enqueue)),
     dropLink: enqueueActions(({ context, enqueue }) => {
       enqueue.emit({ type: 'leaseLapsed', seq: context.confirmedSeq });
       enqueue(command({ type: 'drop' }));
@@ -143,6 +136,8 @@ export const observerMachine = setup({
       entry: 'stopLinkTimers',
       on: {
         'relay.connecting': { actions: 'startHandshakeLease' },
+        // As for a node: a handshake that takes a whole lease is dropped and dialled again.
+        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: 'dropHandshake' },
         welcome: { target: 'watching', actions: 'rememberWelcome' },
       },
     },

@@ -77,6 +77,9 @@ export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (eve
       case 'leaseLapsed':
         logger.warn({ ...base, lastConfirmedPing: event.seq }, 'relay silent: no round trip confirmed for a whole lease, dropping the connection');
         return;
+      case 'electionDeferred':
+        logger.info({ ...base, reason: event.reason }, 'election request deferred: no live leader is known yet, the backup timer starts one');
+        return;
       case 'handOffTimedOut':
         logger.warn(base, 'leaving without a hand-off: no other leader was announced in time');
         return;

@@ -80,6 +80,17 @@ describe('node machine: joining', () => {
     expect(fired.sent).toEqual([{ type: 'election', to: 'next', initiator: 'n2', term: 2, eligible: [{ id: 'n2', rank: 5 }] }]);
   });
 
+  it('a "start election" request while awaiting waits for the backup timer (an old leader may still hold its lease)', () => {
+    const knows = step(follower(), { type: 'relay.closed' }).snapshot;
+    const alone = step(knows, welcome('n2', ['n2'], null)).snapshot;
+    const pressed = step(alone, { type: 'startElection' });
+    expect(pressed.snapshot.value).toEqual({ online: 'awaiting' });
+    expect(pressed.sent).toEqual([]);
+    expect(pressed.emitted).toContainEqual({ type: 'electionDeferred', reason: 'requested' });
+    // A follower of a live leader still starts one at once.
+    expect(step(follower(), { type: 'startElection' }).snapshot.value).toEqual({ online: 'electing' });
+  });
+
   it('a reconnecting leader that kept its id leads again and re-announces itself', () => {
     let { snapshot } = step(start(9), welcome('n1', ['n1'], null));
     snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
@@ -382,6 +393,21 @@ describe('node machine: the lease on the relay link', () => {
     snapshot = step(snapshot, welcome('n2', ['n1', 'n2'], L1)).snapshot;
     expect(snapshot.context.confirmedSeq).toBe(seq);
     expect(step(snapshot, { type: 'lease.expired', seq }).snapshot.value).toBe('disconnected');
+  });
+
+  it('drops and redials a handshake whose welcome has not come within a lease, so a stale welcome is never trusted', () => {
+    const connecting = step(start(), { type: 'relay.connecting' }).snapshot;
+    const seq = connecting.context.pingSeq;
+    const lapsed = commandsOf(connecting, { type: 'lease.expired', seq });
+    expect(lapsed.commands).toEqual([{ type: 'drop' }]);
+    expect(lapsed.snapshot.value).toBe('disconnected');
+    // The next attempt's welcome starts a lease that its own timer ends.
+    const redial = step(lapsed.snapshot, { type: 'relay.connecting' }).snapshot;
+    const online = step(redial, welcome('n2', ['n1', 'n2'], L1)).snapshot;
+    expect(online.value).toEqual({ online: 'follower' });
+    expect(step(online, { type: 'lease.expired', seq: redial.context.pingSeq }).snapshot.value).toBe('disconnected');
+    // The timer of an older attempt, firing during a newer one's handshake, drops nothing.
+    expect(commandsOf(redial, { type: 'lease.expired', seq }).commands).toEqual([]);
   });
 
   it('does not count frames from the relay as round trips: only pongs extend the lease', () => {
