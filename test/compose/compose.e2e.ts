@@ -8,44 +8,24 @@
  * COMPOSE_FLAVOUR=v1 runs the same steps with docker-compose 1.29 instead of `docker compose`.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPOSE_FILE, log, startComposeHarness, type ComposeFlavour, type ComposeHarness } from './harness.js';
-import { agreement, nodeView, relayStatus, type LeaderInfo } from './ring.js';
+import { freePort } from './freePort.js';
+import { COMPOSE_FILE, log, startComposeHarness, type ComposeHarness } from './harness.js';
+import { inspectorPage, settledRing as settleRing, type LeaderInfo } from './ring.js';
 import { run, waitFor } from './run.js';
+import { stopwatch } from './stopwatch.js';
 
 const PROJECT = `rle2e${process.pid}`;
 // Generous: a shared 2-core machine, several test suites at once.
 const SETTLE_MS = Number(process.env.COMPOSE_E2E_SETTLE_MS ?? 180_000);
-const timings: Record<string, number> = {};
+const { timings, timed } = stopwatch(log);
 const LOG_FILE = join(tmpdir(), 'ringleader-compose-e2e.log');
 
 let harness: ComposeHarness | undefined;
 let relayPort = 0;
 let inspectorPort = 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await work();
-  } finally {
-    timings[name] = Date.now() - started;
-    log(`${name}: ${timings[name]} ms`);
-  }
-}
 
 function h(): ComposeHarness {
   if (!harness) throw new Error('harness not started');
@@ -61,39 +41,17 @@ async function runningNodeContainers(): Promise<string[]> {
   return stdout.split('\n').map((line) => line.trim()).filter(Boolean);
 }
 
-/** Waits until the ring of `size` agrees on one leader; returns it and its container. */
-async function settledRing(size: number): Promise<{ leader: LeaderInfo; leaderContainer: string }> {
-  let why = '';
-  try {
-    return await waitFor(
-      `${size} nodes to agree on one leader`,
-      async () => {
-        const status = await relayStatus(relayPort);
-        const views = await Promise.all((await runningNodeContainers()).map((id) => nodeView(h().docker, id)));
-        const verdict = agreement(status, views, size);
-        if ('why' in verdict) {
-          why = verdict.why;
-          return undefined;
-        }
-        return verdict;
-      },
-      SETTLE_MS,
-      1_000,
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message} (last: ${why})`);
-  }
+function settledRing(size: number): Promise<{ leader: LeaderInfo; leaderContainer: string }> {
+  return settleRing({ docker: h().docker, relayPort, nodeContainers: runningNodeContainers, size, timeoutMs: SETTLE_MS });
 }
 
 describe('docker compose', () => {
   beforeAll(async () => {
     relayPort = await freePort();
     inspectorPort = await freePort();
-    const flavour = process.env.COMPOSE_FLAVOUR as ComposeFlavour | undefined;
     harness = await timed('harness (tools, dockerd, base image)', () =>
       startComposeHarness({
         project: PROJECT,
-        ...(flavour ? { flavour } : {}),
         // Ports the test picked free, so a user's ring on 8080/8090 and other test runs do not collide.
         env: { RELAY_PORT: String(relayPort), INSPECTOR_PORT: String(inspectorPort), LOG_LEVEL: 'info' },
       }),
@@ -147,16 +105,7 @@ describe('docker compose', () => {
     log(`leader of 5: ${first.leader.id} rank ${first.leader.rank} term ${first.leader.term}`);
 
     // The inspector's page is served on its published port.
-    const page = await waitFor(
-      'the inspector page',
-      async () => {
-        const response = await fetch(`http://127.0.0.1:${inspectorPort}/`, { signal: AbortSignal.timeout(5_000) });
-        return response.ok ? response.text() : undefined;
-      },
-      SETTLE_MS,
-      1_000,
-    );
-    expect(page).toMatch(/<html/i);
+    expect(await inspectorPage(inspectorPort, SETTLE_MS)).toMatch(/<html/i);
 
     await timed('docker stop leader', () => h().docker(['stop', first.leaderContainer], { timeoutMs: 60_000 }));
     const second = await timed('4 nodes agree on a new leader', () => settledRing(4));

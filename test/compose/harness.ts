@@ -31,9 +31,17 @@ export function log(line: string): void {
   process.stderr.write(`[compose-e2e ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
+function flavourFromEnvironment(): ComposeFlavour | undefined {
+  const wanted = process.env.COMPOSE_FLAVOUR;
+  if (!wanted) return undefined;
+  if (wanted === 'v1' || wanted === 'v2') return wanted;
+  throw new Error(`COMPOSE_FLAVOUR must be v1 or v2, not ${JSON.stringify(wanted)}`);
+}
+
+/** The Compose to use: `flavour`, else COMPOSE_FLAVOUR (v1 or v2) from the environment, else v2 when available. */
 export async function startComposeHarness(options: { project: string; env: NodeJS.ProcessEnv; flavour?: ComposeFlavour }): Promise<ComposeHarness> {
   const tools = await ensureDockerTools(log);
-  const flavour: ComposeFlavour = options.flavour ?? (tools.composeV2Config ? 'v2' : 'v1');
+  const flavour: ComposeFlavour = options.flavour ?? flavourFromEnvironment() ?? (tools.composeV2Config ? 'v2' : 'v1');
   if (flavour === 'v2' && !tools.composeV2Config) throw new Error('Compose v2 (`docker compose`) is not available');
   if (flavour === 'v1' && !tools.composeV1) throw new Error('docker-compose 1.29 is not available');
   const engine = await startDockerEngine({ docker: tools.docker, dockerConfig: tools.composeV2Config, log });

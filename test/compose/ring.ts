@@ -1,10 +1,13 @@
 /**
- * What the compose test reads from a running ring: the relay's /status through its published
- * port, and each node container's own view of the leader from its pino log lines (every line
- * carries the node's clientId; "leader changed" lines carry leaderId and term).
+ * What the Docker tests read from a running ring: the relay's /status through its published
+ * port, each node container's own view of the leader from its pino log lines (every line
+ * carries the node's clientId; "leader changed" lines carry leaderId and term), and the
+ * inspector's page through its published port.
  */
 import { checkAgreement } from '../../runtime/agreement.js';
-import type { RunOptions, RunResult } from './run.js';
+import { waitFor, type RunOptions, type RunResult } from './run.js';
+
+type Docker = (args: string[], options?: RunOptions) => Promise<RunResult>;
 
 export interface LeaderInfo {
   id: string;
@@ -15,6 +18,8 @@ export interface LeaderInfo {
 export interface RelayStatus {
   members: string[];
   leader: LeaderInfo | null;
+  /** The highest term the relay let through for the ring (kept across restarts with a state file). */
+  highestTerm: number;
 }
 
 export interface NodeView {
@@ -31,8 +36,21 @@ export async function relayStatus(port: number): Promise<RelayStatus> {
   return (await response.json()) as RelayStatus;
 }
 
+/** Waits for the inspector's page on its published port and returns its HTML. */
+export function inspectorPage(port: number, timeoutMs: number): Promise<string> {
+  return waitFor(
+    'the inspector page',
+    async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
+      return response.ok ? response.text() : undefined;
+    },
+    timeoutMs,
+    1_000,
+  );
+}
+
 /** Reads one node container's log and returns what that node believes. */
-export async function nodeView(docker: (args: string[], options?: RunOptions) => Promise<RunResult>, container: string): Promise<NodeView> {
+export async function nodeView(docker: Docker, container: string): Promise<NodeView> {
   // Only this run of the container: a restarted container keeps the log of its earlier runs.
   const started = (await docker(['inspect', '--format', '{{.State.StartedAt}}', container], { timeoutMs: 30_000 })).stdout.trim();
   const { stdout, stderr } = await docker(['logs', '--since', started, container], { timeoutMs: 30_000 });
@@ -82,4 +100,39 @@ export function agreement(status: RelayStatus, views: NodeView[], size: number):
   }
   const leaderView = views.find((view) => view.clientId === leader.id)!;
   return { leader, leaderContainer: leaderView.container };
+}
+
+/**
+ * Waits until the ring of `size` agrees on one leader (see `agreement`), reading the relay's
+ * /status on `relayPort` and the log of every running node container `nodeContainers` lists;
+ * returns the leader and its container. On timeout the error says why it last did not agree.
+ */
+export async function settledRing(options: {
+  docker: Docker;
+  relayPort: number;
+  nodeContainers: () => Promise<string[]>;
+  size: number;
+  timeoutMs: number;
+}): Promise<{ leader: LeaderInfo; leaderContainer: string }> {
+  const { docker, relayPort, nodeContainers, size, timeoutMs } = options;
+  let why = '';
+  try {
+    return await waitFor(
+      `${size} nodes to agree on one leader`,
+      async () => {
+        const status = await relayStatus(relayPort);
+        const views = await Promise.all((await nodeContainers()).map((id) => nodeView(docker, id)));
+        const verdict = agreement(status, views, size);
+        if ('why' in verdict) {
+          why = verdict.why;
+          return undefined;
+        }
+        return verdict;
+      },
+      timeoutMs,
+      1_000,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (last: ${why})`);
+  }
 }

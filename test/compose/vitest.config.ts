@@ -1,5 +1,6 @@
-// The compose end-to-end test has its own config so `npm test` (test/**/*.test.ts) never picks
-// it up: it needs root, installs Docker if missing and starts a private dockerd.
+// The Docker end-to-end tests (Compose, and Swarm with the same file) have their own config so
+// `npm test` (test/**/*.test.ts) never picks them up: they need root, install Docker if missing
+// and start a private dockerd.
 // Run it with `npm run test:compose`.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
@@ -10,7 +11,7 @@ export default defineConfig({
     include: ['test/compose/**/*.e2e.ts'],
     testTimeout: 900_000,
     hookTimeout: 900_000,
-    // One engine, one project: nothing here runs in parallel.
+    // One engine at a time (each file starts its own): nothing here runs in parallel.
     fileParallelism: false,
   },
 });
