@@ -32,13 +32,18 @@ function h(): ComposeHarness {
   return harness;
 }
 
+/** Running members: `node` replicas and those started under the original's name, `websocket-client`. */
 async function runningNodeContainers(): Promise<string[]> {
-  const { stdout } = await h().docker([
-    'ps', '-q', '--no-trunc',
-    '--filter', `label=com.docker.compose.project=${PROJECT}`,
-    '--filter', 'label=com.docker.compose.service=node',
-  ]);
-  return stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+  const containers: string[] = [];
+  for (const service of ['node', 'websocket-client']) {
+    const { stdout } = await h().docker([
+      'ps', '-q', '--no-trunc',
+      '--filter', `label=com.docker.compose.project=${PROJECT}`,
+      '--filter', `label=com.docker.compose.service=${service}`,
+    ]);
+    containers.push(...stdout.split('\n').map((line) => line.trim()).filter(Boolean));
+  }
+  return containers;
 }
 
 function settledRing(size: number): Promise<{ leader: LeaderInfo; leaderContainer: string }> {
@@ -83,7 +88,7 @@ describe('docker compose', () => {
     expect(tools.composeV2Config ?? tools.composeV1).toBeDefined();
   });
 
-  it('elects one leader among 5 nodes, replaces a stopped leader, and scales to 7', async () => {
+  it('elects one leader among 5 nodes, replaces a stopped leader, scales to 7, and takes the original\'s --scale websocket-client', async () => {
     await timed('up --build --scale node=5', () =>
       h().compose(['up', '--build', '--detach', '--scale', 'node=5'], { timeoutMs: 900_000 }),
     );
@@ -123,13 +128,20 @@ describe('docker compose', () => {
     expect(third.leader.id).toBe(second.leader.id);
     expect(third.leader.term).toBe(second.leader.term);
 
+    // The original project's command names the nodes `websocket-client`: still a ring member.
+    await timed('up --scale websocket-client=1', () =>
+      h().compose(['up', '--detach', '--scale', 'node=7', '--scale', 'websocket-client=1'], { timeoutMs: 300_000 }),
+    );
+    const fourth = await timed('8 nodes agree', () => settledRing(8));
+    expect(fourth.leader.id).toBe(second.leader.id);
+
     // Every process handles SIGTERM itself (relay exits 0, nodes leave the ring and exit 0), so
     // nothing waits for the kill timeout; a container killed after the timeout exits 137.
     await timed('compose stop', () => h().compose(['stop', '--timeout', '10'], { timeoutMs: 120_000 }));
     const { stdout } = await h().docker(['ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Names}} {{.Status}}']);
     const exits = stdout.trim().split('\n').filter(Boolean);
     log(`after stop:\n  ${exits.join('\n  ')}`);
-    expect(exits.length).toBeGreaterThanOrEqual(9);
+    expect(exits.length).toBeGreaterThanOrEqual(10);
     for (const line of exits) expect(line).toMatch(/Exited \(0\)/);
 
     await timed('down', () => h().compose(['down', '--remove-orphans', '--timeout', '10'], { timeoutMs: 120_000 }));

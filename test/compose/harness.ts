@@ -52,7 +52,8 @@ export async function startComposeHarness(options: { project: string; env: NodeJ
     const files = ['-f', COMPOSE_FILE, '-f', OVERRIDE_FILE, '-p', options.project];
     return flavour === 'v2'
       ? run(tools.docker, ['compose', ...files, ...args], { env, cwd: REPO_ROOT, ...runOptions })
-      : run(tools.composeV1!, [...files, ...args], { env, cwd: REPO_ROOT, ...runOptions });
+      : // --compatibility: 1.29 then honours `deploy.replicas` as Compose v2 does (5 nodes, no websocket-client).
+        run(tools.composeV1!, ['--compatibility', ...files, ...args], { env, cwd: REPO_ROOT, ...runOptions });
   };
 
   try {
