@@ -89,6 +89,11 @@ export function erroredAttempt(error: Error & { code?: string }): FailedAttempt 
   return { code: 'unreachable', detail: error.message, final: false, cause: error };
 }
 
+/** The node's machine dropped the attempt: no welcome within one lease of the upgrade request. */
+export function unwelcomedAttempt(leaseMs: number): FailedAttempt {
+  return { code: 'timeout', detail: `no welcome within the lease (${leaseMs} ms) of the upgrade request; dialling again`, final: false };
+}
+
 /** The socket opened and closed again before the relay welcomed this node. */
 export function closedBeforeWelcome(code: number, reason: string): FailedAttempt {
   return { code: 'timeout', detail: `the relay closed the connection before welcoming this node (${code}${reason ? `: ${reason}` : ''})`, final: false };

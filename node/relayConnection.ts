@@ -27,6 +27,7 @@ import {
   erroredAttempt,
   maskToken,
   refusedAttempt,
+  unwelcomedAttempt,
   type FailedAttempt,
 } from './connectFailure.js';
 import { ReconnectState, type JoinDetails } from './reconnect.js';
@@ -97,6 +98,10 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     const closeWaiters: Array<() => void> = [];
     /** Never welcomed yet: a refusal that retrying cannot change ends the join. */
     const neverWelcomed = () => reconnect.resumeId === null;
+    /** The socket whose welcome came (a `drop` of any other is of an unanswered handshake). */
+    let welcomedSocket: WebSocket | null = null;
+    /** Sockets dropped by the machine before their welcome: their failure is a timeout. */
+    const droppedUnwelcomed = new WeakSet<WebSocket>();
 
     const connect = () => {
       const url = reconnect.joinUrl(options.url, options.join);
@@ -139,7 +144,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
-        if (!opened) failure ??= erroredAttempt(error);
+        if (!opened) failure ??= droppedUnwelcomed.has(ws) ? unwelcomedAttempt(options.heartbeatTimeoutMs) : erroredAttempt(error);
       });
       ws.on('close', (code, reasonBuffer) => {
         if (socket === ws) socket = null;
@@ -181,7 +186,10 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         return;
       }
       const frame = parsed.frame;
-      if (frame.type === 'welcome') options.onWelcome?.(frame, reconnect.welcomed(frame));
+      if (frame.type === 'welcome') {
+        welcomedSocket = socket;
+        options.onWelcome?.(frame, reconnect.welcomed(frame));
+      }
       sendBack(frame);
     };
 
@@ -195,7 +203,9 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           if (socket?.readyState === WebSocket.OPEN) socket.ping(String(command.seq));
           return;
         case 'drop':
-          // The machine judged the link dead: cut it; the close handler reconnects.
+          // The machine judged the link dead: cut it; the close handler reconnects. Before the
+          // welcome, that verdict is a handshake that took a whole lease (a timeout, not a refusal).
+          if (socket !== null && socket !== welcomedSocket) droppedUnwelcomed.add(socket);
           socket?.terminate();
           return;
         case 'close':
