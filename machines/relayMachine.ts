@@ -215,10 +215,23 @@ export const relayMachine = setup({
       const { frame } = event;
       return frame.type === 'checkLeader' || (frame.type === 'answerLeader' && frame.term <= context.highestTerm);
     },
-    stillOverdue: ({ context, event }) =>
-      event.type === 'forward.overdue' &&
-      context.holding[event.holder]?.serial === event.serial &&
-      context.members.includes(event.holder),
+    /**
+     * The holder sat on the lap's frame for the whole forward timeout, and the lap may go on
+     * without it: it is not the frame's initiator nor listed in it. A member the frame lists is
+     * the one that completes the lap (or may be), and may lead from it: read late (a paused
+     * process), that completion starts its lease after the frame was handed over, so a timeout
+     * counted from the hand-over proves nothing about it. Routing newer laps around it could
+     * elect a successor while it leads. Such a holder is left to the heartbeat, which drops it
+     * if it is gone; and routing around it would not finish this lap anyway, as nobody else
+     * completes it while it is a member.
+     */
+    canRouteAroundHolder: ({ context, event }) => {
+      if (event.type !== 'forward.overdue') return false;
+      const held = context.holding[event.holder];
+      if (held?.serial !== event.serial || !context.members.includes(event.holder)) return false;
+      const { frame } = held;
+      return frame.initiator !== event.holder && !frame.eligible.some((candidate) => candidate.id === event.holder);
+    },
   },
   actions: {
     refuse: enqueueActions(({ context, event, enqueue }) => {
@@ -440,7 +453,7 @@ export const relayMachine = setup({
           { guard: 'routesPlainly', actions: 'deliverPlainly' },
           { actions: 'route' },
         ],
-        'forward.overdue': { guard: 'stillOverdue', actions: 'bypassHolder' },
+        'forward.overdue': { guard: 'canRouteAroundHolder', actions: 'bypassHolder' },
       },
     },
   },

@@ -232,6 +232,24 @@ describe('relay machine: members that do not pass the election on', () => {
     expect(ring.of('bypassed')).toEqual([]);
   });
 
+  it('never routes around the member that would complete the lap: read late, it may lead from it', () => {
+    const ring = ringWithSilentN2();
+    // n2's own lap comes back to it, listing it: it completes the lap (and may win it) when it
+    // reads the frame, however late; routing later laps around it could elect a second leader.
+    ring.send('n2', lap('n2', 1, [['n2', 9]]));
+    ring.send('n3', lap('n2', 1, [['n2', 9], ['n3', 1]]));
+    ring.send('n4', lap('n2', 1, [['n2', 9], ['n3', 1], ['n4', 1]]));
+    ring.send('n1', lap('n2', 1, [['n2', 9], ['n3', 1], ['n4', 1], ['n1', 1]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n2']);
+    ring.clock.increment(10 * FORWARD_TIMEOUT);
+    expect(ring.of('bypassed')).toEqual([]);
+    // A newer lap from someone else is handed to it as usual, and it may be routed around in that one.
+    ring.send('n1', lap('n1', 2, [['n1', 1]]));
+    expect(ring.deliveries().at(-1)!.to).toEqual(['n2']);
+    ring.clock.increment(FORWARD_TIMEOUT);
+    expect(ring.of('bypassed')).toEqual([{ type: 'bypassed', id: 'n2', term: 2, passedTo: 'n3' }]);
+  });
+
   it('stops routing around a member as soon as it sends anything', () => {
     const ring = ringWithSilentN2();
     ring.send('n1', lap('n1', 1, [['n1', 5]]));
