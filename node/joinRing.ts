@@ -553,7 +553,7 @@ class RingMember implements RingNode {
         this.endLeadership();
         break;
     }
-    for (const watcher of [...this.watchers]) watcher(event);
+    if (this.watchers.size > 0) for (const watcher of [...this.watchers]) watcher(event);
   }
 
   private beginLeadership(term: number): void {
