@@ -13,9 +13,10 @@
  *
  * Lists are shared between the machines of one process too: a process hosting N members (a
  * library user's in-process ring, the simulator) would otherwise hold N copies of an N-long list,
- * O(N²) memory (about 60 MB at N = 1,000). A list built `from` ids that are a prefix of the
- * process's newest backing array uses that array, and appending the id that already follows a
- * version in its backing array (another machine appended it first) takes that version's next one.
+ * O(N²) memory (about 60 MB at N = 1,000). A list built `from` ids that the process's newest
+ * backing array starts with, or that start with it, uses that array (appending what it lacks), and
+ * appending the id that already follows a version in its backing array (another machine appended
+ * it first) takes that version's next one.
  * Both keep every version's prefix unchanged, so sharing is invisible to the lists' users.
  */
 import type { ClientId } from './protocol.js';
@@ -34,9 +35,17 @@ export class MemberList implements Iterable<ClientId> {
 
   static from(ids: Iterable<ClientId>): MemberList {
     const given = Array.isArray(ids) ? (ids as readonly ClientId[]) : [...ids];
-    const newest = MemberList.newest;
-    if (given.length <= newest.ids.length && given.every((id, index) => newest.ids[index] === id)) {
-      return new MemberList(newest.ids, newest.positions, given.length);
+    const { ids: backing, positions: indexed } = MemberList.newest;
+    const common = Math.min(given.length, backing.length);
+    let index = 0;
+    while (index < common && backing[index] === given[index]) index += 1;
+    if (index === common) {
+      // One is a prefix of the other: share the backing, appending what it lacks (as withJoined would).
+      for (; index < given.length && !indexed.has(given[index]!); index += 1) {
+        indexed.set(given[index]!, backing.length);
+        backing.push(given[index]!);
+      }
+      if (index === given.length) return new MemberList(backing, indexed, given.length);
     }
     const unique: ClientId[] = [];
     const positions = new Map<ClientId, number>();

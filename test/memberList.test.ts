@@ -23,6 +23,17 @@ describe('member lists of several machines in one process', () => {
     expect(a5.withJoined('n4').withoutLeft('n1').toArray()).toEqual(['n2', 'n3', 'n5', 'n4']);
   });
 
+  it('a machine welcomed with one member more than the others know leaves theirs as they were', () => {
+    const older = MemberList.from(['n1', 'n2']);
+    const newer = MemberList.from(['n1', 'n2', 'n3']);
+    expect(older.toArray()).toEqual(['n1', 'n2']);
+    expect(older.has('n3')).toBe(false);
+    expect(newer.toArray()).toEqual(['n1', 'n2', 'n3']);
+    expect(older.withJoined('n3').toArray()).toEqual(['n1', 'n2', 'n3']);
+    expect(older.withJoined('n4').toArray()).toEqual(['n1', 'n2', 'n4']);
+    expect(newer.withJoined('n4').indexOf('n4')).toBe(3);
+  });
+
   it('a welcome naming fewer, other or repeated members than another machine holds gets a list of its own', () => {
     const long = MemberList.from(['n1', 'n2', 'n3', 'n4']);
     const prefix = MemberList.from(['n1', 'n2']);
