@@ -187,7 +187,8 @@ class Runner {
     const wantMemory = this.options.only.has('memory');
     for (const size of this.options.sizes) {
       await this.step(`in-process ring N=${size}`, async () => {
-        const relay = await startRelay('real');
+        // Every node and crashable connects from 127.0.0.1: room for all of them (the default is 1,000 per address).
+        const relay = await startRelay('real', { args: ['--max-connections-per-address', String(size + 100)] });
         const raw = wantElection ? await startRelay('raw') : null;
         try {
           await sleep(200);
