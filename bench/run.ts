@@ -249,6 +249,9 @@ class Runner {
       }
       this.rows.push(row);
     }
+    if (want.wantCrash && result.crashFailure !== undefined) {
+      this.skipped.push({ name: `crash failover N=${size}, from the failed trial on (${result.crashes.length} trials measured)`, reason: result.crashFailure });
+    }
     if (want.wantCrash && result.crashes.length > 0) {
       this.rows.push(
         withBaseline(
