@@ -11,8 +11,9 @@
 import { checkAgreement } from '../runtime/agreement.js';
 import { pino } from 'pino';
 import { createActor } from 'xstate';
-import { nodeMachine, type NodeActor } from '../machines/nodeMachine.js';
+import { nodeMachine, resolveTiming, type NodeActor } from '../machines/nodeMachine.js';
 import type { LeaderInfo } from '../machines/protocol.js';
+import { DEFAULT_BACKOFF } from '../node/backoff.js';
 import { joinRing, type RingNode, type RingTiming } from '../node/joinRing.js';
 import { createRelayConnection, type RelayLink } from '../node/relayConnection.js';
 import type { Logger } from '../runtime/logger.js';
@@ -36,22 +37,40 @@ export interface CrashableNode {
   crash(): Promise<void>;
 }
 
+/** How long a member may take to be welcomed: a big ring on a loaded machine can take longer than the default 10 s. */
+const JOIN_TIMEOUT_MS = 120_000;
+
 export async function joinCrashable(relay: string, rank: number, timing: Partial<RingTiming>, logger = quietLogger): Promise<CrashableNode> {
+  // The ring's own timing, as joinRing resolves it: the lease (the upgrade's deadline too) and the
+  // reconnect backoff. With the defaults, a crashable joining a ring of 1,000 kept timing out.
+  const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...nodeTiming } = timing;
+  let lastFailure = '';
   const connection = createRelayConnection({
+    onAttemptFailed: (failure) => (lastFailure = failure.detail),
     url: relay,
     logger,
-    heartbeatTimeoutMs: timing.heartbeatTimeoutMs ?? Math.round((timing.leaderTimeoutMs ?? 5000) / 2),
+    heartbeatTimeoutMs: resolveTiming(nodeTiming).heartbeatTimeoutMs,
+    backoff: {
+      initialDelayMs: reconnectInitialDelayMs ?? DEFAULT_BACKOFF.initialDelayMs,
+      maxDelayMs: reconnectMaxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+    },
   });
   const link: RelayLink = connection.link;
   const actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection.logic } }), {
-    input: { rank, seed: rank, timing },
+    input: { rank, seed: rank, timing: nodeTiming },
   });
   actor.start();
-  await waitUntil(() => actor.getSnapshot().context.id !== null && actor.getSnapshot().matches('online'), {
-    timeoutMs: 30_000,
-    what: 'the crashable node to be welcomed',
-    intervalMs: 2,
-  });
+  try {
+    await waitUntil(() => actor.getSnapshot().context.id !== null && actor.getSnapshot().matches('online'), {
+      timeoutMs: JOIN_TIMEOUT_MS,
+      what: 'the crashable node to be welcomed',
+      intervalMs: 2,
+    });
+  } catch (error) {
+    await link.close();
+    actor.stop();
+    throw new Error(`${(error as Error).message}${lastFailure ? ` (last attempt: ${lastFailure})` : ''}`);
+  }
   return {
     actor,
     id: () => actor.getSnapshot().context.id ?? '',
@@ -92,8 +111,7 @@ export class InProcessRing {
             seed: firstRank + start + offset,
             timing: this.timing,
             logger: quietLogger,
-            // A big ring on a loaded machine can take longer than the default 10 s to answer one upgrade.
-            connectTimeoutMs: 120_000,
+            connectTimeoutMs: JOIN_TIMEOUT_MS,
           }),
         ),
       );

@@ -10,6 +10,14 @@
  * How: versions share one backing array and one id -> position index; a version is the prefix of
  * length `size`. Appending to the newest version pushes onto the shared array; appending to an
  * older one (a branch, as the model checker makes) copies first. A leave copies (leaves are rare).
+ *
+ * Lists are shared between the machines of one process too: a process hosting N members (a
+ * library user's in-process ring, the simulator) would otherwise hold N copies of an N-long list,
+ * O(N²) memory (about 60 MB at N = 1,000). A list built `from` ids that the process's newest
+ * backing array starts with, or that start with it, uses that array (appending what it lacks), and
+ * appending the id that already follows a version in its backing array (another machine appended
+ * it first) takes that version's next one.
+ * Both keep every version's prefix unchanged, so sharing is invisible to the lists' users.
  */
 import type { ClientId } from './protocol.js';
 
@@ -22,15 +30,32 @@ export class MemberList implements Iterable<ClientId> {
 
   static readonly EMPTY = new MemberList([], new Map(), 0);
 
+  /** The backing of the list this process built last with `from`: the next `from` of the same members shares it. */
+  private static newest: MemberList = MemberList.EMPTY;
+
   static from(ids: Iterable<ClientId>): MemberList {
+    const given = Array.isArray(ids) ? (ids as readonly ClientId[]) : [...ids];
+    const { ids: backing, positions: indexed } = MemberList.newest;
+    const common = Math.min(given.length, backing.length);
+    let index = 0;
+    while (index < common && backing[index] === given[index]) index += 1;
+    if (index === common) {
+      // One is a prefix of the other: share the backing, appending what it lacks (as withJoined would).
+      for (; index < given.length && !indexed.has(given[index]!); index += 1) {
+        indexed.set(given[index]!, backing.length);
+        backing.push(given[index]!);
+      }
+      if (index === given.length) return new MemberList(backing, indexed, given.length);
+    }
     const unique: ClientId[] = [];
     const positions = new Map<ClientId, number>();
-    for (const id of ids) {
+    for (const id of given) {
       if (positions.has(id)) continue;
       positions.set(id, unique.length);
       unique.push(id);
     }
-    return new MemberList(unique, positions, unique.length);
+    MemberList.newest = new MemberList(unique, positions, unique.length);
+    return MemberList.newest;
   }
 
   get length(): number {
@@ -54,6 +79,8 @@ export class MemberList implements Iterable<ClientId> {
   /** The list with `id` appended at the end of ring order (unchanged if it is a member). */
   withJoined(id: ClientId): MemberList {
     if (this.has(id)) return this;
+    // Another version (another machine of this process) appended the same id here first.
+    if (this.ids[this.size] === id) return new MemberList(this.ids, this.positions, this.size + 1);
     if (this.ids.length === this.size && !this.positions.has(id)) {
       this.ids.push(id);
       this.positions.set(id, this.size);

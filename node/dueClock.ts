@@ -37,8 +37,13 @@ export class DueClock {
 
   /** Fires every overdue timer now, in the order they fell due. */
   runDue(): void {
+    // Called before every fact from the relay: nothing is allocated unless a timer is overdue.
+    if (this.pending.size === 0) return;
     const now = performance.now();
-    const due = [...this.pending.entries()].filter(([, timer]) => timer.dueAt <= now).sort((a, b) => a[1].dueAt - b[1].dueAt);
+    let due: Array<[number, Pending]> | null = null;
+    for (const entry of this.pending) if (entry[1].dueAt <= now) (due ??= []).push(entry);
+    if (due === null) return;
+    due.sort((a, b) => a[1].dueAt - b[1].dueAt);
     for (const [id, timer] of due) {
       if (!this.pending.delete(id)) continue;
       clearTimeout(timer.handle);

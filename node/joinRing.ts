@@ -11,7 +11,7 @@ import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
-import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming } from '../machines/nodeMachine.js';
+import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
 import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
@@ -22,6 +22,7 @@ import { LeaderFeed } from './leaderFeed.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
+import { connectionSlot } from './sharedMachine.js';
 
 export type { Unsubscribe };
 
@@ -269,6 +270,10 @@ function defaultLogger(): Logger {
   return pino({ level: 'warn', base: processFields('ringleader') }, process.stderr);
 }
 
+/** Every member of this process runs the same provided machine, each with its own connection (node/sharedMachine.ts). */
+const relaySlot = connectionSlot<RelayCommand>();
+const memberMachine = nodeMachine.provide({ actors: { relayConnection: relaySlot.logic } });
+
 type Watcher = (event: NodeEmitted | { type: 'finished' }) => void;
 
 class RingMember implements RingNode {
@@ -340,11 +345,12 @@ class RingMember implements RingNode {
     this.link = connection.link;
 
     const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = this.timing;
-    this.actor = createActor(nodeMachine.provide({ actors: { relayConnection: connection.logic } }), {
+    this.actor = createActor(memberMachine, {
       input: { rank: this.rank, seed: options.seed ?? randomInt(0, 2 ** 31 - 1), timing: nodeTiming },
       clock: this.clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
+    relaySlot.bind(this.actor, connection.callback);
     this.actor.on('*', (event) => {
       if (event.type === 'leaderChanged') this.highestTerm = Math.max(this.highestTerm, event.leader.term);
       this.pending.push(event as NodeEmitted);
@@ -547,7 +553,7 @@ class RingMember implements RingNode {
         this.endLeadership();
         break;
     }
-    for (const watcher of [...this.watchers]) watcher(event);
+    if (this.watchers.size > 0) for (const watcher of [...this.watchers]) watcher(event);
   }
 
   private beginLeadership(term: number): void {

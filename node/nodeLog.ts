@@ -5,6 +5,7 @@
  */
 import { compareCandidates, type Candidate } from '../machines/protocol.js';
 import type { NodeEmitted } from '../machines/nodeMachine.js';
+import type { Level } from 'pino';
 import type { Logger } from '../runtime/logger.js';
 
 export interface NodeLogFields {
@@ -13,6 +14,20 @@ export interface NodeLogFields {
   term: number;
 }
 
+/** The level each event is logged at. */
+const LEVEL_OF: Record<NodeEmitted['type'], Level> = {
+  electionStarted: 'info',
+  electionCompleted: 'info',
+  leaderChanged: 'info',
+  leadershipAcquired: 'info',
+  leadershipLost: 'info',
+  membershipChanged: 'info',
+  frameDropped: 'debug',
+  relayError: 'warn',
+  leaseLapsed: 'warn',
+  handOffTimedOut: 'warn',
+};
+
 /** Returns the function that logs one emitted event. */
 export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (event: NodeEmitted) => void {
   // The node that closes a lap is the only one that sees the ranks of everyone who took part;
@@ -20,13 +35,16 @@ export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (eve
   let lastCompleted: { term: number; eligible: Candidate[] } | null = null;
 
   return (event) => {
+    if (event.type === 'electionCompleted') lastCompleted = { term: event.term, eligible: event.eligible };
+    // A line that will not be written costs nothing: a ring of N assembles with N² membership
+    // events, and a quiet logger (the library's default is warn) must not build N² field objects.
+    if (!logger.isLevelEnabled(LEVEL_OF[event.type])) return;
     const base = fields();
     switch (event.type) {
       case 'electionStarted':
         logger.info({ ...base, term: event.term, initiator: event.initiator, reason: event.reason }, 'election started');
         return;
       case 'electionCompleted':
-        lastCompleted = { term: event.term, eligible: event.eligible };
         logger.info(
           { ...base, term: event.term, winner: event.winner.id, winnerRank: event.winner.rank, eligibleCount: event.eligible.length },
           'election completed',

@@ -7,6 +7,7 @@
 import { pino } from 'pino';
 import { createActor } from 'xstate';
 import { observerMachine, watchedLeaderOf, type ObserverActor, type ObserverEmitted } from '../machines/observerMachine.js';
+import type { RelayCommand } from '../machines/nodeMachine.js';
 import type { ClientId, LeaderInfo } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
@@ -17,6 +18,7 @@ import { checkRingAndMeta } from './joinRing.js';
 import { LeaderFeed } from './leaderFeed.js';
 import type { Unsubscribe } from './listeners.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
+import { connectionSlot } from './sharedMachine.js';
 
 export interface ObserveRingOptions {
   /** The relay's address, e.g. `ws://relay:8080`. */
@@ -51,6 +53,10 @@ export interface RingObserver {
   /** Resolves once the observer is closed: by `close()`, or because the relay refused it for good. */
   readonly closed: Promise<{ reason: 'closed' } | { reason: 'fatal'; error: Error }>;
 }
+
+/** One provided machine for every observer of this process (node/sharedMachine.ts). */
+const relaySlot = connectionSlot<RelayCommand>();
+const watcherMachine = observerMachine.provide({ actors: { relayConnection: relaySlot.logic } });
 
 const OPTION_NAMES = new Set(['relay', 'ring', 'token', 'logger', 'signal', 'connectTimeoutMs', 'leaderTimeoutMs']);
 
@@ -101,10 +107,11 @@ class Observer implements RingObserver {
       beforeEvent: () => this.clock.runDue(),
     });
     this.link = connection.link;
-    this.actor = createActor(observerMachine.provide({ actors: { relayConnection: connection.logic } }), {
+    this.actor = createActor(watcherMachine, {
       input: { timing: { leaderTimeoutMs } },
       clock: this.clock,
     });
+    relaySlot.bind(this.actor, connection.callback);
     this.actor.on('leaderChanged', (event: Extract<ObserverEmitted, { type: 'leaderChanged' }>) => this.feed.push(event.leader));
     this.actor.subscribe((snapshot) => {
       if (!this.watching && snapshot.matches('watching')) {

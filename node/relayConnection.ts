@@ -16,7 +16,7 @@
  *   gives up waiting, what went wrong (node/connectFailure.ts).
  */
 import { WebSocket, type RawData } from 'ws';
-import { fromCallback } from 'xstate';
+import { fromCallback, type AnyEventObject, type CallbackLogicFunction } from 'xstate';
 import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol.js';
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { Logger } from '../runtime/logger.js';
@@ -87,7 +87,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     },
   };
 
-  const logic = fromCallback<RelayCommand>(({ sendBack: toMachine, receive }) => {
+  const callback: CallbackLogicFunction<RelayCommand, AnyEventObject> = ({ sendBack: toMachine, receive }) => {
     const sendBack = (event: RelayConnectionEvent) => {
       options.beforeEvent?.();
       toMachine(event);
@@ -234,9 +234,10 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     return () => {
       void link.close();
     };
-  });
+  };
 
-  return { logic, link };
+  // `callback` is for a machine provided once per process (node/sharedMachine.ts); `logic` for one provided per actor.
+  return { logic: fromCallback<RelayCommand>(callback), callback, link };
 }
 
 function rawText(data: RawData): string {

@@ -14,6 +14,10 @@ import type { Scheduler } from './scheduler.js';
 
 export class ProcessClock extends SimulatedClock {
   private readonly startedAt: number;
+  /** The timers set and not yet fired or cleared, as SimulatedClock judges them due. */
+  private readonly timers = new Map<number, { start: number; timeout: number }>();
+  /** A reading not yet handed to SimulatedClock: nothing was due by it, so its flush was skipped. */
+  private ahead = 0;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -30,17 +34,42 @@ export class ProcessClock extends SimulatedClock {
     return this.startedAt + (at - this.startedAt) * this.rate;
   }
 
-  /** Brings the clock up to the simulator's time, firing every timer that fell due meanwhile. */
+  override now(): number {
+    return Math.max(super.now(), this.ahead);
+  }
+
+  /**
+   * Brings the clock up to the simulator's time, firing every timer that fell due meanwhile.
+   * It runs before everything a process does; SimulatedClock sorts all its timers on every
+   * `set`, so a reading by which no timer is due is only noted (`now()` returns it).
+   */
   sync(): void {
     const local = this.localAt(this.scheduler.now);
-    if (local > this.now()) this.set(local);
+    if (local <= this.now()) return;
+    for (const timer of this.timers.values()) {
+      if (local - timer.start >= timer.timeout) {
+        this.set(local);
+        return;
+      }
+    }
+    this.ahead = local;
   }
 
   override setTimeout(fn: (...args: any[]) => void, timeout: number): number {
-    const id = super.setTimeout(fn, timeout);
+    const start = this.now();
+    const id = super.setTimeout((...args: unknown[]) => {
+      this.timers.delete(id);
+      fn(...args);
+    }, timeout);
+    this.timers.set(id, { start, timeout });
     // When this clock reaches the timer's due time, plus a nanosecond so rounding never wakes it short.
-    const due = this.now() + timeout;
+    const due = start + timeout;
     this.wake(this.startedAt + (due - this.startedAt) / this.rate + 1e-6);
     return id;
+  }
+
+  override clearTimeout(id: number): void {
+    this.timers.delete(id);
+    super.clearTimeout(id);
   }
 }

@@ -10,11 +10,12 @@
  * loop after SIGCONT. A silent member (`silent`) joins and reads but never sends a frame: a
  * `websocat` session, or a process whose election code hangs.
  */
-import { createActor, fromCallback } from 'xstate';
+import { createActor } from 'xstate';
 import { nodeMachine, type NodeActor, type NodeEmitted, type NodeEvent, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
 import { encodeFrame, parseClientFrame, type ClientFrame, type ClientId, type ServerFrame } from '../machines/protocol.js';
 import { DEFAULT_BACKOFF } from '../node/backoff.js';
 import { ReconnectState } from '../node/reconnect.js';
+import { connectionSlot } from '../node/sharedMachine.js';
 import type { Network, Socket } from './network.js';
 import { ProcessClock } from './nodeClock.js';
 import type { NodeSnapshot } from './properties.js';
@@ -49,6 +50,10 @@ export interface NodeWorld {
   trace(line: string): void;
 }
 
+/** Every simulated node runs the same provided machine, each with its own connection (node/sharedMachine.ts). */
+const relaySlot = connectionSlot<RelayCommand>();
+const simulatedMachine = nodeMachine.provide({ actors: { relayConnection: relaySlot.logic } });
+
 export class SimNode {
   alive = true;
   frozen = false;
@@ -79,16 +84,16 @@ export class SimNode {
       this.actor = null;
       return;
     }
-    const relayConnection = fromCallback<RelayCommand>(({ sendBack, receive }) => {
+    const actor = createActor(simulatedMachine, {
+      input: { rank, seed, timing: world.timing },
+      clock: this.clock,
+    });
+    relaySlot.bind(actor, ({ sendBack, receive }) => {
       this.sendBack = sendBack as (event: NodeEvent) => void;
       receive((command) => this.carryOut(command));
       return () => {
         this.sendBack = null;
       };
-    });
-    const actor = createActor(nodeMachine.provide({ actors: { relayConnection } }), {
-      input: { rank, seed, timing: world.timing },
-      clock: this.clock,
     });
     this.actor = actor;
     actor.subscribe({
