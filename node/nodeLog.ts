@@ -26,6 +26,7 @@ const LEVEL_OF: Record<NodeEmitted['type'], Level> = {
   relayError: 'warn',
   leaseLapsed: 'warn',
   handOffTimedOut: 'warn',
+  electionDeferred: 'info',
 };
 
 /** Returns the function that logs one emitted event. */
