@@ -123,9 +123,8 @@ export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'm
 export function nextClientId(context: Pick<RelayContext, 'members' | 'observers' | 'issued'>, resume?: string | null): ClientId {
   const held = (id: ClientId) => isListed(context.members, id) || isListed(context.observers, id);
   if (isValidClientId(resume) && !held(resume)) return resume;
-  const taken = new Set([...context.members, ...context.observers]);
   let counter = context.issued + 1;
-  while (taken.has(`n${counter}`)) counter += 1;
+  while (held(`n${counter}`)) counter += 1;
   return `n${counter}`;
 }
 
