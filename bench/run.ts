@@ -17,6 +17,7 @@ import { searchLeaderTimeout } from './freeze.js';
 import { IDLE_CLIENT_PATH } from './idleClient.js';
 import { measureProcessFailover } from './processFailover.js';
 import { measureRelayRestart } from './relayRestart.js';
+import { measureConnectionMemory } from './relayMemory.js';
 import { formatNumber, renderHeader, renderTable, withBaseline, writeJson, type Report, type Row } from './report.js';
 import { runRingHost, type HostResult } from './ringHost.js';
 import { sleep, summarize, type Summary } from './stats.js';
@@ -213,6 +214,7 @@ class Runner {
           await raw?.stop();
         }
       });
+      if (wantMemory) await this.step(`relay memory per connection N=${size}`, () => this.relayConnectionMemory(size));
     }
     if (!this.options.sizes.includes(1000)) {
       this.skipped.push({
@@ -220,6 +222,34 @@ class Runner {
         reason: 'not in this run (--sizes without 1000)',
       });
     }
+  }
+
+  /** RSS per connection of the real relay and of the raw one, each with `size` bare clients, one after the other. */
+  private async relayConnectionMemory(size: number): Promise<void> {
+    const perConnection = async (kind: 'raw' | 'real') => {
+      const relay = await startRelay(kind);
+      try {
+        return await measureConnectionMemory(relay, size);
+      } finally {
+        await relay.stop();
+      }
+    };
+    const raw = await perConnection('raw');
+    const real = await perConnection('real');
+    const one = (value: number): Summary => ({ median: value, min: value, max: value, trials: 1 });
+    this.progress(`  relay RSS per connection N=${size}: real ${real.perConnectionKB.toFixed(1)} KB, raw ${raw.perConnectionKB.toFixed(1)} KB`);
+    const row = withBaseline(
+      {
+        key: `memory.relay.perConnection.${size}`,
+        label: `Relay RSS per connection, ${size} bare clients`,
+        unit: 'KB',
+        summary: one(real.perConnectionKB),
+        note: `real relay ${formatNumber(real.emptyMB, 'MB')} → ${formatNumber(real.fullMB, 'MB')} MB, raw ${formatNumber(raw.emptyMB, 'MB')} → ${formatNumber(raw.fullMB, 'MB')} MB`,
+      },
+      { label: 'raw relay per connection', summary: one(raw.perConnectionKB) },
+    );
+    if (size === 1000) row.goal = { text: '≤ 1.5x raw', met: (row.ratio ?? Infinity) <= 1.5 };
+    this.rows.push(row);
   }
 
   private inProcessRows(

@@ -6,9 +6,10 @@
  * machine's `deliver` events are the only way frames reach members, so what an inspector shows is
  * what production does.
  *
- * Per frame: one parse, one machine event, one encoding and framing per `deliver` (shared by all
- * its recipients), and no logging at info level. Rejections are logged once per connection and
- * code and counted every time: a member that mixes valid frames with bad ones cannot make the
+ * Per frame: one parse, one machine event, one framing per `deliver` (shared by all its
+ * recipients) and at most one encoding (none when the frame goes on as it came but for `from`:
+ * relay/forwardedMessage.ts), and no logging at info level. Rejections are logged once per
+ * connection and code and counted every time: a member that mixes valid frames with bad ones cannot make the
  * relay write a line per frame.
  */
 import type { Socket } from 'node:net';
@@ -264,7 +265,8 @@ export class ConnectionHub implements Carrier<Connection> {
       this.reject(connection, 'bad_frame', 'frames must be JSON text, not binary');
       return;
     }
-    const parsed = parseClientFrame(data.toString());
+    const text = data.toString();
+    const parsed = parseClientFrame(text);
     if (!parsed.ok) {
       this.reject(connection, parsed.code, parsed.detail);
       return;
@@ -275,7 +277,7 @@ export class ConnectionHub implements Carrier<Connection> {
       return;
     }
     if (this.debug) this.log.debug({ clientId: connection.id, ring: connection.ring.name, type: frame.type, to: frame.to }, 'frame');
-    connection.ring.frame(connection, frame);
+    connection.ring.frame(connection, frame, { text, data });
   }
 
   private flooded(connection: Connection): void {
@@ -324,7 +326,7 @@ export class ConnectionHub implements Carrier<Connection> {
 
   private send(connection: Connection, frame: ServerFrame): void {
     this.metrics.relayFramesSent.error += frame.type === 'error' ? 1 : 0;
-    this.write(connection, textMessage(Buffer.from(encodeFrame(frame))));
+    this.write(connection, textMessage(encodeFrame(frame)));
   }
 
   write(connection: Connection, message: Buffer): void {

@@ -12,25 +12,43 @@
  */
 import type { Socket } from 'node:net';
 
-/** A server-to-client WebSocket text message (FIN, opcode 1, unmasked) carrying `payload`. */
-export function textMessage(payload: Buffer): Buffer {
-  const length = payload.length;
-  let header: Buffer;
+/**
+ * A server-to-client WebSocket text message (FIN, opcode 1, unmasked) carrying `payload`, built in
+ * one allocation. With `tail` (ASCII), the payload's last byte is replaced by `tail`: how the
+ * relay appends a field to a frame it passes on as it came (relay/forwardedMessage.ts).
+ */
+export function textMessage(payload: string | Buffer, tail?: string): Buffer {
+  const kept = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const body = tail === undefined ? kept : kept - 1;
+  const length = body + (tail === undefined ? 0 : tail.length);
+  const message = Buffer.allocUnsafe(headerLength(length) + length);
+  const start = writeHeader(message, length);
+  if (typeof payload === 'string') message.write(payload, start);
+  else payload.copy(message, start, 0, body);
+  if (tail !== undefined) message.write(tail, start + body, 'latin1');
+  return message;
+}
+
+function headerLength(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65_536 ? 4 : 10;
+}
+
+/** Writes the header for a payload of `length` bytes at the start of `message`; returns where the payload goes. */
+function writeHeader(message: Buffer, length: number): number {
+  message[0] = 0x81;
   if (length < 126) {
-    header = Buffer.allocUnsafe(2);
-    header[1] = length;
-  } else if (length < 65_536) {
-    header = Buffer.allocUnsafe(4);
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-  } else {
-    header = Buffer.allocUnsafe(10);
-    header[1] = 127;
-    header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    header.writeUInt32BE(length >>> 0, 6);
+    message[1] = length;
+    return 2;
   }
-  header[0] = 0x81;
-  return Buffer.concat([header, payload], header.length + length);
+  if (length < 65_536) {
+    message[1] = 126;
+    message.writeUInt16BE(length, 2);
+    return 4;
+  }
+  message[1] = 127;
+  message.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+  message.writeUInt32BE(length >>> 0, 6);
+  return 10;
 }
 
 /** One peer's queue of framed messages, and what it takes to write them. */

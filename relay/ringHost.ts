@@ -12,6 +12,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { LineBudget } from './lineBudget.js';
 import type { RelayLimits } from './limits.js';
 import type { RelayMetrics, RingMetrics } from './metrics.js';
+import { forwardedMessage, type Received } from './forwardedMessage.js';
 import { textMessage } from './outbox.js';
 
 /** What a ring needs of a connection: where its messages go, and how it leaves. */
@@ -61,6 +62,8 @@ export class RingHost<C extends RingConnection> {
   private leaderLostAt: number | null = null;
   readonly metrics: RingMetrics;
   private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
+  /** The frame the machine is deciding on and the text it came in, so its delivery can reuse that text. */
+  private inbound: Received | null = null;
 
   constructor(
     readonly name: string,
@@ -113,8 +116,15 @@ export class RingHost<C extends RingConnection> {
     this.actor.send({ type: 'connect', connection: connection.serial, ...request });
   }
 
-  frame(connection: C, frame: ClientFrame): void {
-    if (connection.id !== null) this.actor.send({ type: 'frame', from: connection.id, frame });
+  /** A member's frame, parsed and checked, with the text and bytes it came in (when the host has them). */
+  frame(connection: C, frame: ClientFrame, received?: { text: string; data: Buffer }): void {
+    if (connection.id === null) return;
+    this.inbound = received === undefined ? null : { frame, text: received.text, data: received.data };
+    try {
+      this.actor.send({ type: 'frame', from: connection.id, frame });
+    } finally {
+      this.inbound = null;
+    }
   }
 
   disconnect(connection: C): void {
@@ -253,9 +263,13 @@ export class RingHost<C extends RingConnection> {
     this.metrics.observers = this.context.observers.length;
   }
 
-  /** One encoding and framing per frame, shared by all its recipients. */
+  /**
+   * One encoding and framing per frame, shared by all its recipients. A member's frame passed on
+   * as it came, with only `from` stamped, is not encoded again: its bytes are reused (forwardedMessage.ts).
+   */
   private deliver(to: readonly ClientId[], frame: ServerFrame): void {
-    const message = textMessage(Buffer.from(encodeFrame(frame)));
+    const { inbound } = this;
+    const message = (inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame));
     if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') this.relayMetrics.relayFramesSent[frame.type] += to.length;
     else this.relayMetrics.forwarded[frame.type] += 1;
     for (let index = 0; index < to.length; index += 1) {
