@@ -13,16 +13,40 @@ const SCAN_LIMIT = 16;
 
 const positions = new WeakMap<readonly ClientId[], Map<ClientId, number>>();
 
+/**
+ * The newest list whose index is shared. A join replaces the members with the old list plus one
+ * id at the end: the old positions still hold, so the same index is extended instead of built
+ * again (at 1,000 joins, building one per list is half a million entries of garbage). An index
+ * may then know ids past the end of an older list that shares it; `positionIn` checks the slot.
+ */
+let sharedList: readonly ClientId[] = [];
+let sharedIndex = new Map<ClientId, number>();
+
+function indexOf(list: readonly ClientId[]): Map<ClientId, number> {
+  let index = positions.get(list);
+  if (index !== undefined) return index;
+  if (list.length >= sharedList.length && startsWith(list, sharedList)) {
+    for (let position = sharedList.length; position < list.length; position += 1) sharedIndex.set(list[position]!, position);
+  } else {
+    sharedIndex = new Map();
+    for (let position = 0; position < list.length; position += 1) sharedIndex.set(list[position]!, position);
+  }
+  sharedList = list;
+  index = sharedIndex;
+  positions.set(list, index);
+  return index;
+}
+
+function startsWith(list: readonly ClientId[], prefix: readonly ClientId[]): boolean {
+  for (let position = 0; position < prefix.length; position += 1) if (list[position] !== prefix[position]) return false;
+  return true;
+}
+
 /** Where `id` stands in `list`, or -1. */
 export function positionIn(list: readonly ClientId[], id: ClientId): number {
   if (list.length <= SCAN_LIMIT) return list.indexOf(id);
-  let index = positions.get(list);
-  if (index === undefined) {
-    index = new Map();
-    for (let position = 0; position < list.length; position += 1) index.set(list[position]!, position);
-    positions.set(list, index);
-  }
-  return index.get(id) ?? -1;
+  const position = indexOf(list).get(id);
+  return position !== undefined && position < list.length && list[position] === id ? position : -1;
 }
 
 /** Whether `list` holds `id`. */
