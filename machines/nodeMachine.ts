@@ -138,7 +138,14 @@ export type RelayConnectionEvent =
   | { type: 'relay.connecting' }
   /** The relay answered ping `seq`. */
   | { type: 'relay.pong'; seq: number }
-  | { type: 'relay.closed'; reason?: string };
+  | { type: 'relay.closed'; reason?: string }
+  /**
+   * Several `ring {joined}` frames that arrived together, in order: one event instead of one per
+   * frame (a connection may batch what one read of its socket brought; node/relayConnection.ts).
+   * A join changes nothing but the member list in any state, so the batch is the same as the
+   * frames one by one.
+   */
+  | { type: 'ring.joined'; ids: ClientId[] };
 
 /** Commands from outside: the inspector's button, and the library's resign and leave. */
 export type ControlEvent = { type: 'startElection' } | { type: 'resign' } | { type: 'leave' };
@@ -444,6 +451,15 @@ export const nodeMachine = setup({
         standing: !context.leaving,
       });
     }),
+    rememberJoined: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ring.joined') return;
+      let { members } = context;
+      for (const joined of event.ids) {
+        members = members.withJoined(joined);
+        enqueue.emit({ type: 'membershipChanged', members, joined });
+      }
+      enqueue.assign({ members });
+    }),
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ring') return;
       const members = applyRingChange(context.members, event);
@@ -618,6 +634,7 @@ export const nodeMachine = setup({
           { guard: 'leaderLeft', target: '.awaiting', actions: 'rememberMembers' },
           { actions: 'rememberMembers' },
         ],
+        'ring.joined': { actions: 'rememberJoined' },
         checkLeader: { actions: 'redirectCheck' },
         error: { actions: 'reportRelayError' },
       },

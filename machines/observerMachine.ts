@@ -92,6 +92,7 @@ export const observerMachine = setup({
     }),
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type === 'ring') enqueue.assign({ members: applyRingChange(context.members, event) });
+      if (event.type === 'ring.joined') enqueue.assign({ members: event.ids.reduce((members, id) => members.withJoined(id), context.members) });
     }),
     reportLeaderGone: enqueueActions(({ context, enqueue }) => {
       if (context.leader !== null) enqueue.emit({ type: 'leaderGone', leader: context.leader });
@@ -151,6 +152,7 @@ export const observerMachine = setup({
           { guard: 'leaderLeft', actions: ['rememberMembers', 'reportLeaderGone'] },
           { actions: 'rememberMembers' },
         ],
+        'ring.joined': { actions: 'rememberMembers' },
         newLeader: { guard: 'isNewerLeader', actions: 'adoptLeader' },
       },
     },

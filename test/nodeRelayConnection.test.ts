@@ -20,6 +20,8 @@ interface Scripted {
 interface Script {
   /** Frames to send before the welcome. */
   beforeWelcome?: (socket: WebSocket) => void;
+  /** Frames to send right after the welcome. */
+  afterWelcome?: (socket: WebSocket) => void;
   /** The first link goes dead (stops reading: no frames, no pongs) once the node leads on it. */
   deadOnceLeading?: boolean;
   /**
@@ -50,6 +52,7 @@ async function scriptedRelay(script: Script = {}, port = 0): Promise<Scripted> {
     let checks: NodeJS.Timeout | undefined;
     script.beforeWelcome?.(socket);
     socket.send(JSON.stringify({ type: 'welcome', clientId: 'n7', protocol: 1, members: ['n7'], leader }));
+    script.afterWelcome?.(socket);
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as { type: string; leaderId?: string; rank?: number; term?: number };
       if (frame.type === 'election') socket.send(JSON.stringify({ ...frame, from: 'n7' }));
@@ -132,6 +135,37 @@ describe('the relay connection', () => {
     // Frames keep arriving, but no round trip is confirmed: that is not a lease.
     await waitFor(() => lostAfterMs !== null, 'the one-way link to cost the leadership');
     expect(lostAfterMs).toBeLessThan(0.8 * timing.leaderTimeoutMs);
+  });
+
+  it('takes a burst of joins read at once as the same joins one by one, in order with what follows', async () => {
+    relay = await scriptedRelay({
+      afterWelcome(socket) {
+        // One write, so the node reads the burst in one go, as from a relay flushing a turn of joins.
+        const raw = (socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+        raw.cork();
+        for (const id of ['n8', 'n9', 'n10']) socket.send(JSON.stringify({ type: 'ring', joined: id }));
+        socket.send(JSON.stringify({ type: 'ring', left: 'n9' }));
+        socket.send(JSON.stringify({ type: 'ring', joined: 'n11' }));
+        raw.uncork();
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const events: string[] = [];
+    node = await joinRing({
+      relay: relay.url,
+      rank: 5,
+      logger,
+      timing: FAST,
+      inspect: (inspection) => {
+        if (inspection.type === '@xstate.event' && inspection.event.type.startsWith('ring')) events.push(inspection.event.type);
+      },
+    });
+    await waitFor(() => node!.members().length === 4 || undefined, 'the joins and the leave');
+    expect(node.members()).toEqual(['n7', 'n8', 'n10', 'n11']);
+    const joined = lines.filter((line) => line.msg === 'member joined');
+    expect(joined.map((line) => [line.memberId, line.memberCount])).toEqual([['n8', 2], ['n9', 3], ['n10', 4], ['n11', 4]]);
+    // The three joins before the leave went to the machine as one event.
+    expect(events.slice(0, 2)).toEqual(['ring.joined', 'ring']);
   });
 
   it('logs and drops bad frames from the relay, and still joins', async () => {
