@@ -53,6 +53,11 @@ describe('inspection ingest: what is accepted', () => {
     expect(accepted(snapshotMessage)).toMatchObject({ type: '@xstate.snapshot', event: { kind: 'frame', type: 'answerLeader', frame: { type: 'answerLeader', from: 'n1', term: 3 } } });
     // Events that are not frames are kept by their type alone.
     expect(accepted({ type: '@xstate.event', sessionId: 's', event: { type: 'relay.closed', reason: { huge: 'x'.repeat(1000) } } })).toMatchObject({ event: { kind: 'other', type: 'relay.closed' } });
+    // A batch of joins says who joined; a malformed one is refused like a malformed frame.
+    expect(accepted({ type: '@xstate.event', sessionId: 's', event: { type: 'ring.joined', ids: ['n8', 'n9'] } })).toMatchObject({
+      event: { kind: 'other', type: 'ring.joined', detail: 'n8, n9 joined' },
+    });
+    expect(rejection({ type: '@xstate.event', sessionId: 's', event: { type: 'ring.joined', ids: [{ id: 'n8' }] } })).toMatch(/ring\.joined/);
     // A child actor's snapshot (a callback actor) has no state value and no context.
     expect(accepted({ type: '@xstate.actor', sessionId: 's:1', parentId: 's:0', snapshot: { status: 'active' } })).toMatchObject({ snapshot: { statePath: 'unknown', context: {} } });
     // Other @xstate.* types are passed on (to the Stately bridge), not read.

@@ -44,7 +44,8 @@ export interface SnapshotFacts {
 export type InspectedEvent =
   | { kind: 'frame'; type: Frame['type']; frame: Frame }
   | { kind: 'send'; type: 'send'; frame: ClientFrame }
-  | { kind: 'other'; type: string };
+  /** Any other event; `detail` for the few whose content is worth a line (a batch of joins). */
+  | { kind: 'other'; type: string; detail?: string };
 
 export type IngestMessage =
   | { type: '@xstate.actor'; sessionId: string; parentId: string | null; name: string | null; snapshot: SnapshotFacts | null }
@@ -166,6 +167,11 @@ function event(value: unknown): InspectedEvent {
     const parsed = parseClientFrame(record.frame);
     if (!parsed.ok) throw new Invalid(`"event.frame" of a send is not a client frame: ${parsed.detail}`);
     return { kind: 'send', type, frame: withinListLimits(parsed.frame) };
+  }
+  if (type === 'ring.joined') {
+    // The joins one read of a node's socket brought, as one event (node/relayConnection.ts).
+    const ids = idList(record.ids, '"event.ids" of ring.joined');
+    return { kind: 'other', type, detail: `${ids.join(', ')} joined` };
   }
   return { kind: 'other', type };
 }

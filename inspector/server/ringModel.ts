@@ -495,7 +495,7 @@ function describeReason(lastEvent: string): string {
 }
 
 function summarize(event: InspectedEvent): string {
-  if (event.kind === 'other') return '';
+  if (event.kind === 'other') return event.detail ?? '';
   const frame: Frame = event.frame;
   switch (frame.type) {
     case 'welcome':
