@@ -11,7 +11,7 @@ import { parseOptions, renderHelp } from '../runtime/options.js';
 import { NODE_SUMMARY, NODE_USAGE, nodeOptionSpecs } from './config.js';
 import { RelayConnectionError } from './connectFailure.js';
 import { joinRing, type RingNode } from './joinRing.js';
-import { checkRingOptions, handleSignals } from './ringCommand.js';
+import { checkRingOptions, handleSignals, joinOptionsFrom } from './ringCommand.js';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(nodeOptionSpecs, argv, env);
@@ -42,22 +42,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   };
 
   try {
-    node = await joinRing({
-      relay: options.relay,
-      ...(options.rank === undefined ? {} : { rank: options.rank }),
-      ...(options.token === undefined ? {} : { token: options.token }),
-      ...(options.ring === undefined ? {} : { ring: options.ring }),
-      ...(options.meta === undefined ? {} : { meta: options.meta }),
-      logger,
-      signal: leaving.signal,
-      connectTimeoutMs: options.connectTimeoutMs,
-      timing: {
-        checkIntervalMs: options.checkIntervalMs,
-        leaderTimeoutMs: options.leaderTimeoutMs,
-        electionTimeoutMs: options.electionTimeoutMs,
-      },
-      ...(inspection.inspect ? { inspect: inspection.inspect } : {}),
-    });
+    node = await joinRing(joinOptionsFrom(options, { logger, signal: leaving.signal, inspect: inspection.inspect }));
   } catch (error) {
     cleanUp();
     // A signal before the welcome is still a graceful leave.

@@ -117,10 +117,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     const closeWaiters: Array<() => void> = [];
     /** Never welcomed yet: a refusal that retrying cannot change ends the join. */
     const neverWelcomed = () => reconnect.resumeId === null;
-    /** The socket whose welcome came (a `drop` of any other is of an unanswered handshake). */
-    let welcomedSocket: WebSocket | null = null;
-    /** Sockets dropped by the machine before their welcome: their failure is a timeout. */
-    const droppedUnwelcomed = new WeakSet<WebSocket>();
+    /** Sockets the machine dropped: one that had not even opened took a whole lease to (a timeout). */
+    const dropped = new WeakSet<WebSocket>();
 
     const connect = () => {
       const url = reconnect.joinUrl(options.url, options.join);
@@ -163,7 +161,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       ws.on('message', receiveFrame);
       ws.on('error', (error) => {
         lastError = error.message;
-        if (!opened) failure ??= droppedUnwelcomed.has(ws) ? unwelcomedAttempt(options.heartbeatTimeoutMs) : erroredAttempt(error);
+        if (!opened) failure ??= dropped.has(ws) ? unwelcomedAttempt(options.heartbeatTimeoutMs) : erroredAttempt(error);
       });
       ws.on('close', (code, reasonBuffer) => {
         if (socket === ws) socket = null;
@@ -209,10 +207,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         holdJoin(frame.joined);
         return;
       }
-      if (frame.type === 'welcome') {
-        welcomedSocket = socket;
-        options.onWelcome?.(frame, reconnect.welcomed(frame));
-      }
+      if (frame.type === 'welcome') options.onWelcome?.(frame, reconnect.welcomed(frame));
       sendBack(frame);
     };
 
@@ -226,9 +221,9 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           if (socket?.readyState === WebSocket.OPEN) socket.ping(String(command.seq));
           return;
         case 'drop':
-          // The machine judged the link dead: cut it; the close handler reconnects. Before the
-          // welcome, that verdict is a handshake that took a whole lease (a timeout, not a refusal).
-          if (socket !== null && socket !== welcomedSocket) droppedUnwelcomed.add(socket);
+          // The machine judged the link dead: cut it; the close handler reconnects. (A socket that
+          // opened and closed before its welcome already counts as a timeout: closedBeforeWelcome.)
+          if (socket !== null) dropped.add(socket);
           socket?.terminate();
           return;
         case 'close':

@@ -1,9 +1,12 @@
 /**
  * What the ring-facing subcommands (`node`, `run`, `watch`) share around the library: checking `--ring`
  * and `--meta` as the relay will (a ConfigError that names the flag and its variable: exit 2),
- * and installing signal handlers that are removed again when the command is done.
+ * the `joinRing` options a member's flags give, and installing signal handlers that are removed
+ * again when the command is done.
  */
-import { checkRingAndMeta } from './joinRing.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Meta } from '../machines/protocol.js';
+import { checkRingAndMeta, type JoinRingOptions } from './joinRing.js';
 import { ConfigError } from '../runtime/options.js';
 
 export function checkRingOptions(options: { ring?: unknown; meta?: unknown }): void {
@@ -14,6 +17,36 @@ export function checkRingOptions(options: { ring?: unknown; meta?: unknown }): v
     const message = (error as Error).message.replace(/^: ring\b/, '--ring (env RING)').replace(/^: meta\b/, '--meta (env NODE_META)');
     throw new ConfigError(message);
   }
+}
+
+/** The flags of a command that joins as a member (`node`, `run`): node/config.ts's options. */
+export interface MemberFlags {
+  relay: string;
+  rank?: number | undefined;
+  token?: string | undefined;
+  ring?: string | undefined;
+  meta?: Meta | undefined;
+  connectTimeoutMs: number;
+  checkIntervalMs: number;
+  leaderTimeoutMs: number;
+  electionTimeoutMs: number;
+}
+
+/** `joinRing`'s options from a member's flags, with what the command itself brings. */
+export function joinOptionsFrom(
+  flags: MemberFlags,
+  own: { logger: Logger; signal: AbortSignal; inspect?: JoinRingOptions['inspect'] },
+): JoinRingOptions {
+  return {
+    relay: flags.relay,
+    rank: flags.rank,
+    token: flags.token,
+    ring: flags.ring,
+    meta: flags.meta,
+    connectTimeoutMs: flags.connectTimeoutMs,
+    timing: { checkIntervalMs: flags.checkIntervalMs, leaderTimeoutMs: flags.leaderTimeoutMs, electionTimeoutMs: flags.electionTimeoutMs },
+    ...own,
+  };
 }
 
 /** Handles each signal named; returns the function that stops handling them. */

@@ -10,7 +10,7 @@ import { joinRing, type RingNode } from '../../node/joinRing.js';
 import { createInspection } from '../../runtime/inspection.js';
 import { createLogger } from '../../runtime/logger.js';
 import { renderHelp } from '../../runtime/options.js';
-import { checkRingOptions, handleSignals } from '../../node/ringCommand.js';
+import { checkRingOptions, handleSignals, joinOptionsFrom } from '../../node/ringCommand.js';
 import { exitStatusOf, startCommand } from './commandProcess.js';
 import { findExecutable } from './findExecutable.js';
 import { parseRunArguments, RUN_SUMMARY, RUN_USAGE, runOptionSpecs } from './options.js';
@@ -57,19 +57,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   };
 
   try {
-    node = await joinRing({
-      relay: options.relay,
-      rank: options.rank,
-      token: options.token,
-      ring: options.ring,
-      meta: options.meta,
-      logger,
-      // Only the join: once in, the sidecar leaves after its command has stopped, never before.
-      signal: cancelJoin.signal,
-      connectTimeoutMs: options.connectTimeoutMs,
-      timing: { checkIntervalMs: options.checkIntervalMs, leaderTimeoutMs: options.leaderTimeoutMs, electionTimeoutMs: options.electionTimeoutMs },
-      ...(inspection.inspect ? { inspect: inspection.inspect } : {}),
-    });
+    // Only the join is cancelled by a signal: once in, the sidecar leaves after its command has stopped, never before.
+    node = await joinRing(joinOptionsFrom(options, { logger, signal: cancelJoin.signal, inspect: inspection.inspect }));
   } catch (error) {
     cleanUp();
     if (stopping.signal.aborted) return STOPPED;
