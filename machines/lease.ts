@@ -112,11 +112,6 @@ export function leaseOnConnecting(context: LeaseContext, effects: LeaseEffects):
   arm(context, timer, effects);
 }
 
-/** The handshake's lease ran out (`endsHandshake`): no request is waiting any more. */
-export function leaseOnHandshakeLost(context: LeaseContext, effects: LeaseEffects): void {
-  effects.assign({ pingSeq: context.pingSeq, confirmedSeq: context.confirmedSeq, handshaking: false });
-}
-
 /** `welcome`: the handshake's round trip is confirmed (or a lease starts from it). */
 export function leaseOnWelcome(context: LeaseContext, effects: LeaseEffects): void {
   const { lease, timer } = confirmHandshake(context);

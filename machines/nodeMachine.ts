@@ -40,7 +40,7 @@ import {
   type WelcomeFrame,
 } from './protocol.js';
 import { jittered } from './random.js';
-import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnHandshakeLost, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, type LeaseState } from './lease.js';
+import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { applyRingChange, successorOf } from './ring.js';
 
@@ -400,11 +400,8 @@ export const nodeMachine = setup({
   actions: {
     // ---- the link and its lease (machines/lease.ts has the arithmetic) ----
     startHandshakeLease: enqueueActions(({ context, enqueue }) => leaseOnConnecting(context, enqueue)),
-    dropHandshake: enqueueActions(({ context, enqueue }) => {
-      leaseOnHandshakeLost(context, enqueue);
-      enqueue.emit({ type: 'leaseLapsed', seq: context.pingSeq });
-      enqueue(command({ type: 'drop' }));
-    }),
+    /** The upgrade request's lease ran out (`endsHandshake`): nothing is waiting for a welcome any more. */
+    endHandshake: assign({ handshaking: false }),
     confirmHandshake: enqueueActions(({ context, enqueue }) => leaseOnWelcome(context, enqueue)),
     scheduleHeartbeat: enqueueActions(({ context, enqueue }) => {
       enqueue.raise({ type: 'heartbeat' }, { delay: heartbeatIntervalOf(context.timing), id: HEARTBEAT_TIMER });
@@ -451,24 +448,16 @@ export const nodeMachine = setup({
         standing: !context.leaving,
       });
     }),
-    rememberJoined: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'ring.joined') return;
-      let { members } = context;
-      for (const joined of event.ids) {
-        members = members.withJoined(joined);
-        enqueue.emit({ type: 'membershipChanged', members, joined });
-      }
-      enqueue.assign({ members });
-    }),
+    /** A `ring` change, or a batch of joins (`ring.joined`), each told as it is applied. */
     rememberMembers: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'ring') return;
-      const members = applyRingChange(context.members, event);
-      enqueue.emit({
-        type: 'membershipChanged',
-        members,
-        ...(event.joined === undefined ? {} : { joined: event.joined }),
-        ...(event.left === undefined ? {} : { left: event.left }),
-      });
+      const changes: Array<Pick<RingFrame, 'joined' | 'left'>> =
+        event.type === 'ring.joined' ? event.ids.map((joined) => ({ joined })) : event.type === 'ring' ? [event] : [];
+      let { members } = context;
+      for (const change of changes) {
+        members = applyRingChange(members, change);
+        const { joined, left } = change;
+        enqueue.emit({ type: 'membershipChanged', members, ...(joined === undefined ? {} : { joined }), ...(left === undefined ? {} : { left }) });
+      }
       enqueue.assign({ members });
     }),
     forgetRound: assign({ round: null }),
@@ -599,7 +588,7 @@ export const nodeMachine = setup({
         'relay.connecting': { actions: 'startHandshakeLease' },
         // The upgrade request's round trip took a whole lease: drop the link and dial again
         // (machines/lease.ts, `endsHandshake`), rather than trust a welcome that may be stale.
-        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: 'dropHandshake' },
+        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: ['endHandshake', 'dropLink'] },
         welcome: { target: 'online', actions: ['rememberWelcome', 'confirmHandshake', 'scheduleHeartbeat'] },
         leave: { target: 'left', actions: 'markLeaving' },
       },
@@ -634,7 +623,7 @@ export const nodeMachine = setup({
           { guard: 'leaderLeft', target: '.awaiting', actions: 'rememberMembers' },
           { actions: 'rememberMembers' },
         ],
-        'ring.joined': { actions: 'rememberJoined' },
+        'ring.joined': { actions: 'rememberMembers' },
         checkLeader: { actions: 'redirectCheck' },
         error: { actions: 'reportRelayError' },
       },

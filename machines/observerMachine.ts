@@ -10,9 +10,9 @@
  * What it calls the leader is what a member would name: the newest announced leader, while it is
  * a member of the ring.
  */
-import { enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { supersedes } from './election.js';
-import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnHandshakeLost, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, NO_LEASE, type LeaseState } from './lease.js';
+import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, NO_LEASE, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { heartbeatIntervalOf, leaderAfterWelcome, resolveTiming, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from './nodeMachine.js';
 import { MAX_TERM, type ClientId, type LeaderInfo } from './protocol.js';
@@ -74,11 +74,8 @@ export const observerMachine = setup({
   },
   actions: {
     startHandshakeLease: enqueueActions(({ context, enqueue }) => leaseOnConnecting(context, enqueue)),
-    dropHandshake: enqueueActions(({ context, enqueue }) => {
-      leaseOnHandshakeLost(context, enqueue);
-      enqueue.emit({ type: 'leaseLapsed', seq: context.pingSeq });
-      enqueue(command({ type: 'drop' }));
-    }),
+    /** The upgrade request's lease ran out (`endsHandshake`): nothing is waiting for a welcome any more. */
+    endHandshake: assign({ handshaking: false }),
     rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'welcome') return;
       const members = MemberList.from(event.members);
@@ -138,7 +135,7 @@ export const observerMachine = setup({
       on: {
         'relay.connecting': { actions: 'startHandshakeLease' },
         // As for a node: a handshake that takes a whole lease is dropped and dialled again.
-        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: 'dropHandshake' },
+        'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: ['endHandshake', 'dropLink'] },
         welcome: { target: 'watching', actions: 'rememberWelcome' },
       },
     },

@@ -91,6 +91,20 @@ describe('node machine: joining', () => {
     expect(step(follower(), { type: 'startElection' }).snapshot.value).toEqual({ online: 'electing' });
   });
 
+  it('a reconnecting leader whose handshake took a whole lease does not reclaim the lead', () => {
+    let { snapshot } = step(start(9), welcome('n1', ['n1'], null));
+    snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
+    snapshot = step(snapshot, election([['n1', 9]], 1)).snapshot;
+    snapshot = step(snapshot, { type: 'relay.closed' }).snapshot;
+    snapshot = step(snapshot, { type: 'relay.connecting' }).snapshot;
+    // No welcome within the lease: like any lapsed lease, it may have been replaced meanwhile.
+    snapshot = step(snapshot, { type: 'lease.expired', seq: snapshot.context.pingSeq }).snapshot;
+    snapshot = step(snapshot, { type: 'relay.connecting' }).snapshot;
+    const back = step(snapshot, welcome('n1', ['n2', 'n1'], null));
+    expect(back.snapshot.value).toEqual({ online: 'awaiting' });
+    expect(back.sent).toEqual([]);
+  });
+
   it('a reconnecting leader that kept its id leads again and re-announces itself', () => {
     let { snapshot } = step(start(9), welcome('n1', ['n1'], null));
     snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
