@@ -22,7 +22,10 @@ export interface HostConfig {
   nodes: number;
   elections: number;
   crashes: number;
-  /** Joins in flight at once; large rings join one at a time (see bench/README.md). */
+  /**
+   * Joins in flight at once (default 20), as processes started together join: the relay tells the
+   * members of the joins it admitted in one turn in one write (see bench/README.md, Rings of 1,000).
+   */
   parallelJoins?: number;
   /**
    * A raw relay: N bare clients join it and a token lap is run right before each election lap,
@@ -41,6 +44,11 @@ export interface HostResult {
   nodes: number;
   joinMs: number;
   electionMs: number[];
+  /**
+   * The untimed warm-up laps run before the trials (election laps, and as many raw laps of each
+   * kind): the first one is the cold lap a long-idle ring would see.
+   */
+  warmUpElectionMs: number[];
   /** Raw token laps of the same N, one before each election lap (empty without rawRelayUrl). */
   rawLapMs: number[];
   /** Raw growing laps (bare clients appending to `eligible`) of the same N, one before each election lap. */
@@ -85,7 +93,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
   try {
     const joinStart = performance.now();
     await ring.grow(config.nodes, {
-      parallel: config.parallelJoins ?? (config.nodes > 200 ? 1 : 20),
+      parallel: config.parallelJoins ?? 20,
       progress: (joined) => {
         if (joined % 100 === 0 || joined === config.nodes) say({ progress: `${joined}/${config.nodes} nodes joined` });
       },
@@ -103,10 +111,17 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
     const rawLapMs: number[] = [];
     const rawGrowingLapMs: number[] = [];
     const rawClients = config.rawRelayUrl && config.elections > 0 ? await connectClients(config.rawRelayUrl, config.nodes) : [];
+    // Both sides warm up alike before anything is timed: the same number of untimed laps, so the
+    // JIT has seen the election path (the node machine, the relay machine, the frame checks) as
+    // often as the bare clients' few lines. Cold, the first laps of a fresh process measure V8
+    // compiling the machines, not a lap (the cold lap is kept in the row's note).
+    const warmUps = config.elections > 0 ? warmUpLapsFor(config.nodes) : 0;
     if (rawClients.length > 0) {
-      await measureLaps(rawClients, 2);
-      await measureGrowingLaps(rawClients, 2);
+      await measureLaps(rawClients, warmUps);
+      await measureGrowingLaps(rawClients, warmUps);
     }
+    const warmUpElectionMs: number[] = [];
+    for (let lap = 0; lap < warmUps; lap += 1) warmUpElectionMs.push((await ring.election(initiatorFor(ring, lap))).ms);
     // Each election lap is paired with a token lap and a growing lap right before it, so all
     // three see the same machine load.
     for (let trial = 0; trial < config.elections; trial += 1) {
@@ -114,11 +129,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
         rawLapMs.push(...(await measureLaps(rawClients, 1)));
         rawGrowingLapMs.push(...(await measureGrowingLaps(rawClients, 1)));
       }
-      // A different initiator each time, never the leader, so the lap always goes all the way round.
-      const leader = ring.agreement();
-      let initiator = (trial * 7 + 1) % ring.nodes.length;
-      if (ring.nodes[initiator]!.id === leader?.id) initiator = (initiator + 1) % ring.nodes.length;
-      const { ms } = await ring.election(initiator);
+      const { ms } = await ring.election(initiatorFor(ring, warmUps + trial));
       electionMs.push(ms);
       say({
         progress: `election lap N=${config.nodes} trial ${trial + 1}/${config.elections}: ${ms.toFixed(1)} ms${rawClients.length > 0 ? ` (just before: raw token lap ${rawLapMs.at(-1)!.toFixed(1)} ms, raw growing lap ${rawGrowingLapMs.at(-1)!.toFixed(1)} ms)` : ''}`,
@@ -143,6 +154,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
       nodes: config.nodes,
       joinMs,
       electionMs,
+      warmUpElectionMs,
       rawLapMs,
       rawGrowingLapMs,
       crashes,
@@ -154,6 +166,18 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
   } finally {
     await ring.close();
   }
+}
+
+/** Untimed laps before the trials: enough for V8 to optimise the election path, few at N = 1,000 (a lap there takes seconds). */
+function warmUpLapsFor(nodes: number): number {
+  return nodes <= 100 ? 10 : 2;
+}
+
+/** A different initiator each lap, never the leader, so the lap always goes all the way round. */
+function initiatorFor(ring: InProcessRing, lap: number): number {
+  const leader = ring.agreement();
+  const initiator = (lap * 7 + 1) % ring.nodes.length;
+  return ring.nodes[initiator]!.id === leader?.id ? (initiator + 1) % ring.nodes.length : initiator;
 }
 
 /** One crash trial: a crashable top-rank node joins, wins an election it starts, and its socket closes. */

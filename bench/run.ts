@@ -269,7 +269,11 @@ class Runner {
         growing ?? (token ? { label: `raw lap N=${size}`, summary: token } : undefined),
       );
       const toToken = token ? row.summary.median / token.median : undefined;
-      if (toToken !== undefined) row.note = `${toToken.toFixed(2)}x the interleaved raw token lap, ${formatNumber(token!.median, 'ms')} ms`;
+      const notes: string[] = [];
+      if (toToken !== undefined) notes.push(`${toToken.toFixed(2)}x the interleaved raw token lap, ${formatNumber(token!.median, 'ms')} ms`);
+      const coldLap = result.warmUpElectionMs[0];
+      if (coldLap !== undefined) notes.push(`after ${result.warmUpElectionMs.length} untimed warm-up laps; the first, cold: ${formatNumber(coldLap, 'ms')} ms`);
+      if (notes.length > 0) row.note = notes.join('; ');
       if (growing && row.ratio !== undefined) {
         const lapGoal = size <= 100 && toToken !== undefined;
         row.goal = {
