@@ -98,13 +98,25 @@ describe('relay machine: routing', () => {
     const ring = relay();
     for (let index = 0; index < 3; index += 1) ring.join();
     ring.actor.send({ type: 'disconnect', id: 'n2' });
-    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n3'], frame: { type: 'ring', left: 'n2' } });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n3', 'n1'], frame: { type: 'ring', left: 'n2' } });
     ring.send('n1', lap('n1', 1, [['n1', 1]]));
     expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n3'], frame: { ...lap('n1', 1, [['n1', 1]]), from: 'n1' } });
     ring.send('n3', { type: 'checkLeader', to: 'n1', nonce: '1' });
     expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'checkLeader', to: 'n1', nonce: '1', from: 'n3' } });
     expect(recipients({ members: ['n1', 'n3'], bypassed: [] }, 'n3', 'next')).toEqual(['n1']);
     expect(recipients({ members: ['n1', 'n2', 'n3'], bypassed: [] }, 'n2', 'all')).toEqual(['n1', 'n3']);
+  });
+
+  it("tells a leaver's successor first, then the rest in ring order, then observers", () => {
+    const ring = relay();
+    for (let index = 0; index < 5; index += 1) ring.join();
+    ring.actor.send({ type: 'connect', connection: 99, resume: null, host: null, role: 'observer' });
+    const observer = ring.of('admitted').find((event) => event.connection === 99)!.id;
+    ring.actor.send({ type: 'disconnect', id: 'n3' });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n4', 'n5', 'n1', 'n2', observer], frame: { type: 'ring', left: 'n3' } });
+    // The last in ring order: its successor is the first.
+    ring.actor.send({ type: 'disconnect', id: 'n5' });
+    expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1', 'n2', 'n4', observer], frame: { type: 'ring', left: 'n5' } });
   });
 
   it('answers a frame for an unknown member with unknown_target and ignores frames of departed members', () => {
