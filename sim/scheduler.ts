@@ -1,6 +1,9 @@
 /**
  * Virtual time and the agenda of things that happen at it. Events at the same instant run in
  * the order they were scheduled, so a run depends only on its seed.
+ *
+ * A step may leave work for its own end (`atEndOfStep`), like a microtask in Node: it runs
+ * after the step and before the next one, in the order it was left.
  */
 
 interface Entry {
@@ -12,6 +15,7 @@ interface Entry {
 export class Scheduler {
   private heap: Entry[] = [];
   private seq = 0;
+  private endOfStep: Array<() => void> = [];
   now = 0;
 
   /** Runs `run` at virtual time `at` (never earlier than now). */
@@ -21,6 +25,11 @@ export class Scheduler {
 
   after(delay: number, run: () => void): void {
     this.at(this.now + delay, run);
+  }
+
+  /** Runs `run` once the step under way is over (work it leaves there runs too). */
+  atEndOfStep(run: () => void): void {
+    this.endOfStep.push(run);
   }
 
   get pending(): number {
@@ -38,6 +47,8 @@ export class Scheduler {
     if (entry === undefined) return false;
     this.now = entry.at;
     entry.run();
+    for (let index = 0; index < this.endOfStep.length; index += 1) this.endOfStep[index]!();
+    this.endOfStep.length = 0;
     return true;
   }
 
