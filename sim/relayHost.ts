@@ -202,18 +202,17 @@ export class SimRelay {
       return;
     }
     this.events.delivered(frame, to.length);
+    const received = parsed.frame;
+    const election = frame.type === 'election';
+    const lost = election ? () => this.events.electionInFlight(-1) : undefined;
     for (const id of to) {
       const side = this.members.get(id);
       if (side === undefined) {
         this.events.broken(`the relay machine delivered to ${id}, which has no socket`);
         continue;
       }
-      const election = frame.type === 'election';
       if (election) this.events.electionInFlight(1);
-      side.socket.down.send(
-        () => this.events.frameFor(side, parsed.frame),
-        election ? () => this.events.electionInFlight(-1) : undefined,
-      );
+      side.socket.down.send(() => this.events.frameFor(side, received), lost);
     }
   }
 

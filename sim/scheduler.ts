@@ -52,16 +52,20 @@ export class Scheduler {
     return true;
   }
 
+  // A binary heap ordered by (at, seq). Sifting moves a hole rather than swapping pairs: this
+  // runs for every frame and timer of a run.
   private push(entry: Entry): void {
     const heap = this.heap;
+    let index = heap.length;
     heap.push(entry);
-    let index = heap.length - 1;
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (!before(heap[index]!, heap[parent]!)) break;
-      [heap[index], heap[parent]] = [heap[parent]!, heap[index]!];
+      const above = heap[parent]!;
+      if (!before(entry, above)) break;
+      heap[index] = above;
       index = parent;
     }
+    heap[index] = entry;
   }
 
   private pop(): Entry | undefined {
@@ -69,18 +73,19 @@ export class Scheduler {
     const top = heap[0];
     const last = heap.pop();
     if (top === undefined || last === undefined || heap.length === 0) return top;
-    heap[0] = last;
+    const size = heap.length;
     let index = 0;
     for (;;) {
       const left = 2 * index + 1;
+      if (left >= size) break;
       const right = left + 1;
-      let smallest = index;
-      if (left < heap.length && before(heap[left]!, heap[smallest]!)) smallest = left;
-      if (right < heap.length && before(heap[right]!, heap[smallest]!)) smallest = right;
-      if (smallest === index) break;
-      [heap[index], heap[smallest]] = [heap[smallest]!, heap[index]!];
-      index = smallest;
+      const child = right < size && before(heap[right]!, heap[left]!) ? right : left;
+      const below = heap[child]!;
+      if (!before(below, last)) break;
+      heap[index] = below;
+      index = child;
     }
+    heap[index] = last;
     return top;
   }
 }
