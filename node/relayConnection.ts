@@ -17,7 +17,7 @@
  */
 import { WebSocket, type RawData } from 'ws';
 import { fromCallback, type AnyEventObject, type CallbackLogicFunction } from 'xstate';
-import { encodeFrame, parseFrame, type ClientId, type WelcomeFrame } from '../machines/protocol.js';
+import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol.js';
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
@@ -30,6 +30,7 @@ import {
   unwelcomedAttempt,
   type FailedAttempt,
 } from './connectFailure.js';
+import { joinBatch } from './joinBatch.js';
 import { ReconnectState, type JoinDetails } from './reconnect.js';
 
 export interface RelayConnectionOptions {
@@ -92,25 +93,9 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       options.beforeEvent?.();
       toMachine(event);
     };
-    // `ring {joined}` frames that one read of the socket brought (a burst of joins the relay
-    // wrote in one turn) go to the machine as one `ring.joined` event, in order, once the read is
-    // handled; anything else for the machine first delivers what is pending. At 1,000 members
-    // assembling, that is most of what a node does.
-    let pendingJoins: ClientId[] = [];
-    const flushJoins = () => {
-      if (pendingJoins.length === 0) return;
-      const ids = pendingJoins;
-      pendingJoins = [];
-      deliver(ids.length === 1 ? { type: 'ring', joined: ids[0]! } : { type: 'ring.joined', ids });
-    };
-    const sendBack = (event: RelayConnectionEvent) => {
-      flushJoins();
-      deliver(event);
-    };
-    const holdJoin = (id: ClientId) => {
-      if (pendingJoins.length === 0) queueMicrotask(flushJoins);
-      pendingJoins.push(id);
-    };
+    // The `ring {joined}` frames of one socket read go to the machine as one `ring.joined` event
+    // (node/joinBatch.ts); `ws` emits the messages of one read together, so a microtask ends it.
+    const { send: sendBack, frame: toMachineFrame } = joinBatch(deliver, queueMicrotask);
     const reconnect = new ReconnectState();
     let retryTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
@@ -203,12 +188,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         return;
       }
       const frame = parsed.frame;
-      if (frame.type === 'ring' && frame.joined !== undefined) {
-        holdJoin(frame.joined);
-        return;
-      }
       if (frame.type === 'welcome') options.onWelcome?.(frame, reconnect.welcomed(frame));
-      sendBack(frame);
+      toMachineFrame(frame);
     };
 
     receive((command) => {

@@ -31,9 +31,27 @@ export class Network {
   }
 }
 
+/** A frame on its way: what happens when it arrives, or when a fault loses it. */
+interface InFlight {
+  arrive: () => void;
+  lost: (() => void) | undefined;
+}
+
+/**
+ * One direction of a socket.
+ *
+ * Frames that reach the far end at the same instant are one read there: they arrive in one step
+ * of the scheduler, in the order sent, with nothing from another link in between. That is what
+ * lets the node host hand the joins of one read to its machine as one event, as
+ * node/relayConnection.ts does with what one socket read brings (sim/nodeHost.ts). Frames share
+ * an instant the way bytes share a receive buffer: a frame is never delivered before the one
+ * sent ahead of it, so those queued behind a slow one arrive with it.
+ */
 export class Link {
   /** Arrival time of the last frame sent: frames never overtake each other. */
   private tail: number;
+  /** The read booked at `tail` that has not happened yet: a frame due then joins it. */
+  private read: InFlight[] | null = null;
   /** Frames sent before this time vanish (one-way loss). */
   lossUntil = Number.NEGATIVE_INFINITY;
   /** Frames sent before `until` take `extraMs` longer (a delay spike). */
@@ -46,7 +64,7 @@ export class Link {
   }
 
   /** When a frame sent now would arrive (and books that slot). */
-  arrival(): number {
+  private arrival(): number {
     const now = this.network.scheduler.now;
     const extra = now < this.spike.until ? this.spike.extraMs : 0;
     this.tail = Math.max(this.tail, now + this.network.linkDelay() + extra);
@@ -60,13 +78,22 @@ export class Link {
       lost?.();
       return;
     }
-    this.network.scheduler.at(this.arrival(), () => {
-      if (this.broken) {
-        this.network.lost += 1;
-        lost?.();
-        return;
+    const booked = this.tail;
+    const at = this.arrival();
+    if (this.read !== null && at === booked) {
+      this.read.push({ arrive, lost });
+      return;
+    }
+    const read: InFlight[] = [{ arrive, lost }];
+    this.read = read;
+    this.network.scheduler.at(at, () => {
+      if (this.read === read) this.read = null;
+      for (const frame of read) {
+        if (this.broken) {
+          this.network.lost += 1;
+          frame.lost?.();
+        } else frame.arrive();
       }
-      arrive();
     });
   }
 }

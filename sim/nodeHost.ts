@@ -14,6 +14,7 @@ import { createActor } from 'xstate';
 import { nodeMachine, type NodeActor, type NodeEmitted, type NodeEvent, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
 import { encodeFrame, parseClientFrame, type ClientFrame, type ClientId, type ServerFrame } from '../machines/protocol.js';
 import { DEFAULT_BACKOFF } from '../node/backoff.js';
+import { joinBatch } from '../node/joinBatch.js';
 import { ReconnectState } from '../node/reconnect.js';
 import { connectionSlot } from '../node/sharedMachine.js';
 import type { Network, Socket } from './network.js';
@@ -67,6 +68,15 @@ export class SimNode {
   private readonly reconnect = new ReconnectState();
   private backlog: Array<() => void> = [];
   private sendBack: ((event: NodeEvent) => void) | null = null;
+  /**
+   * Everything the connection tells the machine goes through here, so that the `ring {joined}`
+   * frames of one read (one step of the down link, sim/network.ts) reach it as one `ring.joined`
+   * event, exactly as node/relayConnection.ts hands over what one socket read brought.
+   */
+  private readonly toMachine = joinBatch(
+    (event) => this.sendBack?.(event),
+    (flush) => this.world.scheduler.atEndOfStep(flush),
+  );
   /** Told to leave for good: no more reconnects. */
   private closing = false;
 
@@ -190,7 +200,7 @@ export class SimNode {
     const socket: Socket = { serial: this.world.openSocket(this), up: network.link(), down: network.link() };
     const link: Link = { socket, side: null, closed: false };
     this.link = link;
-    this.sendBack?.({ type: 'relay.connecting' });
+    this.toMachine.send({ type: 'relay.connecting' });
     const resume = this.reconnect.resumeId;
     socket.up.send(() => {
       const relay = this.world.relay();
@@ -214,7 +224,7 @@ export class SimNode {
         this.reconnect.welcomed(frame);
         this.lastId = frame.clientId;
       }
-      this.sendBack?.(frame);
+      this.toMachine.frame(frame);
     });
   }
 
@@ -245,7 +255,7 @@ export class SimNode {
     link.closed = true;
     this.link = null;
     this.world.trace(`#${this.index} (${this.id}) sees its socket close`);
-    this.sendBack?.({ type: 'relay.closed' });
+    this.toMachine.send({ type: 'relay.closed' });
     this.scheduleReconnect();
   }
 
@@ -279,7 +289,7 @@ export class SimNode {
         // The relay's `ws` answers at once, if the relay runs and still holds this socket.
         link.socket.up.send(() => {
           if (!side.open) return;
-          link.socket.down.send(() => this.whenRunning(() => this.link === link && this.sendBack?.({ type: 'relay.pong', seq })));
+          link.socket.down.send(() => this.whenRunning(() => this.link === link && this.toMachine.send({ type: 'relay.pong', seq })));
         });
         return;
       }
@@ -297,6 +307,7 @@ export class SimNode {
 
   private send(frame: ClientFrame): void {
     this.world.sent(this, frame);
+    // On the wire and back, once: the relay host takes this parse as its own (sim/relayHost.ts).
     const text = encodeFrame(frame);
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
@@ -310,7 +321,7 @@ export class SimNode {
     const gone = election ? () => this.world.electionInFlight(-1) : undefined;
     link.socket.up.send(() => {
       const relay = this.world.relay();
-      if (link.side !== null && relay !== null) relay.receive(link.side, text);
+      if (link.side !== null && relay !== null) relay.receive(link.side, text, parsed.frame);
       gone?.();
     }, gone);
   }

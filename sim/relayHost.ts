@@ -5,10 +5,11 @@
  * over the links, and pings every member each heartbeat interval (relay/limits.ts), dropping one
  * that did not answer the previous ping, as relay/connections.ts does.
  *
- * Every frame is encoded and parsed on the way in and out, as on the wire.
+ * Every frame is encoded and parsed once on its way, as on the wire: a node's by the node host as
+ * it sends it, the relay's here as it delivers it (once for all its recipients).
  */
 import { createActor } from 'xstate';
-import { encodeFrame, parseClientFrame, parseFrame, type ClientFrame, type ClientId, type ServerFrame } from '../machines/protocol.js';
+import { encodeFrame, parseFrame, type ClientFrame, type ClientId, type ServerFrame } from '../machines/protocol.js';
 import { hasRoom, relayMachine, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
 import { effectiveLimits, heartbeatIntervalFor, DEFAULT_LIMITS } from '../relay/limits.js';
 import type { Socket } from './network.js';
@@ -99,21 +100,20 @@ export class SimRelay {
     return side.id === null ? null : side;
   }
 
-  /** A frame from a node arrived. */
-  receive(side: RelaySide, text: string): void {
+  /**
+   * A frame from a node arrived: its text as sent, and what parsing that text gave (the node host
+   * parsed it once as it went out, sim/nodeHost.ts; parsing is a pure function of the text, so the
+   * relay's own parse would give the same frame).
+   */
+  receive(side: RelaySide, text: string, frame: ClientFrame): void {
     if (!side.open || side.id === null) return;
     if (Buffer.byteLength(text) > this.maxPayloadBytes) {
       this.events.broken(`${side.id} sent a ${Buffer.byteLength(text)}-byte frame, over the relay's limit of ${this.maxPayloadBytes}`);
       this.drop(side, 'too_large');
       return;
     }
-    const parsed = parseClientFrame(text);
-    if (!parsed.ok) {
-      this.events.broken(`${side.id} sent a frame the relay refuses (${parsed.code}: ${parsed.detail})`);
-      return;
-    }
     const from = side.id;
-    this.run(() => this.actor.send({ type: 'frame', from, frame: parsed.frame as ClientFrame }));
+    this.run(() => this.actor.send({ type: 'frame', from, frame }));
   }
 
   /** A pong came back over the up link. */
@@ -202,18 +202,17 @@ export class SimRelay {
       return;
     }
     this.events.delivered(frame, to.length);
+    const received = parsed.frame;
+    const election = frame.type === 'election';
+    const lost = election ? () => this.events.electionInFlight(-1) : undefined;
     for (const id of to) {
       const side = this.members.get(id);
       if (side === undefined) {
         this.events.broken(`the relay machine delivered to ${id}, which has no socket`);
         continue;
       }
-      const election = frame.type === 'election';
       if (election) this.events.electionInFlight(1);
-      side.socket.down.send(
-        () => this.events.frameFor(side, parsed.frame),
-        election ? () => this.events.electionInFlight(-1) : undefined,
-      );
+      side.socket.down.send(() => this.events.frameFor(side, received), lost);
     }
   }
 

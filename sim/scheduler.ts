@@ -1,6 +1,9 @@
 /**
  * Virtual time and the agenda of things that happen at it. Events at the same instant run in
  * the order they were scheduled, so a run depends only on its seed.
+ *
+ * A step may leave work for its own end (`atEndOfStep`), like a microtask in Node: it runs
+ * after the step and before the next one, in the order it was left.
  */
 
 interface Entry {
@@ -12,6 +15,7 @@ interface Entry {
 export class Scheduler {
   private heap: Entry[] = [];
   private seq = 0;
+  private endOfStep: Array<() => void> = [];
   now = 0;
 
   /** Runs `run` at virtual time `at` (never earlier than now). */
@@ -21,6 +25,11 @@ export class Scheduler {
 
   after(delay: number, run: () => void): void {
     this.at(this.now + delay, run);
+  }
+
+  /** Runs `run` once the step under way is over (work it leaves there runs too). */
+  atEndOfStep(run: () => void): void {
+    this.endOfStep.push(run);
   }
 
   get pending(): number {
@@ -38,19 +47,25 @@ export class Scheduler {
     if (entry === undefined) return false;
     this.now = entry.at;
     entry.run();
+    for (let index = 0; index < this.endOfStep.length; index += 1) this.endOfStep[index]!();
+    this.endOfStep.length = 0;
     return true;
   }
 
+  // A binary heap ordered by (at, seq). Sifting moves a hole rather than swapping pairs: this
+  // runs for every frame and timer of a run.
   private push(entry: Entry): void {
     const heap = this.heap;
+    let index = heap.length;
     heap.push(entry);
-    let index = heap.length - 1;
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (!before(heap[index]!, heap[parent]!)) break;
-      [heap[index], heap[parent]] = [heap[parent]!, heap[index]!];
+      const above = heap[parent]!;
+      if (!before(entry, above)) break;
+      heap[index] = above;
       index = parent;
     }
+    heap[index] = entry;
   }
 
   private pop(): Entry | undefined {
@@ -58,18 +73,19 @@ export class Scheduler {
     const top = heap[0];
     const last = heap.pop();
     if (top === undefined || last === undefined || heap.length === 0) return top;
-    heap[0] = last;
+    const size = heap.length;
     let index = 0;
     for (;;) {
       const left = 2 * index + 1;
+      if (left >= size) break;
       const right = left + 1;
-      let smallest = index;
-      if (left < heap.length && before(heap[left]!, heap[smallest]!)) smallest = left;
-      if (right < heap.length && before(heap[right]!, heap[smallest]!)) smallest = right;
-      if (smallest === index) break;
-      [heap[index], heap[smallest]] = [heap[smallest]!, heap[index]!];
-      index = smallest;
+      const child = right < size && before(heap[right]!, heap[left]!) ? right : left;
+      const below = heap[child]!;
+      if (!before(below, last)) break;
+      heap[index] = below;
+      index = child;
     }
+    heap[index] = last;
     return top;
   }
 }
