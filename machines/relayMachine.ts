@@ -14,6 +14,7 @@
 import { emit, enqueueActions, not, setup, type ActorRefFrom } from 'xstate';
 import { opensElection, supersedes } from './election.js';
 import { isListed, positionIn } from './relayMembers.js';
+import { ProfileBook, type MemberProfile } from './relayProfiles.js';
 import {
   PROTOCOL_VERSION,
   TERM_STEP_LIMIT,
@@ -40,13 +41,7 @@ export interface RelayInput {
   termFloor?: number;
 }
 
-/** What a member (or observer) told the relay about itself when it joined. */
-export interface MemberProfile {
-  /** The `?host=` label (a hostname), for logs and /status. */
-  host?: string;
-  /** The `?meta=` object: handed on with this member when it leads. */
-  meta?: Meta;
-}
+export { ProfileBook, type MemberProfile } from './relayProfiles.js';
 
 /** A member holding the ring's election frame: what to pass on for it, and the timer's serial. */
 interface Held {
@@ -61,7 +56,8 @@ export interface RelayContext {
   members: ClientId[];
   /** Connections that watch (`?role=observer`): told of joins, leaves and leaders; never in ring order. */
   observers: ClientId[];
-  profiles: Record<ClientId, MemberProfile>;
+  /** What each member and observer told the relay about itself, by id. */
+  profiles: ProfileBook;
   /** Members that held the election frame and did not pass it on: `next` skips them until they send a frame. */
   bypassed: ClientId[];
   /** The leader the relay reports: the last announced to all, and always a member (else null). */
@@ -92,8 +88,8 @@ export type RelayEvent =
 export type RelayEmitted =
   | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number; role: Role }
   | { type: 'refused'; connection: number; reason: string }
-  /** One frame to hand to each of `to`, in order; the host encodes it once. */
-  | { type: 'deliver'; to: ClientId[]; frame: ServerFrame }
+  /** One frame to hand to each of `to`, in order; the host encodes it once. `to` may be a context list: never change it. */
+  | { type: 'deliver'; to: readonly ClientId[]; frame: ServerFrame }
   /** An error frame for one member: its frame was refused. */
   | { type: 'rejected'; to: ClientId; code: ErrorCode; detail: string }
   | { type: 'departed'; id: ClientId; members: number; wasLeader: boolean; role: Role }
@@ -279,9 +275,9 @@ export const relayMachine = setup({
         ...(event.host === null ? {} : { host: event.host }),
         ...(event.meta === undefined || event.meta === null ? {} : { meta: event.meta }),
       };
-      const profiles = withKey(context.profiles, id, profile);
+      const profiles = context.profiles.with(id, profile);
       if (role === 'observer') {
-        enqueue.assign({ observers: [...context.observers, id], issued: context.issued + 1, profiles });
+        enqueue.assign({ observers: context.observers.concat(id), issued: context.issued + 1, profiles });
         enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: context.members.length, role });
         enqueue.emit({
           type: 'deliver',
@@ -290,7 +286,8 @@ export const relayMachine = setup({
         });
         return;
       }
-      const members = [...context.members, id];
+      // concat, not a spread: an array of exactly the new length (a spread grows one as it goes).
+      const members = context.members.concat(id);
       enqueue.assign({ members, issued: context.issued + 1, profiles });
       enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: members.length, role });
       enqueue.emit({
@@ -298,12 +295,13 @@ export const relayMachine = setup({
         to: [id],
         frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm },
       });
-      const others = [...context.members, ...context.observers];
+      // Everyone before the joiner: the previous member list itself when nobody watches (no copy of N ids per join).
+      const others = context.observers.length === 0 ? context.members : [...context.members, ...context.observers];
       if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', joined: id } });
     }),
     releaseObserver: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'disconnect') return;
-      enqueue.assign({ observers: context.observers.filter((observer) => observer !== event.id), profiles: withoutKey(context.profiles, event.id) });
+      enqueue.assign({ observers: context.observers.filter((observer) => observer !== event.id), profiles: context.profiles.without(event.id) });
       enqueue.emit({ type: 'departed', id: event.id, members: context.members.length, wasLeader: false, role: 'observer' });
     }),
     rejectObserverFrame: enqueueActions(({ event, enqueue }) => {
@@ -319,7 +317,7 @@ export const relayMachine = setup({
       if (held !== undefined) enqueue.cancel(overdueTimerId(id, held.serial));
       enqueue.assign({
         members,
-        profiles: withoutKey(context.profiles, id),
+        profiles: context.profiles.without(id),
         bypassed: context.bypassed.includes(id) ? context.bypassed.filter((member) => member !== id) : context.bypassed,
         holding: withoutKey(context.holding, id),
         ...(wasLeader ? { leader: null, departedLeader: context.leader } : {}),
@@ -399,7 +397,7 @@ export const relayMachine = setup({
         // The leader's metadata is the relay's to give: what that member said about itself at join.
         // The sender gets the stamped copy too: the node that completed a lap knows the winner's
         // id and rank from the frame, but not what the winner told the relay.
-        const meta = context.profiles[frame.leaderId]?.meta;
+        const meta = context.profiles.get(frame.leaderId)?.meta;
         delete frame.meta;
         if (meta !== undefined) {
           frame.meta = meta;
@@ -456,7 +454,7 @@ export const relayMachine = setup({
     forwardTimeoutMs: input.forwardTimeoutMs,
     members: [],
     observers: [],
-    profiles: {},
+    profiles: ProfileBook.empty,
     bypassed: [],
     leader: null,
     departedLeader: null,

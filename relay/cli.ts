@@ -5,6 +5,7 @@
  */
 import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
 import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { sizeHeapForRelay } from './heap.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
 import { startRelay } from './server.js';
 import { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';
@@ -127,6 +128,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     // A peer must be able to hold at least one frame of the largest size in its backlog.
     throw new ConfigError(`--max-backlog (RELAY_MAX_BACKLOG) ${options.maxBacklog} must be at least --max-payload (RELAY_MAX_PAYLOAD) ${options.maxPayload}`);
   }
+  sizeHeapForRelay();
   const logger = createLogger({ component: 'relay', level: options.logLevel });
   let relay;
   try {

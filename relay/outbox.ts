@@ -29,6 +29,16 @@ export function textMessage(payload: string | Buffer, tail?: string): Buffer {
   return message;
 }
 
+/** A text message whose payload is `parts` one after the other, written straight into the message (no joined string). */
+export function textMessageOf(parts: readonly string[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += Buffer.byteLength(part);
+  const message = Buffer.allocUnsafe(headerLength(length) + length);
+  let at = writeHeader(message, length);
+  for (const part of parts) at += message.write(part, at);
+  return message;
+}
+
 function headerLength(payloadLength: number): number {
   return payloadLength < 126 ? 2 : payloadLength < 65_536 ? 4 : 10;
 }
@@ -56,12 +66,17 @@ export interface Outbox {
   readonly socket: Socket;
   /** False once the WebSocket is closing: queued messages are dropped. */
   isOpen(): boolean;
-  queue: Buffer[];
+  /**
+   * What waits to be written, in order: nothing, one message, or several. One message is kept
+   * without an array: a burst of joins queues one `ring` frame for every member per turn, and an
+   * array per member per turn was a fifth of what the relay allocated for the joins.
+   */
+  queued: Buffer | Buffer[] | null;
   queuedBytes: number;
 }
 
 export function createOutbox(socket: Socket, isOpen: () => boolean): Outbox {
-  return { socket, isOpen, queue: [], queuedBytes: 0 };
+  return { socket, isOpen, queued: null, queuedBytes: 0 };
 }
 
 /** Bytes written to this peer and not yet taken by the network, plus what waits in its outbox. */
@@ -69,15 +84,29 @@ export function backlogOf(outbox: Outbox): number {
   return outbox.socket.writableLength + outbox.queuedBytes;
 }
 
+/**
+ * Messages waiting for one peer up to this many bytes in all go out as one buffer: copying a
+ * turn's worth of small frames (a burst of joins is one `ring` frame per join for every member)
+ * costs less than a socket write each, whose request objects are most of the garbage a burst of
+ * joins makes (bench/README.md, "Memory"). Longer queues are written as they are, corked.
+ */
+const COALESCE_BYTES = 16 * 1024;
+
 /** Writes every queued outbox once per turn of the event loop. */
 export class OutboxWriter {
-  private readonly dirty: Outbox[] = [];
+  /** Outboxes with something queued, in the first `dirtyCount` slots: the array is kept, not rebuilt, from turn to turn. */
+  private readonly dirty: Array<Outbox | null> = [];
+  private dirtyCount = 0;
   private scheduled = false;
 
   /** Queues `message` (already framed) for `outbox`. */
   push(outbox: Outbox, message: Buffer): void {
-    if (outbox.queue.length === 0) this.dirty.push(outbox);
-    outbox.queue.push(message);
+    const { queued } = outbox;
+    if (queued === null) {
+      outbox.queued = message;
+      this.dirty[this.dirtyCount++] = outbox;
+    } else if (Array.isArray(queued)) queued.push(message);
+    else outbox.queued = [queued, message];
     outbox.queuedBytes += message.length;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -87,26 +116,34 @@ export class OutboxWriter {
 
   /** Drops what waits for a peer that is going away. */
   discard(outbox: Outbox): void {
-    outbox.queue = [];
+    outbox.queued = null;
     outbox.queuedBytes = 0;
   }
 
   readonly flush = (): void => {
     this.scheduled = false;
-    for (const outbox of this.dirty.splice(0)) this.write(outbox);
+    const { dirty } = this;
+    for (let index = 0; index < this.dirtyCount; index += 1) {
+      const outbox = dirty[index]!;
+      dirty[index] = null;
+      this.write(outbox);
+    }
+    this.dirtyCount = 0;
   };
 
   /** Writes what waits for one peer now: the last words before the relay closes it. */
   write(outbox: Outbox): void {
-    const { queue, socket } = outbox;
-    outbox.queue = [];
+    const { queued, queuedBytes, socket } = outbox;
+    if (queued === null) return;
+    outbox.queued = null;
     outbox.queuedBytes = 0;
-    if (queue.length === 0 || !outbox.isOpen() || socket.destroyed) return;
+    if (!outbox.isOpen() || socket.destroyed) return;
     try {
-      if (queue.length === 1) socket.write(queue[0]!);
+      if (!Array.isArray(queued)) socket.write(queued);
+      else if (queuedBytes <= COALESCE_BYTES) socket.write(Buffer.concat(queued, queuedBytes));
       else {
         socket.cork();
-        for (const message of queue) socket.write(message);
+        for (const message of queued) socket.write(message);
         socket.uncork();
       }
     } catch {

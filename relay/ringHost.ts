@@ -14,6 +14,7 @@ import type { RelayLimits } from './limits.js';
 import type { RelayMetrics, RingMetrics } from './metrics.js';
 import { forwardedMessage, type Received } from './forwardedMessage.js';
 import { textMessage } from './outbox.js';
+import { WelcomeEncoder } from './welcomeMessage.js';
 
 /** What a ring needs of a connection: where its messages go, and how it leaves. */
 export interface RingConnection {
@@ -64,6 +65,7 @@ export class RingHost<C extends RingConnection> {
   private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
   /** The frame the machine is deciding on and the text it came in, so its delivery can reuse that text. */
   private inbound: Received | null = null;
+  private readonly welcomes = new WelcomeEncoder();
 
   constructor(
     readonly name: string,
@@ -138,8 +140,8 @@ export class RingHost<C extends RingConnection> {
       protocol: 1,
       ring: this.name,
       members,
-      memberDetails: members.map((id) => ({ id, ...profiles[id], forwarding: !bypassed.includes(id) })),
-      observers: observers.map((id) => ({ id, ...profiles[id] })),
+      memberDetails: members.map((id) => ({ id, ...profiles.get(id), forwarding: !bypassed.includes(id) })),
+      observers: observers.map((id) => ({ id, ...profiles.get(id) })),
       leader,
       highestTerm,
     };
@@ -177,7 +179,7 @@ export class RingHost<C extends RingConnection> {
         this.byId.set(event.id, connection);
         this.metrics.joins += 1;
         this.countMembers();
-        const { host } = this.context.profiles[event.id] ?? {};
+        const { host } = this.context.profiles.get(event.id) ?? {};
         this.log.info(
           { clientId: event.id, ring, role: event.role, resumed: event.resumed, remote: connection.remote, host, members: event.members },
           event.role === 'observer' ? 'observer joined' : 'join',
@@ -265,11 +267,15 @@ export class RingHost<C extends RingConnection> {
 
   /**
    * One encoding and framing per frame, shared by all its recipients. A member's frame passed on
-   * as it came, with only `from` stamped, is not encoded again: its bytes are reused (forwardedMessage.ts).
+   * as it came, with only `from` stamped, is not encoded again: its bytes are reused (forwardedMessage.ts);
+   * a `welcome`'s member list is the last one's text plus the joiner (welcomeMessage.ts).
    */
   private deliver(to: readonly ClientId[], frame: ServerFrame): void {
     const { inbound } = this;
-    const message = (inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame));
+    const message =
+      frame.type === 'welcome'
+        ? this.welcomes.message(frame)
+        : ((inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame)));
     if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') this.relayMetrics.relayFramesSent[frame.type] += to.length;
     else this.relayMetrics.forwarded[frame.type] += 1;
     for (let index = 0; index < to.length; index += 1) {

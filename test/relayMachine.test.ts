@@ -45,7 +45,7 @@ describe('relay machine: membership', () => {
       frame: { type: 'welcome', clientId: 'n2', protocol: 1, members: ['n1', 'n2'], leader: { id: 'n1', rank: 9, term: 1 }, term: 1 },
     });
     expect(ring.deliveries().at(-1)).toEqual({ type: 'deliver', to: ['n1'], frame: { type: 'ring', joined: 'n2' } });
-    expect(ring.context().profiles).toEqual({ n1: {}, n2: { host: 'web-2' } });
+    expect(ring.context().profiles.toJSON()).toEqual({ n1: {}, n2: { host: 'web-2' } });
   });
 
   it('grants ?resume=<id> when nobody holds it, and never hands out a live or malformed id', () => {
