@@ -309,7 +309,8 @@ class Simulation implements NodeWorld, FaultWorld {
       const verdict = checkAgreement(views);
       this.confirmed = { version: this.checker.version, leader: verdict.agreed ? verdict.leader : null };
     }
-    return this.confirmed.leader === null ? null : counted;
+    // The verdict's leader, not the count's: the count knows the id and term, the views the rank too.
+    return this.confirmed.leader;
   }
 
   private afterStep(): void {

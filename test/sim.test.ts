@@ -72,6 +72,8 @@ describe('simulator', () => {
     expect(summary.ok).toBe(true);
     expect(summary.elections.completed).toBe(1);
     expect(summary.finalLeader).not.toBeNull();
+    // The leader as the nodes name it, rank included (the winner of 8 draws from [0, 1,000,000)).
+    expect(summary.finalLeader!.rank).toBeGreaterThan(0);
   });
 
   it('joins never depose the agreed leader (stability)', () => {
