@@ -327,9 +327,8 @@ export const relayMachine = setup({
       // The leaver's successor is told first: it is the member that acts on this frame (it starts
       // the election, or restarts a lap the leaver may have taken with it), and each write wakes a
       // member that may take the CPU from the relay before the next write (bench/README.md).
-      const at = context.members.indexOf(id);
-      const inActingOrder = at > 0 ? [...members.slice(at), ...members.slice(0, at)] : members;
-      const others = [...inActingOrder, ...context.observers];
+      const successorAt = Math.max(positionIn(context.members, id), 0);
+      const others = [...members.slice(successorAt), ...members.slice(0, successorAt), ...context.observers];
       if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', left: id } });
     }),
     rejectTerm: enqueueActions(({ context, event, enqueue }) => {
