@@ -6,7 +6,8 @@
  * and forwards the sender's text unchanged, so a client cannot tell the two apart except by
  * speed. It runs as its own child process, like the real relay, so both comparisons pay the
  * same process hop: `node dist/bench/rawRelay.js --port 0` logs one JSON line
- * `{"msg":"relay listening","port":…,"url":…}` like `ringleader relay` does.
+ * `{"msg":"relay listening","port":…,"url":…}` like `ringleader relay` does; `--announce-leaves`
+ * turns on the leave notices (`RawRelayOptions`).
  */
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -17,7 +18,17 @@ export interface RawRelay {
   close(): Promise<void>;
 }
 
-export function startRawRelay(port = 0, host = '127.0.0.1'): Promise<RawRelay> {
+export interface RawRelayOptions {
+  /**
+   * Tell the members when one leaves, as the real relay's `ring {left}` does: one
+   * `{"type":"left","id","next"}` frame each, the leaver's successor (`next`) first, then in ring
+   * order. Off by default: only the failover floor (bench/rawFailover.ts) needs it, and a lap
+   * benchmark's clean-up would otherwise pay N² notices.
+   */
+  announceLeaves?: boolean;
+}
+
+export function startRawRelay(port = 0, host = '127.0.0.1', options: RawRelayOptions = {}): Promise<RawRelay> {
   const server = new WebSocketServer({ port, host, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
   const members: string[] = [];
   const sockets = new Map<string, WebSocket>();
@@ -59,8 +70,14 @@ export function startRawRelay(port = 0, host = '127.0.0.1'): Promise<RawRelay> {
     socket.on('close', () => {
       sockets.delete(id);
       const index = members.indexOf(id);
-      if (index !== -1) members.splice(index, 1);
+      if (index === -1) return;
+      members.splice(index, 1);
       reindex();
+      if (options.announceLeaves && members.length > 0) {
+        // `index` is now the successor's position: it hears first, the rest in ring order.
+        const notice = `{"type":"left","id":"${id}","next":"${members[index % members.length]!}"}`;
+        for (let step = 0; step < members.length; step += 1) sockets.get(members[(index + step) % members.length]!)?.send(notice);
+      }
     });
     socket.on('error', () => socket.terminate());
   });
@@ -91,7 +108,7 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const relay = await startRawRelay(port);
+  const relay = await startRawRelay(port, '127.0.0.1', { announceLeaves: argv.includes('--announce-leaves') });
   process.stdout.write(`${JSON.stringify({ msg: 'relay listening', port: relay.port, url: relay.url, pid: process.pid })}\n`);
   const stop = () => void relay.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);

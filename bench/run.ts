@@ -16,6 +16,7 @@ import { rssMB, startRelay, track, type ChildRelay } from './childServer.js';
 import { searchLeaderTimeout } from './freeze.js';
 import { IDLE_CLIENT_PATH } from './idleClient.js';
 import { measureProcessFailover } from './processFailover.js';
+import { measureRawFailover } from './rawFailover.js';
 import { measureRelayRestart } from './relayRestart.js';
 import { measureConnectionMemory } from './relayMemory.js';
 import { formatNumber, renderHeader, renderTable, withBaseline, writeJson, type Report, type Row } from './report.js';
@@ -348,6 +349,7 @@ class Runner {
   /** 3. Crash failover of node processes (SIGKILL), through bench/processFailover.ts. */
   async processCrash(): Promise<void> {
     for (const size of this.options.processSizes) {
+      const floor = size <= 20 ? await this.rawFailover(size) : undefined;
       await this.step(`crash failover, ${size} node processes`, async () => {
         const [result] = await measureProcessFailover({
           sizes: [size],
@@ -364,9 +366,39 @@ class Runner {
         );
         // Issue 13's goal: within 4x a lap of bare client processes, measured in the same run.
         if (size === 10 && row.ratio !== undefined) row.goal = { text: '≤ 4x the raw process lap', met: row.ratio <= 4 };
+        if (floor) row.note = `${(summary.median / floor.median).toFixed(2)}x the raw failover floor (raw.failover.processes.${size})`;
         this.rows.push(row);
       });
     }
+  }
+
+  /**
+   * 3a. The floor of that failover: the same messages among bare client processes and the raw
+   * relay (bench/rawFailover.ts), so the machine's own share of the figure is measured, not guessed.
+   */
+  private async rawFailover(size: number): Promise<Summary | undefined> {
+    let floor: Summary | undefined;
+    await this.step(`crash failover floor, raw relay + ${size} client processes`, async () => {
+      const samples = await measureRawFailover({
+        size,
+        trials: this.options.quick ? 3 : 9,
+        progress: (line) => this.progress(`  ${line}`),
+      });
+      floor = summarize(samples);
+      const processLap = this.rawProcessLaps.get(size);
+      this.rows.push(
+        withBaseline(
+          {
+            key: `raw.failover.processes.${size}`,
+            label: `Crash failover floor, raw relay + ${size} bare client processes (SIGKILL, leave notice, growing lap, announcement)`,
+            unit: 'ms',
+            summary: floor,
+          },
+          processLap ? { label: `raw lap of ${size} client processes`, summary: processLap } : undefined,
+        ),
+      );
+    });
+    return floor;
   }
 
   /** 4. Freeze failover: with the default timeout, then with the smallest safe one under load. */
