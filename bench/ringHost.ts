@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { forwardedFrames, framesBetween, rssMB, track } from './childServer.js';
 import { InProcessRing } from './inProcessRing.js';
 import { sleep } from './stats.js';
-import { closeClients, connectClients, measureGrowingLaps, measureLaps } from './wireClients.js';
+import { closeClients, connectClients, measureAnnouncedLaps, measureGrowingLaps, measureLaps } from './wireClients.js';
 
 export interface HostConfig {
   relayUrl: string;
@@ -53,6 +53,8 @@ export interface HostResult {
   rawLapMs: number[];
   /** Raw growing laps (bare clients appending to `eligible`) of the same N, one before each election lap. */
   rawGrowingLapMs: number[];
+  /** Raw growing laps whose winner is then announced to all (`measureAnnouncedLaps`), one before each election lap. */
+  rawAnnouncedLapMs: number[];
   crashes: CrashTrial[];
   /** Why the crash trials stopped early (the ones before it are in `crashes`). */
   crashFailure?: string;
@@ -110,6 +112,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
     const electionMs: number[] = [];
     const rawLapMs: number[] = [];
     const rawGrowingLapMs: number[] = [];
+    const rawAnnouncedLapMs: number[] = [];
     const rawClients = config.rawRelayUrl && config.elections > 0 ? await connectClients(config.rawRelayUrl, config.nodes) : [];
     // Both sides warm up alike before anything is timed: the same number of untimed laps, so the
     // JIT has seen the election path (the node machine, the relay machine, the frame checks) as
@@ -119,15 +122,17 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
     if (rawClients.length > 0) {
       await measureLaps(rawClients, warmUps);
       await measureGrowingLaps(rawClients, warmUps);
+      await measureAnnouncedLaps(rawClients, warmUps);
     }
     const warmUpElectionMs: number[] = [];
     for (let lap = 0; lap < warmUps; lap += 1) warmUpElectionMs.push((await ring.election(initiatorFor(ring, lap))).ms);
-    // Each election lap is paired with a token lap and a growing lap right before it, so all
-    // three see the same machine load.
+    // Each election lap is paired with a token lap, a growing lap and an announced lap right
+    // before it, so all four see the same machine load.
     for (let trial = 0; trial < config.elections; trial += 1) {
       if (rawClients.length > 0) {
         rawLapMs.push(...(await measureLaps(rawClients, 1)));
         rawGrowingLapMs.push(...(await measureGrowingLaps(rawClients, 1)));
+        rawAnnouncedLapMs.push(...(await measureAnnouncedLaps(rawClients, 1)));
       }
       const { ms } = await ring.election(initiatorFor(ring, warmUps + trial));
       electionMs.push(ms);
@@ -157,6 +162,7 @@ export async function hostRing(config: HostConfig): Promise<HostResult> {
       warmUpElectionMs,
       rawLapMs,
       rawGrowingLapMs,
+      rawAnnouncedLapMs,
       crashes,
       ...(crashFailure === undefined ? {} : { crashFailure }),
       hostRssMB,

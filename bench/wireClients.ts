@@ -153,6 +153,51 @@ export async function measureGrowingLaps(clients: readonly WireClient[], laps: n
   return samples;
 }
 
+const isAnnouncement = (text: string) => text.startsWith('{"type":"newLeader"');
+
+/**
+ * A growing lap that ends as `election.lap.N` does: when every member knows the winner. Back at
+ * the first client, the highest `{id, rank}` of the frame is sent to `all` as a `newLeader`, and
+ * the lap is timed until the last of the others has read it. The floor for an election lap
+ * with the announcement the protocol requires.
+ */
+export async function measureAnnouncedLaps(clients: readonly WireClient[], laps: number): Promise<number[]> {
+  const [origin, ...others] = clients;
+  if (!origin || others.length === 0) throw new Error('measureAnnouncedLaps: a lap needs at least two clients');
+  let unread = 0;
+  let allRead: (at: number) => void = () => {};
+  others.forEach((client, index) =>
+    client.onFrame((text) => {
+      if (isGrowingLap(text)) {
+        const frame = JSON.parse(text) as { eligible: { id: string; rank: number }[] };
+        frame.eligible.push({ id: client.id, rank: index + 1 });
+        client.socket.send(JSON.stringify(frame));
+      } else if (isAnnouncement(text)) {
+        JSON.parse(text);
+        unread -= 1;
+        if (unread === 0) allRead(performance.now());
+      }
+    }),
+  );
+  origin.onFrame((text) => {
+    if (!isGrowingLap(text)) return;
+    const frame = JSON.parse(text) as { term: number; eligible: { id: string; rank: number }[] };
+    const winner = frame.eligible.reduce((best, entry) => (entry.rank > best.rank ? entry : best));
+    origin.socket.send(JSON.stringify({ type: 'newLeader', to: 'all', leaderId: winner.id, rank: winner.rank, term: frame.term }));
+  });
+  const samples: number[] = [];
+  for (let lap = 0; lap < laps; lap += 1) {
+    unread = others.length;
+    const done = new Promise<number>((resolve) => {
+      allRead = resolve;
+    });
+    const sentAt = performance.now();
+    origin.socket.send(JSON.stringify({ type: 'election', to: 'next', term: lap + 1, initiator: origin.id, eligible: [{ id: origin.id, rank: 0 }] }));
+    samples.push((await withTimeout(done, 120_000, `announced lap ${lap} of ${clients.length}`)) - sentAt);
+  }
+  return samples;
+}
+
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
