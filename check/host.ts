@@ -15,7 +15,7 @@
  */
 import type { AnyEventObject } from 'xstate';
 import type { RelayCommand } from '../machines/nodeMachine.js';
-import { encodeFrame, parseClientFrame, parseFrame, type ClientFrame, type ServerFrame } from '../machines/protocol.js';
+import { encodeFrame, parseClientFrame, parseFrame, type ClientFrame, type OutgoingFrame, type ServerFrame, wireFrame } from '../machines/protocol.js';
 import type { RelayEmitted } from '../machines/relayMachine.js';
 import { shiftForwardEvent, shiftForwardId, shiftLeaseEvent, shiftLeaseId, shiftStaleNonce } from './actors.js';
 import { canonicalJson } from './canonicalJson.js';
@@ -225,10 +225,12 @@ export class Host {
     }
   }
 
-  private deliver(draft: Draft, report: StepReport, to: readonly string[], frame: ServerFrame, owner: number | undefined): void {
-    const parsed = wireChecked.has(frame) ? null : parseFrame(encodeFrame(frame));
-    if (parsed?.ok) wireChecked.add(frame);
-    if (parsed !== null && !parsed.ok) report.problems.push(`the relay produced a frame the protocol rejects (${parsed.code}: ${parsed.detail}): ${JSON.stringify(frame)}`);
+  private deliver(draft: Draft, report: StepReport, to: Iterable<string>, sent: OutgoingFrame, owner: number | undefined): void {
+    const parsed = wireChecked.has(sent) ? null : parseFrame(encodeFrame(sent));
+    if (parsed?.ok) wireChecked.add(sent);
+    if (parsed !== null && !parsed.ok) report.problems.push(`the relay produced a frame the protocol rejects (${parsed.code}: ${parsed.detail}): ${JSON.stringify(sent)}`);
+    // What the members read: a welcome's member list as the array it is on the wire.
+    const frame = wireFrame(sent);
     for (const id of to) {
       const member = memberSocket(draft.world, id);
       if (member === null) {

@@ -102,7 +102,7 @@ export function checkWorld(model: Model, world: World): Violation | null {
       const snapshot = model.nodes.snapshot(process.machine);
       return { id: snapshot.context.id, leader: snapshot.context.leader, leading: stateName(snapshot.value) === 'online.leader' };
     });
-    const outcome = checkAgreement(views, model.relay.snapshot(world.relay.machine).context.members);
+    const outcome = checkAgreement(views, model.relay.snapshot(world.relay.machine).context.members.toArray());
     if (!outcome.agreed) return { property: 'agreement', message: `the ring is quiescent but does not agree: ${outcome.why}` };
   }
   return null;

@@ -163,6 +163,6 @@ export function describeWorld(model: Model, world: World): string[] {
   });
   const relay = model.relay.snapshot(world.relay.machine).context;
   const reported = relay.leader === null ? 'none' : `${relay.leader.id}/t${relay.leader.term}`;
-  lines.push(`  relay: members [${relay.members.join(', ')}], reports ${reported}, highest term ${relay.highestTerm}`);
+  lines.push(`  relay: members [${relay.members.toArray().join(', ')}], reports ${reported}, highest term ${relay.highestTerm}`);
   return lines;
 }

@@ -95,6 +95,17 @@ export class MemberList implements Iterable<ClientId> {
     return MemberList.from(this.toArray().filter((member) => member !== id));
   }
 
+  /**
+   * Whether `prefix` lists the first `prefix.length` members of this list, in order: a list is
+   * most often a later version of the one it is asked about, and then this is O(1).
+   */
+  startsWith(prefix: MemberList): boolean {
+    if (prefix.size > this.size) return false;
+    if (prefix.ids === this.ids) return true;
+    for (let index = 0; index < prefix.size; index += 1) if (prefix.ids[index] !== this.ids[index]) return false;
+    return true;
+  }
+
   every(predicate: (id: ClientId) => boolean): boolean {
     for (let index = 0; index < this.size; index += 1) if (!predicate(this.ids[index]!)) return false;
     return true;

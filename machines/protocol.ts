@@ -5,6 +5,7 @@
  * frame or an error with a stable code; `encodeFrame` is its inverse. docs/PROTOCOL.md
  * is the human-readable copy of this file and must change with it.
  */
+import type { MemberList } from './memberList.js';
 
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -227,6 +228,22 @@ export type RelayFrame = WelcomeFrame | RingFrame | ErrorFrame;
 
 /** Anything a client can receive: relay frames and forwarded client frames (with `from`). */
 export type ServerFrame = RelayFrame | ClientFrame;
+
+/**
+ * A `welcome` as the relay machine emits it: the member list is the machine's own `MemberList`,
+ * which encodes as the array above. Copying N ids for every joiner's welcome made assembling a
+ * ring of N allocate O(N²) ids, and raised the relay's memory per member by a third at N = 1,000
+ * (bench/README.md, "Memory").
+ */
+export type OutgoingWelcome = Omit<WelcomeFrame, 'members'> & { members: MemberList };
+
+/** A frame as the relay machine emits it for delivery. */
+export type OutgoingFrame = Exclude<ServerFrame, WelcomeFrame> | OutgoingWelcome;
+
+/** The frame as a client reads it off the wire, for hosts that hand frames to machines without encoding them. */
+export function wireFrame(frame: OutgoingFrame): ServerFrame {
+  return frame.type === 'welcome' ? { ...frame, members: frame.members.toArray() } : frame;
+}
 export type Frame = ServerFrame;
 export type FrameType = Frame['type'];
 
@@ -242,7 +259,7 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
   return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
 }
 
-export function encodeFrame(frame: Frame): string {
+export function encodeFrame(frame: Frame | OutgoingFrame): string {
   return JSON.stringify(frame);
 }
 

@@ -13,7 +13,7 @@
  */
 import { emit, enqueueActions, not, setup, type ActorRefFrom } from 'xstate';
 import { opensElection, supersedes } from './election.js';
-import { isListed, positionIn } from './relayMembers.js';
+import { MemberList } from './memberList.js';
 import { ProfileBook, type MemberProfile } from './relayProfiles.js';
 import {
   PROTOCOL_VERSION,
@@ -25,8 +25,8 @@ import {
   type ErrorCode,
   type LeaderInfo,
   type Meta,
+  type OutgoingFrame,
   type Role,
-  type ServerFrame,
 } from './protocol.js';
 
 export interface RelayInput {
@@ -52,10 +52,13 @@ interface Held {
 export interface RelayContext {
   maxMembers: number;
   forwardTimeoutMs: number;
-  /** Members in ring order (join order). */
-  members: ClientId[];
+  /**
+   * Members in ring order (join order). A `MemberList`: a join appends without copying the list
+   * (versions share one backing array, as in the node machine), and a position is one lookup.
+   */
+  members: MemberList;
   /** Connections that watch (`?role=observer`): told of joins, leaves and leaders; never in ring order. */
-  observers: ClientId[];
+  observers: MemberList;
   /** What each member and observer told the relay about itself, by id. */
   profiles: ProfileBook;
   /** Members that held the election frame and did not pass it on: `next` skips them until they send a frame. */
@@ -89,7 +92,7 @@ export type RelayEmitted =
   | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number; role: Role }
   | { type: 'refused'; connection: number; reason: string }
   /** One frame to hand to each of `to`, in order; the host encodes it once. `to` may be a context list: never change it. */
-  | { type: 'deliver'; to: readonly ClientId[]; frame: ServerFrame }
+  | { type: 'deliver'; to: Recipients; frame: OutgoingFrame }
   /** An error frame for one member: its frame was refused. */
   | { type: 'rejected'; to: ClientId; code: ErrorCode; detail: string }
   | { type: 'departed'; id: ClientId; members: number; wasLeader: boolean; role: Role }
@@ -107,6 +110,19 @@ export type RelayEmitted =
    */
   | { type: 'termsChanged'; highestTerm: number; leader: LeaderInfo | null };
 
+/** Whom a `deliver` is for, in order: an array, or one of the context's member lists itself. */
+export type Recipients = Iterable<ClientId> & { readonly length: number };
+
+/**
+ * What routing reads of a ring order: the machine's `MemberList`, or a plain array (the
+ * inspector's copy of a relay snapshot).
+ */
+export interface RingOrder {
+  readonly length: number;
+  at(index: number): ClientId | undefined;
+  indexOf(id: ClientId): number;
+}
+
 /** Whether the relay can take one more member (or observer). Hosts ask before upgrading, to refuse with HTTP 503. */
 export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'maxMembers'>, role: Role = 'member'): boolean {
   return (role === 'member' ? context.members.length : context.observers.length) < context.maxMembers;
@@ -117,7 +133,7 @@ export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'm
  * holds (so a relay restart need not change who leads), otherwise a fresh `n<k>`.
  */
 export function nextClientId(context: Pick<RelayContext, 'members' | 'observers' | 'issued'>, resume?: string | null): ClientId {
-  const held = (id: ClientId) => isListed(context.members, id) || isListed(context.observers, id);
+  const held = (id: ClientId) => context.members.has(id) || context.observers.has(id);
   if (isValidClientId(resume) && !held(resume)) return resume;
   let counter = context.issued + 1;
   while (held(`n${counter}`)) counter += 1;
@@ -129,24 +145,36 @@ export function nextClientId(context: Pick<RelayContext, 'members' | 'observers'
  * around; `from` itself when there is no other (a ring of one is its own next). Null when `from`
  * is not a member.
  */
-export function forwarderAfter(members: readonly ClientId[], from: ClientId, bypassed: readonly ClientId[]): ClientId | null {
-  const index = positionIn(members, from);
+export function forwarderAfter(members: RingOrder, from: ClientId, bypassed: readonly ClientId[]): ClientId | null {
+  const index = members.indexOf(from);
   if (index === -1) return null;
   for (let step = 1; step < members.length; step += 1) {
-    const candidate = members[(index + step) % members.length]!;
+    const candidate = members.at((index + step) % members.length)!;
     if (bypassed.length === 0 || !bypassed.includes(candidate)) return candidate;
   }
   return from;
 }
 
 /** Which members receive a frame `from` sends `to`; null when `to` names no member. */
-export function recipients(context: Pick<RelayContext, 'members' | 'bypassed'>, from: ClientId, to: string): ClientId[] | null {
+export function recipients(context: { members: RingOrder; bypassed: readonly ClientId[] }, from: ClientId, to: string): ClientId[] | null {
+  const { members } = context;
   if (to === 'next') {
-    const next = forwarderAfter(context.members, from, context.bypassed);
+    const next = forwarderAfter(members, from, context.bypassed);
     return next === null ? [] : [next];
   }
-  if (to === 'all') return context.members.filter((member) => member !== from);
-  return isListed(context.members, to) ? [to] : null;
+  if (to === 'all') {
+    const everyoneElse: ClientId[] = [];
+    for (let index = 0; index < members.length; index += 1) if (members.at(index) !== from) everyoneElse.push(members.at(index)!);
+    return everyoneElse;
+  }
+  return members.indexOf(to) !== -1 ? [to] : null;
+}
+
+/** `members` in ring order from position `start` round to the one before it: who hears of a leave, successor first. */
+function ringOrderFrom(members: MemberList, start: number): ClientId[] {
+  const ordered: ClientId[] = [];
+  for (let step = 0; step < members.length; step += 1) ordered.push(members.at((start + step) % members.length)!);
+  return ordered;
 }
 
 /** The highest term a frame may carry now. */
@@ -205,11 +233,9 @@ export const relayMachine = setup({
   guards: {
     ringIsFull: ({ context, event }) => event.type === 'connect' && !hasRoom(context, event.role ?? 'member'),
     isObserver: ({ context, event }) =>
-      (event.type === 'disconnect' && isListed(context.observers, event.id)) ||
-      (event.type === 'frame' && isListed(context.observers, event.from)),
+      (event.type === 'disconnect' && context.observers.has(event.id)) || (event.type === 'frame' && context.observers.has(event.from)),
     isMember: ({ context, event }) =>
-      (event.type === 'disconnect' && isListed(context.members, event.id)) ||
-      (event.type === 'frame' && isListed(context.members, event.from)),
+      (event.type === 'disconnect' && context.members.has(event.id)) || (event.type === 'frame' && context.members.has(event.from)),
     termOutOfRange: ({ context, event }) => {
       if (event.type !== 'frame') return false;
       const term = termOf(event.frame);
@@ -225,7 +251,7 @@ export const relayMachine = setup({
     lapTooLong: ({ context, event }) =>
       event.type === 'frame' && event.frame.type === 'election' && event.frame.eligible.length > context.maxMembers,
     targetUnknown: ({ context, event }) =>
-      event.type === 'frame' && event.frame.to !== 'next' && event.frame.to !== 'all' && !isListed(context.members, event.frame.to),
+      event.type === 'frame' && event.frame.to !== 'next' && event.frame.to !== 'all' && !context.members.has(event.frame.to),
     /**
      * A leader check or its answer, from a member the ring does not route around, to someone: it
      * passes every check below (no term above the ceiling, no lap, a known target) and changes
@@ -236,9 +262,9 @@ export const relayMachine = setup({
       const { frame, from } = event;
       if (frame.type !== 'checkLeader' && (frame.type !== 'answerLeader' || frame.term > context.highestTerm)) return false;
       const { members } = context;
-      if (!isListed(members, from) || (context.bypassed.length > 0 && context.bypassed.includes(from))) return false;
+      if (!members.has(from) || (context.bypassed.length > 0 && context.bypassed.includes(from))) return false;
       const { to } = frame;
-      return to === 'next' || (to === 'all' ? members.length > 1 : isListed(members, to));
+      return to === 'next' || (to === 'all' ? members.length > 1 : members.has(to));
     },
     /**
      * The holder sat on the lap's frame for the whole forward timeout, and the lap may go on
@@ -253,7 +279,7 @@ export const relayMachine = setup({
     canRouteAroundHolder: ({ context, event }) => {
       if (event.type !== 'forward.overdue') return false;
       const held = context.holding[event.holder];
-      if (held?.serial !== event.serial || !isListed(context.members, event.holder)) return false;
+      if (held?.serial !== event.serial || !context.members.has(event.holder)) return false;
       const { frame } = held;
       return frame.initiator !== event.holder && !frame.eligible.some((candidate) => candidate.id === event.holder);
     },
@@ -277,7 +303,7 @@ export const relayMachine = setup({
       };
       const profiles = context.profiles.with(id, profile);
       if (role === 'observer') {
-        enqueue.assign({ observers: context.observers.concat(id), issued: context.issued + 1, profiles });
+        enqueue.assign({ observers: context.observers.withJoined(id), issued: context.issued + 1, profiles });
         enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: context.members.length, role });
         enqueue.emit({
           type: 'deliver',
@@ -286,8 +312,8 @@ export const relayMachine = setup({
         });
         return;
       }
-      // concat, not a spread: an array of exactly the new length (a spread grows one as it goes).
-      const members = context.members.concat(id);
+      // No copy: the list grows in place under older versions, which keep their length.
+      const members = context.members.withJoined(id);
       enqueue.assign({ members, issued: context.issued + 1, profiles });
       enqueue.emit({ type: 'admitted', connection: event.connection, id, resumed: id === event.resume, members: members.length, role });
       enqueue.emit({
@@ -295,13 +321,14 @@ export const relayMachine = setup({
         to: [id],
         frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm },
       });
-      // Everyone before the joiner: the previous member list itself when nobody watches (no copy of N ids per join).
+      // Everyone before the joiner: the previous member list itself when nobody watches (no copy of N ids per join;
+      // the welcome above carries the list itself too, and the host encodes it as an array).
       const others = context.observers.length === 0 ? context.members : [...context.members, ...context.observers];
       if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', joined: id } });
     }),
     releaseObserver: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'disconnect') return;
-      enqueue.assign({ observers: context.observers.filter((observer) => observer !== event.id), profiles: context.profiles.without(event.id) });
+      enqueue.assign({ observers: context.observers.withoutLeft(event.id), profiles: context.profiles.without(event.id) });
       enqueue.emit({ type: 'departed', id: event.id, members: context.members.length, wasLeader: false, role: 'observer' });
     }),
     rejectObserverFrame: enqueueActions(({ event, enqueue }) => {
@@ -311,7 +338,7 @@ export const relayMachine = setup({
     release: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'disconnect') return;
       const { id } = event;
-      const members = context.members.filter((member) => member !== id);
+      const members = context.members.withoutLeft(id);
       const wasLeader = context.leader?.id === id;
       const held = context.holding[id];
       if (held !== undefined) enqueue.cancel(overdueTimerId(id, held.serial));
@@ -327,8 +354,7 @@ export const relayMachine = setup({
       // The leaver's successor is told first: it is the member that acts on this frame (it starts
       // the election, or restarts a lap the leaver may have taken with it), and each write wakes a
       // member that may take the CPU from the relay before the next write (bench/README.md).
-      const successorAt = Math.max(positionIn(context.members, id), 0);
-      const others = [...members.slice(successorAt), ...members.slice(0, successorAt), ...context.observers];
+      const others = [...ringOrderFrom(members, Math.max(context.members.indexOf(id), 0)), ...context.observers];
       if (others.length > 0) enqueue.emit({ type: 'deliver', to: others, frame: { type: 'ring', left: id } });
     }),
     rejectTerm: enqueueActions(({ context, event, enqueue }) => {
@@ -415,7 +441,7 @@ export const relayMachine = setup({
         }
         const announced: LeaderInfo = { id: frame.leaderId, rank: frame.rank, term: frame.term, ...(frame.meta === undefined ? {} : { meta: frame.meta }) };
         const previous = leader ?? departedLeader;
-        if (isListed(context.members, announced.id) && supersedes(announced, previous)) {
+        if (context.members.has(announced.id) && supersedes(announced, previous)) {
           enqueue.emit({ type: 'leaderChanged', leader: announced, previous, announcedBy: from, endsFailover: departedLeader !== null });
           leader = announced;
           departedLeader = null;
@@ -451,8 +477,8 @@ export const relayMachine = setup({
   context: ({ input }) => ({
     maxMembers: input.maxMembers,
     forwardTimeoutMs: input.forwardTimeoutMs,
-    members: [],
-    observers: [],
+    members: MemberList.EMPTY,
+    observers: MemberList.EMPTY,
     profiles: ProfileBook.empty,
     bypassed: [],
     leader: null,

@@ -6,8 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createActor, type InspectionEvent } from 'xstate';
-import { encodeFrame, type ClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
-import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
+import { encodeFrame, type ClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type OutgoingFrame, type Role } from '../machines/protocol.js';
+import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted, type Recipients } from '../machines/relayMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import type { LineBudget } from './lineBudget.js';
 import type { RelayLimits } from './limits.js';
@@ -139,9 +139,9 @@ export class RingHost<C extends RingConnection> {
     return {
       protocol: 1,
       ring: this.name,
-      members,
-      memberDetails: members.map((id) => ({ id, ...profiles.get(id), forwarding: !bypassed.includes(id) })),
-      observers: observers.map((id) => ({ id, ...profiles.get(id) })),
+      members: members.toArray(),
+      memberDetails: [...members].map((id) => ({ id, ...profiles.get(id), forwarding: !bypassed.includes(id) })),
+      observers: [...observers].map((id) => ({ id, ...profiles.get(id) })),
       leader,
       highestTerm,
     };
@@ -270,7 +270,7 @@ export class RingHost<C extends RingConnection> {
    * as it came, with only `from` stamped, is not encoded again: its bytes are reused (forwardedMessage.ts);
    * a `welcome`'s member list is the last one's text plus the joiner (welcomeMessage.ts).
    */
-  private deliver(to: readonly ClientId[], frame: ServerFrame): void {
+  private deliver(to: Recipients, frame: OutgoingFrame): void {
     const { inbound } = this;
     const message =
       frame.type === 'welcome'
@@ -278,8 +278,8 @@ export class RingHost<C extends RingConnection> {
         : ((inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame)));
     if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') this.relayMetrics.relayFramesSent[frame.type] += to.length;
     else this.relayMetrics.forwarded[frame.type] += 1;
-    for (let index = 0; index < to.length; index += 1) {
-      const connection = this.byId.get(to[index]!);
+    for (const id of to) {
+      const connection = this.byId.get(id);
       if (connection !== undefined) this.carrier.write(connection, message);
     }
   }

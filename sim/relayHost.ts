@@ -9,8 +9,8 @@
  * it sends it, the relay's here as it delivers it (once for all its recipients).
  */
 import { createActor } from 'xstate';
-import { encodeFrame, parseFrame, type ClientFrame, type ClientId, type ServerFrame } from '../machines/protocol.js';
-import { hasRoom, relayMachine, type RelayActor, type RelayEmitted } from '../machines/relayMachine.js';
+import { encodeFrame, parseFrame, type ClientFrame, type ClientId, type OutgoingFrame, type ServerFrame } from '../machines/protocol.js';
+import { hasRoom, relayMachine, type RelayActor, type RelayEmitted, type Recipients } from '../machines/relayMachine.js';
 import { effectiveLimits, heartbeatIntervalFor, DEFAULT_LIMITS } from '../relay/limits.js';
 import type { Socket } from './network.js';
 import { ProcessClock } from './nodeClock.js';
@@ -195,14 +195,14 @@ export class SimRelay {
     }
   }
 
-  private deliver(to: readonly ClientId[], frame: ServerFrame): void {
+  private deliver(to: Recipients, frame: OutgoingFrame): void {
     const parsed = parseFrame(encodeFrame(frame));
     if (!parsed.ok) {
       this.events.broken(`the relay produced a frame the protocol rejects (${parsed.code}: ${parsed.detail})`);
       return;
     }
-    this.events.delivered(frame, to.length);
     const received = parsed.frame;
+    this.events.delivered(received, to.length);
     const election = frame.type === 'election';
     const lost = election ? () => this.events.electionInFlight(-1) : undefined;
     for (const id of to) {

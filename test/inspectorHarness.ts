@@ -12,7 +12,7 @@ import { createActor, fromCallback, type Actor } from 'xstate';
 import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
 import { relayMachine, type RelayActor } from '../machines/relayMachine.js';
 import { nodeMachine, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from '../machines/nodeMachine.js';
-import type { ServerFrame } from '../machines/protocol.js';
+import { wireFrame, type ServerFrame } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
 import { createInspection, type Inspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
@@ -62,7 +62,7 @@ export class InProcessRing implements RingControl {
   }
 
   ids(): string[] {
-    return this.relay.getSnapshot().context.members;
+    return this.relay.getSnapshot().context.members.toArray();
   }
 
   /** The leader every live node names, or null while they disagree. */
@@ -146,7 +146,8 @@ export class InProcessRing implements RingControl {
       inspect: this.relayInspection.inspect,
     });
     relay.on('deliver', ({ to, frame }) => {
-      for (const id of to) this.later(() => this.deliverTo(id, frame), LATENCY_MS);
+      const received = wireFrame(frame);
+      for (const id of to) this.later(() => this.deliverTo(id, received), LATENCY_MS);
     });
     relay.on('admitted', ({ connection, id }) => {
       const member = this.connecting.get(connection);

@@ -48,3 +48,50 @@ describe('member lists of several machines in one process', () => {
     expect(MemberList.from([]).length).toBe(0);
   });
 });
+
+/** The relay machine keeps its ring order in MemberLists too: every version must answer for itself. */
+describe('MemberList versions, as the relay machine makes them', () => {
+  const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => `n${from + index}`);
+
+  it('answers for every version of a growing list, old ones included', () => {
+    const versions = [MemberList.from(ids(0, 20))];
+    for (let join = 20; join < 60; join += 1) versions.push(versions.at(-1)!.withJoined(`n${join}`));
+    // Each version in join order, then all of them again: the older ones share a backing that by
+    // now holds ids they do not.
+    for (const list of [...versions, ...versions]) {
+      for (let id = 0; id < 60; id += 1) {
+        expect(list.indexOf(`n${id}`), `n${id} in a list of ${list.length}`).toBe(id < list.length ? id : -1);
+      }
+    }
+  });
+
+  it('is not fooled by a list that is no extension: a leave, a rejoin at the end, another list', () => {
+    const ring = MemberList.from(ids(0, 30));
+    const afterLeave = ring.withoutLeft('n3');
+    expect(afterLeave.indexOf('n3')).toBe(-1);
+    expect(afterLeave.indexOf('n29')).toBe(28);
+    const rejoined = afterLeave.withJoined('n3');
+    expect(rejoined.indexOf('n3')).toBe(29);
+    expect(afterLeave.indexOf('n3')).toBe(-1);
+    expect(ring.indexOf('n3')).toBe(3);
+    const other = MemberList.from(ids(100, 140));
+    expect(other.has('n0')).toBe(false);
+    expect(other.indexOf('n139')).toBe(39);
+    expect(ring.indexOf('n4')).toBe(4);
+  });
+
+  it('startsWith: a later version starts with an earlier one; a leave, a branch or another list does not', () => {
+    const base = MemberList.from(ids(0, 10));
+    const grown = base.withJoined('n10').withJoined('n11');
+    expect(grown.startsWith(base)).toBe(true);
+    expect(base.startsWith(grown)).toBe(false);
+    expect(grown.startsWith(MemberList.EMPTY)).toBe(true);
+    expect(base.withoutLeft('n0').startsWith(base)).toBe(false);
+    // A branch: the same base grown another way is a list of its own, still starting with base.
+    const branch = base.withJoined('x');
+    expect(branch.startsWith(base)).toBe(true);
+    expect(branch.startsWith(grown)).toBe(false);
+    expect(grown.startsWith(branch)).toBe(false);
+    expect(MemberList.from(ids(0, 12)).startsWith(grown)).toBe(true);
+  });
+});

@@ -5,16 +5,23 @@
  */
 import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { TERM_STEP_LIMIT, memberCapacity, type ClientFrame, type ElectionFrame } from '../machines/protocol.js';
+import { TERM_STEP_LIMIT, memberCapacity, wireFrame, type ClientFrame, type ElectionFrame, type ServerFrame } from '../machines/protocol.js';
 import { nextClientId, recipients, relayMachine, type RelayEmitted, type RelayInput } from '../machines/relayMachine.js';
+
+/** An emission as a host carries it out: recipients as an array, a welcome's members as on the wire. */
+type Recorded = Exclude<RelayEmitted, { type: 'deliver' }> | { type: 'deliver'; to: string[]; frame: ServerFrame };
 
 const FORWARD_TIMEOUT = 1000;
 
 function relay(input: Partial<RelayInput> = {}) {
   const clock = new SimulatedClock();
   const actor = createActor(relayMachine, { clock, input: { maxMembers: 100, forwardTimeoutMs: FORWARD_TIMEOUT, ...input } });
-  const emitted: RelayEmitted[] = [];
-  actor.on('*', (event) => emitted.push(event as RelayEmitted));
+  const emitted: Recorded[] = [];
+  // Recorded as a host carries them out: recipients as an array, a welcome's members as on the wire.
+  actor.on('*', (event) => {
+    const emission = event as RelayEmitted;
+    emitted.push(emission.type === 'deliver' ? { ...emission, to: [...emission.to], frame: wireFrame(emission.frame) } : emission);
+  });
   actor.start();
   let connection = 0;
   const join = (resume: string | null = null, host: string | null = null) => {
@@ -24,8 +31,8 @@ function relay(input: Partial<RelayInput> = {}) {
     return answer?.type === 'admitted' ? answer.id : null;
   };
   const send = (from: string, frame: ClientFrame) => actor.send({ type: 'frame', from, frame });
-  const deliveries = () => emitted.filter((event): event is Extract<RelayEmitted, { type: 'deliver' }> => event.type === 'deliver');
-  const of = <T extends RelayEmitted['type']>(type: T) => emitted.filter((event): event is Extract<RelayEmitted, { type: T }> => event.type === type);
+  const deliveries = () => emitted.filter((event): event is Extract<Recorded, { type: 'deliver' }> => event.type === 'deliver');
+  const of = <T extends Recorded['type']>(type: T) => emitted.filter((event): event is Extract<Recorded, { type: T }> => event.type === type);
   return { actor, clock, emitted, join, send, deliveries, of, context: () => actor.getSnapshot().context };
 }
 

@@ -3,15 +3,17 @@
  * frame writes, whether the member list extends the last one or not.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, type ClientId, type WelcomeFrame } from '../machines/protocol.js';
+import { MemberList } from '../machines/memberList.js';
+import { encodeFrame, type ClientId, type OutgoingWelcome } from '../machines/protocol.js';
 import { textMessage } from '../relay/outbox.js';
 import { WelcomeEncoder } from '../relay/welcomeMessage.js';
 
-const welcome = (members: ClientId[], extra: Partial<WelcomeFrame> = {}): WelcomeFrame => ({
+/** A welcome as the relay machine emits it; `encodeFrame` writes its list as the array. */
+const welcome = (members: MemberList | ClientId[], extra: Partial<OutgoingWelcome> = {}): OutgoingWelcome => ({
   type: 'welcome',
-  clientId: members.at(-1) ?? 'o1',
+  clientId: (Array.isArray(members) ? members.at(-1) : members.at(members.length - 1)) ?? 'o1',
   protocol: 1,
-  members,
+  members: Array.isArray(members) ? MemberList.from(members) : members,
   leader: null,
   term: 0,
   ...extra,
@@ -20,10 +22,10 @@ const welcome = (members: ClientId[], extra: Partial<WelcomeFrame> = {}): Welcom
 describe('welcome messages', () => {
   it('frames each welcome of a growing ring exactly as encoding it whole would', () => {
     const encoder = new WelcomeEncoder();
-    let members: ClientId[] = [];
+    let members = MemberList.EMPTY;
     // Past 125 and 65,535 bytes: the longer WebSocket length headers.
     for (let join = 1; join <= 7000; join += 1) {
-      members = members.concat(`n${join}`);
+      members = members.withJoined(`n${join}`);
       if (join <= 30 || join % 997 === 0 || join === 7000) {
         const frame = welcome(members);
         expect(encoder.message(frame).equals(textMessage(encodeFrame(frame))), `welcome of n${join}`).toBe(true);
@@ -33,7 +35,7 @@ describe('welcome messages', () => {
 
   it('encodes a list that does not extend the last one afresh: a leave, the same list, an observer, a leader with meta', () => {
     const encoder = new WelcomeEncoder();
-    const frames: WelcomeFrame[] = [
+    const frames: OutgoingWelcome[] = [
       welcome(['n1', 'n2', 'n3']),
       welcome(['n1', 'n3', 'n4']),
       welcome(['n1', 'n3', 'n4'], { clientId: 'o9', role: 'observer' }),
