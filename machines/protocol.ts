@@ -231,8 +231,8 @@ export type ServerFrame = RelayFrame | ClientFrame;
 
 /**
  * A `welcome` as the relay machine emits it: the member list is the machine's own `MemberList`,
- * which encodes as the array above. Copying N ids for every joiner's welcome made assembling a
- * ring of N allocate O(N²) ids, and raised the relay's memory per member by a third at N = 1,000
+ * which encodes as the array above. A copy of the N ids for every joiner's welcome made
+ * assembling a ring of N allocate O(N²) ids, and measurably raised the relay's memory per member
  * (bench/README.md, "Memory").
  */
 export type OutgoingWelcome = Omit<WelcomeFrame, 'members'> & { members: MemberList };
