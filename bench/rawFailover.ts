@@ -19,17 +19,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startRelay, stopChild, track } from './childServer.js';
-import { connectClient } from './wireClients.js';
-
-interface Candidate {
-  id: string;
-  rank: number;
-}
+import { appendAndPass, connectClient, highestRanked, type LapEntry } from './wireClients.js';
 
 /** One member: the failover's messages, with the least work a process can do for them. */
 async function member(url: string, rank: number): Promise<void> {
   const client = await connectClient(url);
-  const me: Candidate = { id: client.id, rank };
+  const me: LapEntry = { id: client.id, rank };
   // Unknown until the first announcement: a member that knows no leader takes over from any
   // leaver it succeeds (only leaders are killed here, so that is always right).
   let leader: string | null = null;
@@ -38,18 +33,17 @@ async function member(url: string, rank: number): Promise<void> {
     process.stdout.write(`leader ${id}\n`);
   };
   client.onFrame((text) => {
-    const frame = JSON.parse(text) as { type: string; id: string; next: string; from: string; eligible: Candidate[] };
+    const frame = JSON.parse(text) as { type: string; id: string; next: string; from: string; eligible: LapEntry[] };
     if (frame.type === 'left') {
       if (frame.next === me.id && (leader === null || frame.id === leader)) {
         client.socket.send(JSON.stringify({ type: 'lap', to: 'next', from: me.id, eligible: [me] }));
       }
     } else if (frame.type === 'lap') {
       if (frame.from !== me.id) {
-        frame.eligible.push(me);
-        client.socket.send(JSON.stringify(frame));
+        appendAndPass(client, frame, rank);
         return;
       }
-      const winner = frame.eligible.reduce((best, entry) => (entry.rank > best.rank ? entry : best));
+      const winner = highestRanked(frame.eligible);
       client.socket.send(JSON.stringify({ type: 'leader', to: 'all', id: winner.id }));
       announce(winner.id);
     } else if (frame.type === 'leader') announce(frame.id);

@@ -126,6 +126,28 @@ export async function timeLaps(origin: WireClient, size: number, laps: number): 
 /** A growing lap's frame: the protocol's `election` shape, which both relays route by `to`. */
 const isGrowingLap = (text: string) => text.startsWith('{"type":"election"');
 
+/** An entry of a growing lap's list (the protocol's `Candidate`). */
+export interface LapEntry {
+  id: string;
+  rank: number;
+}
+
+/** A growing lap's first frame, from `origin`. */
+function firstLapFrame(origin: WireClient, term: number): string {
+  return JSON.stringify({ type: 'election', to: 'next', term, initiator: origin.id, eligible: [{ id: origin.id, rank: 0 }] });
+}
+
+/** A bare client's share of a growing lap: its own `{id, rank}` appended, and the frame sent on (its `to` unchanged). */
+export function appendAndPass(client: WireClient, frame: { eligible: LapEntry[] }, rank: number): void {
+  frame.eligible.push({ id: client.id, rank });
+  client.socket.send(JSON.stringify(frame));
+}
+
+/** The entry a bare client's lap elects: the highest rank. */
+export function highestRanked(eligible: readonly LapEntry[]): LapEntry {
+  return eligible.reduce((best, entry) => (entry.rank > best.rank ? entry : best));
+}
+
 /**
  * The seed's rule on bare clients: an `election`-shaped frame sent to `next`, and every client
  * parses it, appends its own `{id, rank}` to `eligible` and sends the result on, until it is back
@@ -137,17 +159,14 @@ export async function measureGrowingLaps(clients: readonly WireClient[], laps: n
   if (!origin || others.length === 0) throw new Error('measureGrowingLaps: a lap needs at least two clients');
   others.forEach((client, index) =>
     client.onFrame((text) => {
-      if (!isGrowingLap(text)) return;
-      const frame = JSON.parse(text) as { eligible: { id: string; rank: number }[] };
-      frame.eligible.push({ id: client.id, rank: index + 1 });
-      client.socket.send(JSON.stringify(frame));
+      if (isGrowingLap(text)) appendAndPass(client, JSON.parse(text) as { eligible: LapEntry[] }, index + 1);
     }),
   );
   const samples: number[] = [];
   for (let lap = 0; lap < laps; lap += 1) {
     const back = new Promise<number>((resolve) => origin.onFrame((text) => isGrowingLap(text) && resolve(performance.now())));
     const sentAt = performance.now();
-    origin.socket.send(JSON.stringify({ type: 'election', to: 'next', term: lap + 1, initiator: origin.id, eligible: [{ id: origin.id, rank: 0 }] }));
+    origin.socket.send(firstLapFrame(origin, lap + 1));
     samples.push((await withTimeout(back, 120_000, `growing lap ${lap} of ${clients.length}`)) - sentAt);
   }
   return samples;
@@ -168,11 +187,8 @@ export async function measureAnnouncedLaps(clients: readonly WireClient[], laps:
   let allRead: (at: number) => void = () => {};
   others.forEach((client, index) =>
     client.onFrame((text) => {
-      if (isGrowingLap(text)) {
-        const frame = JSON.parse(text) as { eligible: { id: string; rank: number }[] };
-        frame.eligible.push({ id: client.id, rank: index + 1 });
-        client.socket.send(JSON.stringify(frame));
-      } else if (isAnnouncement(text)) {
+      if (isGrowingLap(text)) appendAndPass(client, JSON.parse(text) as { eligible: LapEntry[] }, index + 1);
+      else if (isAnnouncement(text)) {
         JSON.parse(text);
         unread -= 1;
         if (unread === 0) allRead(performance.now());
@@ -181,8 +197,8 @@ export async function measureAnnouncedLaps(clients: readonly WireClient[], laps:
   );
   origin.onFrame((text) => {
     if (!isGrowingLap(text)) return;
-    const frame = JSON.parse(text) as { term: number; eligible: { id: string; rank: number }[] };
-    const winner = frame.eligible.reduce((best, entry) => (entry.rank > best.rank ? entry : best));
+    const frame = JSON.parse(text) as { term: number; eligible: LapEntry[] };
+    const winner = highestRanked(frame.eligible);
     origin.socket.send(JSON.stringify({ type: 'newLeader', to: 'all', leaderId: winner.id, rank: winner.rank, term: frame.term }));
   });
   const samples: number[] = [];
@@ -192,7 +208,7 @@ export async function measureAnnouncedLaps(clients: readonly WireClient[], laps:
       allRead = resolve;
     });
     const sentAt = performance.now();
-    origin.socket.send(JSON.stringify({ type: 'election', to: 'next', term: lap + 1, initiator: origin.id, eligible: [{ id: origin.id, rank: 0 }] }));
+    origin.socket.send(firstLapFrame(origin, lap + 1));
     samples.push((await withTimeout(done, 120_000, `announced lap ${lap} of ${clients.length}`)) - sentAt);
   }
   return samples;

@@ -229,9 +229,12 @@ export type RelayFrame = WelcomeFrame | RingFrame | ErrorFrame;
 /** Anything a client can receive: relay frames and forwarded client frames (with `from`). */
 export type ServerFrame = RelayFrame | ClientFrame;
 
+export type Frame = ServerFrame;
+export type FrameType = Frame['type'];
+
 /**
  * A `welcome` as the relay machine emits it: the member list is the machine's own `MemberList`,
- * which encodes as the array above. A copy of the N ids for every joiner's welcome made
+ * which encodes as `WelcomeFrame`'s array. A copy of the N ids for every joiner's welcome made
  * assembling a ring of N allocate O(N²) ids, and measurably raised the relay's memory per member
  * (bench/README.md, "Memory").
  */
@@ -244,8 +247,6 @@ export type OutgoingFrame = Exclude<ServerFrame, WelcomeFrame> | OutgoingWelcome
 export function wireFrame(frame: OutgoingFrame): ServerFrame {
   return frame.type === 'welcome' ? { ...frame, members: frame.members.toArray() } : frame;
 }
-export type Frame = ServerFrame;
-export type FrameType = Frame['type'];
 
 export const CLIENT_FRAME_TYPES = ['election', 'newLeader', 'checkLeader', 'answerLeader'] as const;
 export const RELAY_FRAME_TYPES = ['welcome', 'ring', 'error'] as const;

@@ -164,7 +164,10 @@ export function recipients(context: { members: RingOrder; bypassed: readonly Cli
   }
   if (to === 'all') {
     const everyoneElse: ClientId[] = [];
-    for (let index = 0; index < members.length; index += 1) if (members.at(index) !== from) everyoneElse.push(members.at(index)!);
+    for (let index = 0; index < members.length; index += 1) {
+      const member = members.at(index)!;
+      if (member !== from) everyoneElse.push(member);
+    }
     return everyoneElse;
   }
   return members.indexOf(to) !== -1 ? [to] : null;

@@ -136,11 +136,12 @@ export class RingHost<C extends RingConnection> {
 
   status(): RingStatus {
     const { members, observers, profiles, bypassed, leader, highestTerm } = this.context;
+    const ids = members.toArray();
     return {
       protocol: 1,
       ring: this.name,
-      members: members.toArray(),
-      memberDetails: [...members].map((id) => ({ id, ...profiles.get(id), forwarding: !bypassed.includes(id) })),
+      members: ids,
+      memberDetails: ids.map((id) => ({ id, ...profiles.get(id), forwarding: !bypassed.includes(id) })),
       observers: [...observers].map((id) => ({ id, ...profiles.get(id) })),
       leader,
       highestTerm,
