@@ -34,6 +34,8 @@ if (!Number.isSafeInteger(pgid) || pgid <= 1 || !Number.isFinite(firstLeaseEnd) 
 const logger = createLogger({ component: 'run', level, fd: 2 }).child({ commandPid: pgid, role: 'watchdog' });
 let killed = false;
 let leaseTimer: NodeJS.Timeout | undefined;
+/** The lease end in force, on the shared clock. */
+let due = Number.NaN;
 
 function kill(reason: string, fields: Record<string, unknown> = {}): void {
   clearTimeout(leaseTimer);
@@ -42,19 +44,31 @@ function kill(reason: string, fields: Record<string, unknown> = {}): void {
   if (signalGroup(pgid, 'SIGKILL')) logger.warn({ reason, ...fields }, 'watchdog: sent SIGKILL to the command\'s process group');
 }
 
-/** Arms the kill for the lease end `end` (shared clock), replacing the previous one. */
+/** The lease now ends at `end` (shared clock): arms the kill for then, replacing the previous one. */
 function leaseEndsAt(end: number): void {
   if (killed) return;
-  clearTimeout(leaseTimer);
   const now = sharedNow();
-  const due = Math.min(end, now + leaseMs);
+  due = Math.min(end, now + leaseMs);
+  clearTimeout(leaseTimer);
   leaseTimer = setTimeout(check, Math.max(0, due - now));
-  // A timer may fire a little early: it re-arms until the lease end has really passed.
-  function check() {
+}
+
+/**
+ * A timer may fire a little early: it re-arms until the lease end has really passed. Then it
+ * waits one more turn of the event loop (setImmediate runs after the loop has read the pipe), so
+ * that a renewal already written is read first: the end given at start is as old as this
+ * process's start-up, which can take a good part of a lease on a busy machine.
+ */
+function check(): void {
+  const left = due - sharedNow();
+  if (left > 0) {
+    leaseTimer = setTimeout(check, left);
+    return;
+  }
+  setImmediate(() => {
     const late = sharedNow() - due;
     if (late >= 0) kill('the sidecar\'s lease ended without a renewal', { lateMs: Math.round(late) });
-    else leaseTimer = setTimeout(check, -late);
-  }
+  });
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {
