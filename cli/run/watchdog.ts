@@ -101,3 +101,4 @@ const sidecarGone = () => {
 process.stdin.on('end', sidecarGone);
 process.stdin.on('close', sidecarGone);
 process.stdin.on('error', sidecarGone);
+logger.debug({ leaseMs }, 'watchdog: guarding the command');
