@@ -76,7 +76,10 @@ export async function runSidecar(options: SidecarOptions): Promise<SidecarOutcom
     const startedAt = Date.now();
     logger.info({ term, commandPid: command.pid }, 'command started');
     const first = await Promise.race([command.exited, aborted(ended), command.unguarded.then(() => 'unguarded' as const)]);
-    if (first === 'aborted' || first === 'unguarded') {
+    // An exit that comes with the end of the lease is the watchdog's kill (this process was frozen,
+    // or had not yet heard the lease end): leadership is what ended, not the command.
+    const killedAtLeaseEnd = first !== 'aborted' && first !== 'unguarded' && first.signal === 'SIGKILL' && !node.isLeader();
+    if (first === 'aborted' || first === 'unguarded' || killedAtLeaseEnd) {
       const reason = first === 'unguarded' ? 'watchdog gone' : stop.aborted ? 'stopping' : 'leadership lost';
       // Once leadership is lost the watchdog kills the group when the lease ends: no grace beyond it.
       const leaseLeftMs = Math.max(0, Math.floor(leaseEndsAt - performance.now()));
