@@ -9,6 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
 import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
@@ -18,6 +19,7 @@ import { DEFAULT_BACKOFF } from './backoff.js';
 import { badRelayUrl } from './connectFailure.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
+import { LeaseEnd } from './leaseEnd.js';
 import { LeaderFeed } from './leaderFeed.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
@@ -161,6 +163,26 @@ export class LeadershipLostError extends Error {
   }
 }
 
+/** A leader's lease, read by a guard that must act when it ends (`ringleader run`); not part of the package's API. */
+export interface LeaseView {
+  /** The lease `W` (`heartbeatTimeoutMs`): how long a leader holds without a confirmed round trip to the relay. */
+  readonly lengthMs: number;
+  /**
+   * While this node leads: the `performance.now()` time at which its lease ends unless a later
+   * round trip is confirmed (the confirmed ping's send time + `W`), when the machine steps it
+   * down. Null while it does not lead.
+   */
+  endsAt(): number | null;
+  /** Called after each step that confirmed a later round trip (the lease end moved on). */
+  onConfirmed(listener: () => void): Unsubscribe;
+}
+
+/** The lease of a node made by `joinRing`. */
+export function leaseOf(node: RingNode): LeaseView {
+  if (!(node instanceof RingMember)) throw new TypeError('leaseOf: not a node made by joinRing');
+  return node.leaseView();
+}
+
 /** Joins the ring at `options.relay` and resolves once the relay has welcomed this node. */
 export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
   const member = new RingMember(options);
@@ -291,6 +313,8 @@ class RingMember implements RingNode {
   private readonly stopped: Listeners<LeadershipEnded>;
   private readonly feed: LeaderFeed;
   private readonly watchers = new Set<Watcher>();
+  private readonly leaseEnd: LeaseEnd;
+  private readonly leaseConfirmed = new Set<() => void>();
 
   private pending: NodeEmitted[] = [];
   private flushing = false;
@@ -313,6 +337,7 @@ class RingMember implements RingNode {
     this.logger = options.logger ?? defaultLogger();
     this.rank = options.rank ?? randomInt(0, 1_000_000);
     this.timing = resolveTiming(options.timing);
+    this.leaseEnd = new LeaseEnd(this.timing.heartbeatTimeoutMs);
     this.started = new Listeners('onStartedLeading', this.logger);
     this.stopped = new Listeners('onStoppedLeading', this.logger);
     this.feed = new LeaderFeed(this.logger);
@@ -357,12 +382,15 @@ class RingMember implements RingNode {
     });
     this.actor.subscribe({
       next: (snapshot) => {
+        // First, so that the time noted is as close as can be to when the step armed its lease timer.
+        const renewed = this.leaseEnd.observe(snapshot.context.pingSeq, snapshot.context.confirmedSeq, performance.now());
         if (!this.joined && snapshot.context.id !== null && snapshot.matches('online')) {
           this.joined = true;
           this.deadline.settle();
           this.settleWelcome.resolve();
         }
         this.flush();
+        if (renewed) for (const listener of [...this.leaseConfirmed]) listener();
         if (snapshot.status === 'done') this.resolveLeft();
       },
       error: (error) => {
@@ -505,6 +533,18 @@ class RingMember implements RingNode {
     await this.link.close();
     this.logger.info(this.logFields(), 'node left');
     this.finish({ reason: 'left' });
+  }
+
+  /** See `leaseOf`. */
+  leaseView(): LeaseView {
+    return {
+      lengthMs: this.timing.heartbeatTimeoutMs,
+      endsAt: () => (this.isLeader() ? this.leaseEnd.endsAt() : null),
+      onConfirmed: (listener) => {
+        this.leaseConfirmed.add(listener);
+        return () => this.leaseConfirmed.delete(listener);
+      },
+    };
   }
 
   private finish(outcome: CloseOutcome): void {

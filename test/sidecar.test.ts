@@ -2,10 +2,11 @@
  * `ringleader run` as a process around small scripts, against an in-process relay: what the
  * command sees (RINGLEADER_TERM, _RING, _LEADER_ID), what happens when it exits by itself
  * (--on-exit leave / restand), when leadership moves away (SIGTERM to its group), when it ignores
- * SIGTERM (SIGKILL after --grace-ms), when the sidecar dies (its reaper stops the command), and
- * the exit statuses.
+ * SIGTERM (SIGKILL after --grace-ms, or at the end of the lease once leadership is lost), when
+ * the sidecar dies (its watchdog kills the command) or its watchdog does, and the exit statuses.
+ * Frozen and killed sidecars beside a successor: sidecarOverlap.test.ts.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,21 @@ process.on('SIGTERM', () => appendFileSync(process.argv[2], 'got SIGTERM\\n'));
 appendFileSync(process.argv[2], 'running\\n');
 setInterval(() => {}, 1000);
 `;
+
+/** The pids of the watchdogs that guard the command with this pid (from their command lines, Linux's /proc). */
+function watchdogPids(commandPid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv.some((arg) => arg.endsWith('watchdog.js')) && argv.includes(String(commandPid));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 function lines(file: string): string[] {
   try {
@@ -199,7 +215,7 @@ describe('ringleader run', () => {
     expect(run.logs.find(msg('command stopped'))).toMatchObject({ signal: 'SIGKILL', killed: true });
   });
 
-  it('a sidecar killed outright does not leave its command running: the reaper stops it', async () => {
+  it('a sidecar killed outright does not leave its command running: the watchdog kills it', async () => {
     await startRing();
     const folder = processes.folder();
     const writer = writeScript(folder, 'writer.mjs', TERM_WRITER);
@@ -208,6 +224,43 @@ describe('ringleader run', () => {
     run.child.kill('SIGKILL');
     await run.exited;
     await until(() => !alive(started.commandPid as number), 'the orphaned command to be stopped');
+    expect(await run.log((line) => line.role === 'watchdog' && line.commandPid === started.commandPid, 'the watchdog\'s line')).toMatchObject({ reason: 'the sidecar is gone (its pipe closed)' });
+  });
+
+  it('once leadership is lost, a command that ignores SIGTERM gets no more grace than the lease has left', async () => {
+    await startRing();
+    const folder = processes.folder();
+    const script = writeScript(folder, 'stubborn.mjs', IGNORE_TERM);
+    const file = join(folder, 'stubborn.txt');
+    // A grace period longer than the test's own timeout: only the end of the lease can end it in time.
+    const run = sidecar(['--grace-ms', '600000'], [process.execPath, script, file]);
+    const started = await run.log(msg('command started'), 'the command to start');
+    await until(() => lines(file).includes('running'), 'the command to run');
+
+    // The relay goes away: leadership ends at once, the lease a moment later.
+    await ring.relay!.close();
+    const stopping = await run.log(msg('stopping command: SIGTERM to its process group'), 'the stop to begin');
+    expect(stopping).toMatchObject({ reason: 'leadership lost', commandPid: started.commandPid });
+    expect(stopping.graceMs as number).toBeLessThanOrEqual(Math.round(SIDECAR_TIMING.leaderTimeoutMs / 3));
+    expect(await run.log(msg('command stopped'), 'the command to be gone')).toMatchObject({ signal: 'SIGKILL', killed: true });
+    expect(alive(started.commandPid as number)).toBe(false);
+    expect(run.child.exitCode, 'the sidecar stays, to rejoin').toBeNull();
+  });
+
+  it('a command whose watchdog is killed is stopped, and started again with a new watchdog while the sidecar leads', async () => {
+    await startRing();
+    const folder = processes.folder();
+    const writer = writeScript(folder, 'writer.mjs', TERM_WRITER);
+    const run = sidecar([], [process.execPath, writer, join(folder, 'shared.txt')]);
+    const first = await run.log(msg('command started'), 'the command to start');
+    const watchdogs = () => watchdogPids(first.commandPid as number);
+    const [watchdog] = await until(() => watchdogs().length === 1 && watchdogs(), 'the command\'s watchdog');
+    process.kill(watchdog!, 'SIGKILL');
+    expect(await run.log(msg('stopping command: SIGTERM to its process group'), 'the unguarded command to be stopped')).toMatchObject({ reason: 'watchdog gone', commandPid: first.commandPid });
+    const again = await run.log((line) => line.msg === 'command started' && line.commandPid !== first.commandPid, 'the command to start again');
+    expect(again.term).toBe(first.term);
+    expect(alive(first.commandPid as number)).toBe(false);
+    await until(() => watchdogPids(again.commandPid as number).length === 1, 'a watchdog for the new run');
   });
 
   it('exit status 2 for bad configuration and 127 for a command that is not there, before joining', async () => {

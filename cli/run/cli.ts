@@ -1,12 +1,12 @@
 /**
  * `ringleader run [options] -- <command> [args...]`: a sidecar that makes any program a ring
  * member's job. It joins the ring (joinRing), runs the command only while it leads (sidecar.ts)
- * as a process group of its own (commandProcess.ts), and maps how it all ended onto an exit
+ * as a process group of its own, guarded by a watchdog (commandProcess.ts), and maps how it all ended onto an exit
  * status, in the manner of `consul lock`. Its logs go to stderr: stdout is the command's.
  */
 import { DEFAULT_RING } from '../../machines/protocol.js';
 import { RelayConnectionError } from '../../node/connectFailure.js';
-import { joinRing, type RingNode } from '../../node/joinRing.js';
+import { joinRing, leaseOf, type RingNode } from '../../node/joinRing.js';
 import { createInspection } from '../../runtime/inspection.js';
 import { createLogger } from '../../runtime/logger.js';
 import { renderHelp } from '../../runtime/options.js';
@@ -67,13 +67,17 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   }
 
   const member = node;
+  const lease = leaseOf(member);
   const outcome = await runSidecar({
     node: member,
-    launch: (term) =>
+    lease,
+    launch: (term, leaseEndsAt) =>
       startCommand({
         argv: command,
         env: { ...env, RINGLEADER_TERM: String(term), RINGLEADER_RING: options.ring ?? DEFAULT_RING, RINGLEADER_LEADER_ID: member.id },
-        graceMs: options.graceMs,
+        leaseEndsAt,
+        leaseMs: lease.lengthMs,
+        logLevel: options.logLevel,
         logger,
       }),
     onExit: options.onExit,

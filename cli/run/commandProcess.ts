@@ -1,14 +1,16 @@
 /**
  * The command `ringleader run` guards, as a process: started in a process group of its own (so a
  * signal reaches everything it started, and a Ctrl-C in the terminal reaches the sidecar alone),
- * stopped with SIGTERM to the whole group and SIGKILL after a grace period, and watched by a
- * reaper process that stops it if the sidecar itself dies. Nothing here knows about leadership.
+ * stopped with SIGTERM to the whole group and SIGKILL after a grace period, and guarded by a
+ * watchdog process (watchdog.ts) outside the sidecar's group that kills the group when the lease
+ * it is told about ends unrenewed, or when the sidecar dies. Nothing here knows about leadership:
+ * the lease end is a time it is given.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../runtime/logger.js';
-import { groupGone, signalGroup } from './processGroup.js';
+import { groupAlive, groupGone, signalGroup } from './processGroup.js';
 
 /** How the command's own process ended; `error` when it could not be started at all. */
 export interface CommandExit {
@@ -28,22 +30,30 @@ export interface RunningCommand {
    * its group is gone; also right for a command that exited by itself and left children behind.
    */
   stop(graceMs: number, hurry?: AbortSignal): Promise<{ exit: CommandExit; killed: boolean }>;
+  /** Tells the watchdog the lease now ends at `leaseEndsAt` (shared clock: sharedClock.ts). */
+  renew(leaseEndsAt: number): void;
+  /** Resolves if the watchdog ends while the command runs (it was killed): the command is unguarded. */
+  readonly unguarded: Promise<void>;
 }
 
 export interface CommandSpec {
   argv: string[];
   env: NodeJS.ProcessEnv;
-  /** The reaper's grace period, should the sidecar die: the same as the sidecar's own. */
-  graceMs: number;
+  /** When the lease ends unless renewed (shared clock): the watchdog kills the group then. */
+  leaseEndsAt: number;
+  /** The lease's length: the watchdog never lets a lease run further ahead than this. */
+  leaseMs: number;
+  /** The watchdog's log level (it logs to stderr, as the sidecar does). */
+  logLevel: string;
   logger: Logger;
 }
 
-/** The reaper next to this module once built; from the TypeScript sources (tests), the built one. */
-const REAPER_PATH = fileURLToPath(
-  import.meta.url.endsWith('.ts') ? new URL('../../dist/cli/run/reaper.js', import.meta.url) : new URL('./reaper.js', import.meta.url),
+/** The watchdog next to this module once built; from the TypeScript sources (tests), the built one. */
+const WATCHDOG_PATH = fileURLToPath(
+  import.meta.url.endsWith('.ts') ? new URL('../../dist/cli/run/watchdog.js', import.meta.url) : new URL('./watchdog.js', import.meta.url),
 );
 
-export function startCommand({ argv, env, graceMs, logger }: CommandSpec): RunningCommand {
+export function startCommand({ argv, env, leaseEndsAt, leaseMs, logLevel, logger }: CommandSpec): RunningCommand {
   const [file, ...args] = argv;
   if (file === undefined) throw new TypeError('startCommand: no command');
   // stdin is not passed: the command may run many times, in a group that is not the terminal's.
@@ -55,11 +65,14 @@ export function startCommand({ argv, env, graceMs, logger }: CommandSpec): Runni
     });
   });
   const pid = child.pid ?? 0;
-  if (pid > 0) startReaper(pid, graceMs, logger);
+  // Started in the same turn as the command: nothing of the sidecar's runs between the two.
+  const watchdog = pid > 0 ? startWatchdog(pid, leaseEndsAt, leaseMs, logLevel, logger) : null;
   return {
     pid,
     exited,
     stop: (grace, hurry) => stopGroup(pid, exited, grace, hurry, logger),
+    renew: (end) => watchdog?.renew(end),
+    unguarded: watchdog?.gone ?? new Promise(() => {}),
   };
 }
 
@@ -82,17 +95,45 @@ async function stopGroup(
   return { exit: await exited, killed };
 }
 
-/** Never fatal: without a reaper the command still runs and stops normally; only a dying sidecar loses the backstop. */
-function startReaper(pgid: number, graceMs: number, logger: Logger): void {
+interface Watchdog {
+  renew(leaseEndsAt: number): void;
+  /** Resolves when the watchdog ends (or could not start) while the command's group is still there. */
+  gone: Promise<void>;
+}
+
+/**
+ * In a session of its own (`detached`): no signal to the sidecar's group reaches it. Its stdin is
+ * the pipe from the sidecar that tells it the lease end, and whose closing tells it the sidecar died.
+ */
+function startWatchdog(pgid: number, leaseEndsAt: number, leaseMs: number, logLevel: string, logger: Logger): Watchdog {
+  let gone!: () => void;
+  const watchdogGone = new Promise<void>((resolve) => (gone = resolve));
+  const lost = (err: string) => {
+    if (!groupAlive(pgid)) return;
+    logger.error({ commandPid: pgid, err }, 'the command\'s watchdog is gone: stopping the command, which must not run unguarded');
+    gone();
+  };
   try {
-    const reaper = spawn(process.execPath, [REAPER_PATH, String(pgid), String(graceMs)], { stdio: ['pipe', 'ignore', 'inherit'] });
-    reaper.on('error', (error) => logger.warn({ commandPid: pgid, err: error.message }, 'could not start the reaper that stops the command should this process die'));
-    reaper.stdin!.on('error', () => {});
-    // The reaper ends by itself with the group; it never keeps the sidecar alive.
-    reaper.unref();
-    (reaper.stdin as unknown as { unref?: () => void }).unref?.();
+    const watchdog = spawn(process.execPath, [WATCHDOG_PATH, String(pgid), String(leaseEndsAt), String(leaseMs), logLevel], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+      detached: true,
+    });
+    watchdog.on('error', (error) => lost(error.message));
+    watchdog.on('exit', (code, signal) => lost(`it exited (${signal ?? `code ${code}`})`));
+    const pipe = watchdog.stdin!;
+    pipe.on('error', () => {});
+    // The watchdog ends by itself with the group; it never keeps the sidecar alive.
+    watchdog.unref();
+    (pipe as unknown as { unref?: () => void }).unref?.();
+    return {
+      renew: (end) => {
+        if (pipe.writable) pipe.write(`lease ${end}\n`);
+      },
+      gone: watchdogGone,
+    };
   } catch (error) {
-    logger.warn({ commandPid: pgid, err: (error as Error).message }, 'could not start the reaper that stops the command should this process die');
+    lost((error as Error).message);
+    return { renew: () => {}, gone: watchdogGone };
   }
 }
 

@@ -10,13 +10,16 @@ export const RUN_USAGE = 'ringleader run [options] -- <command> [args...]';
 export const RUN_SUMMARY =
   'Joins the ring and runs <command> only while this process leads, with RINGLEADER_TERM (the fencing\n' +
   'token), RINGLEADER_RING and RINGLEADER_LEADER_ID in its environment, in a process group of its own.\n' +
-  'When leadership ends: SIGTERM to that group, SIGKILL after --grace-ms. When the command exits while\n' +
-  'leading: --on-exit leave hands leadership off and exits with its status; restand hands off and runs\n' +
-  'it again the next time this process leads. SIGINT/SIGTERM stop the command (the same way), hand\n' +
-  'leadership off and exit 0; a second one skips the grace period; SIGUSR2 starts an election.\n' +
+  'When leadership ends: SIGTERM to that group, SIGKILL after --grace-ms or when the lease ends,\n' +
+  'whichever is first. A watchdog outside this process\'s group kills the command when the lease ends\n' +
+  'even if this process is frozen, and at once if it dies. When the command exits while leading:\n' +
+  '--on-exit leave hands leadership off and exits with its status; restand hands off and runs it again\n' +
+  'the next time this process leads. SIGINT/SIGTERM stop the command (the same way), hand leadership\n' +
+  'off and exit 0; a second one skips the grace period; SIGUSR2 starts an election.\n' +
   'Exit status: 0 stopped by a signal (or the command exited 0), the command\'s status (or 128+n when a\n' +
-  'signal n ended it) with --on-exit leave, 1 fatal (relay refused or unreachable), 2 bad configuration,\n' +
-  '126/127 the command cannot be run / was not found. Logs (JSON) go to stderr; stdout is the command\'s.';
+  'signal n ended it) with --on-exit leave, 1 fatal (relay refused or unreachable), 2 bad\n' +
+  'configuration, 126/127 the command cannot be run / was not found. Logs (JSON) go to stderr; stdout\n' +
+  'is the command\'s.';
 
 export const ON_EXIT_CHOICES = ['leave', 'restand'] as const;
 export type OnExit = (typeof ON_EXIT_CHOICES)[number];
@@ -35,7 +38,7 @@ export const runOptionSpecs = {
     kind: 'integer',
     min: 0,
     default: 5000,
-    help: 'after SIGTERM, how long the command\'s process group has to exit before SIGKILL, ms',
+    help: 'after SIGTERM, how long the command\'s process group has to exit before SIGKILL, ms; never past the end of the lease once leadership is lost',
   },
   onExit: {
     flag: 'on-exit',

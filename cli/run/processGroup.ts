@@ -1,6 +1,6 @@
 /**
  * Signalling a whole process group, and telling whether any of it is left: what `ringleader run`
- * and its reaper need to stop a command together with everything it started.
+ * and its watchdog need to stop a command together with everything it started.
  */
 
 /** Sends `signal` to every process of group `pgid`; false when the group is already gone. */

@@ -3,20 +3,27 @@
  * leadership starts it once (after checking, right before, that the lease still holds); the end
  * of that leadership stops it; its own exit either ends the sidecar (`leave`) or hands leadership
  * off to stand again (`restand`). A new run never starts before the previous one, and everything
- * it started, is gone. Starting and stopping processes is commandProcess.ts's job.
+ * it started, is gone. While the leadership lasts, every renewal of the lease is passed on to the
+ * command's watchdog, which kills the command when the lease ends unrenewed, whatever happens to
+ * this process; so a stop after the lease ended gets no more grace than the lease has left.
+ * Starting and stopping processes is commandProcess.ts's job.
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RingNode } from '../../node/joinRing.js';
+import type { LeaseView, RingNode } from '../../node/joinRing.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { CommandExit, RunningCommand } from './commandProcess.js';
 import type { OnExit } from './options.js';
+import { onSharedClock } from './sharedClock.js';
 
 export type SidecarNode = Pick<RingNode, 'campaign' | 'isLeader' | 'resign' | 'closed'>;
 
 export interface SidecarOptions {
   node: SidecarNode;
-  /** Starts the command for the leadership of `term`. */
-  launch(term: number): RunningCommand;
+  /** The node's lease: its end is passed on to the command's watchdog. */
+  lease: LeaseView;
+  /** Starts the command for the leadership of `term`, whose lease ends at `leaseEndsAt` (shared clock: sharedClock.ts) unless renewed. */
+  launch(term: number, leaseEndsAt: number): RunningCommand;
   onExit: OnExit;
   graceMs: number;
   /** With `restand`: the least time between the command's exit and its next start. */
@@ -32,7 +39,7 @@ export interface SidecarOptions {
 export type SidecarOutcome = { reason: 'stopped' } | { reason: 'commandExited'; exit: CommandExit } | { reason: 'fatal'; error: Error };
 
 export async function runSidecar(options: SidecarOptions): Promise<SidecarOutcome> {
-  const { node, logger, stop } = options;
+  const { node, lease, logger, stop } = options;
   let lastExitAt = Number.NEGATIVE_INFINITY;
   for (;;) {
     let leadership: { term: number; signal: AbortSignal };
@@ -52,25 +59,42 @@ export async function runSidecar(options: SidecarOptions): Promise<SidecarOutcom
       continue;
     }
     // The lease may have lapsed a moment ago, its end not yet handed to us: never start then.
-    if (!node.isLeader()) {
+    let leaseEndsAt = lease.endsAt();
+    if (leaseEndsAt === null) {
       await aborted(ended);
       continue;
     }
-    const command = options.launch(term);
+    const command = options.launch(term, onSharedClock(leaseEndsAt));
+    // Renewals go on while this leadership lasts, through a stop asked for by a signal too: only a
+    // lease that still holds gives the command its whole grace period.
+    const stopRenewing = lease.onConfirmed(() => {
+      const end = leadership.signal.aborted ? null : lease.endsAt();
+      if (end === null) return;
+      leaseEndsAt = end;
+      command.renew(onSharedClock(end));
+    });
     const startedAt = Date.now();
     logger.info({ term, commandPid: command.pid }, 'command started');
-    const first = await Promise.race([command.exited, aborted(ended)]);
-    if (first === 'aborted') {
-      const reason = stop.aborted ? 'stopping' : 'leadership lost';
-      logger.info({ term, commandPid: command.pid, reason, graceMs: options.graceMs }, 'stopping command: SIGTERM to its process group');
-      const { exit, killed } = await command.stop(options.graceMs, options.hurry);
-      logger.info({ term, commandPid: command.pid, ...exitFields(exit), killed, ranMs: Date.now() - startedAt }, 'command stopped');
+    const first = await Promise.race([command.exited, aborted(ended), command.unguarded.then(() => 'unguarded' as const)]);
+    // An exit that comes with the end of the lease is the watchdog's kill (this process was frozen,
+    // or had not yet heard the lease end): leadership is what ended, not the command.
+    const killedAtLeaseEnd = first !== 'aborted' && first !== 'unguarded' && first.signal === 'SIGKILL' && !node.isLeader();
+    if (first === 'aborted' || first === 'unguarded' || killedAtLeaseEnd) {
+      const reason = first === 'unguarded' ? 'watchdog gone' : stop.aborted ? 'stopping' : 'leadership lost';
+      // Once leadership is lost the watchdog kills the group when the lease ends: no grace beyond it.
+      const leaseLeftMs = Math.max(0, Math.floor(leaseEndsAt - performance.now()));
+      const graceMs = leadership.signal.aborted ? Math.min(options.graceMs, leaseLeftMs) : options.graceMs;
+      logger.info({ term, commandPid: command.pid, reason, graceMs }, 'stopping command: SIGTERM to its process group');
+      const { exit, killed } = await command.stop(graceMs, options.hurry);
+      stopRenewing();
+      logger.info({ term, commandPid: command.pid, ...exitFields(exit), killed: killed || exit.signal === 'SIGKILL', ranMs: Date.now() - startedAt }, 'command stopped');
       if (stop.aborted) return { reason: 'stopped' };
       continue;
     }
     logger.info({ term, commandPid: command.pid, ...exitFields(first), ranMs: Date.now() - startedAt }, 'command exited');
     // What it left running in its group goes with it: nothing of it may outlive the leadership.
     await command.stop(options.graceMs, options.hurry);
+    stopRenewing();
     if (stop.aborted) return { reason: 'stopped' };
     if (first.error || options.onExit === 'leave') return { reason: 'commandExited', exit: first };
     lastExitAt = Date.now();
