@@ -16,9 +16,10 @@
  *   elected through the new relay while the old leader may still believe it leads.
  *
  * What is left of the TTL, the renewal window, must outlast what keep-alives can run into on a
- * healthy cluster: two lost keep-alives (one is sent every third of the window) and an etcd
- * leader election (etcd's election timeout is 1 s, randomised up to 2 s), so that losing one etcd
- * member of three never makes a relay stop serving.
+ * healthy cluster: an etcd leader election (etcd's election timeout is 1 s, randomised up to 2 s,
+ * then a vote; 1.6-2.5 s measured on a loaded 2-core machine) after a keep-alive interval in
+ * which the last confirmed one may have been sent, so that losing one etcd member of three never
+ * makes a relay stop serving.
  */
 
 /** etcd 3.4's smallest lease TTL on default settings (1.5 x its 1 s election timeout, rounded up to whole seconds): a shorter one is granted longer. */
@@ -27,10 +28,10 @@ export const ETCD_MIN_LEASE_TTL_MS = 2000;
 /** How far the relay's, etcd's and the nodes' monotonic clocks may differ in rate over a few seconds (10%: far above real drift, which is parts per million). */
 export const CLOCK_RATE_ALLOWANCE = 0.1;
 
-/** An etcd leader election may take this long (election timeout 1 s, randomised up to 2x); keep-alives are not answered meanwhile. */
-export const ETCD_ELECTION_ALLOWANCE_MS = 2000;
+/** An etcd leader election may take this long (election timeout 1 s, randomised up to 2x, then a vote); keep-alives are not answered meanwhile. */
+export const ETCD_ELECTION_ALLOWANCE_MS = 3000;
 
-/** The shortest renewal window accepted: below it, keep-alives every third of it leave no room for a slow round trip. */
+/** The shortest renewal window accepted: below it, keep-alives every quarter of it leave no room for a slow round trip. */
 export const MIN_RENEWAL_WINDOW_MS = 1000;
 
 /**
@@ -40,8 +41,11 @@ export const MIN_RENEWAL_WINDOW_MS = 1000;
  */
 export const TAKEOVER_SLACK_MS = 1000;
 
-/** Default TTL of a relay's etcd lease, in seconds (etcd grants whole seconds). docs/GUARANTEES.md says why 5. */
-export const DEFAULT_RELAY_LEASE_TTL_S = 5;
+/** Default TTL of a relay's etcd lease, in seconds (etcd grants whole seconds). docs/GUARANTEES.md says why 8. */
+export const DEFAULT_RELAY_LEASE_TTL_S = 8;
+
+/** Keep-alives per renewal window: three may go unanswered (or one etcd election pass) before the relay stops. */
+export const KEEP_ALIVES_PER_WINDOW = 4;
 
 export interface RelayLeaseTiming {
   /** The TTL etcd granted (it may raise a requested one to its minimum). */
@@ -50,11 +54,11 @@ export interface RelayLeaseTiming {
   marginMs: number;
   /** `ttlMs - marginMs`: how long a confirmed keep-alive lets the relay serve, from when it was sent. */
   renewalWindowMs: number;
-  /** One keep-alive every third of the window: two may go unanswered before the relay stops. */
+  /** One keep-alive every quarter of the window. */
   keepAliveIntervalMs: number;
   /** A standby serves a ring this long after its relay died or froze, at the latest (TTL + slack). */
   takeoverWithinMs: number;
-  /** Whether the window outlasts an etcd leader election (losing one etcd member never stops a relay). */
+  /** Whether the window, less one keep-alive interval, outlasts an etcd leader election (losing one etcd member of three never stops a relay). */
   survivesEtcdElection: boolean;
 }
 
@@ -86,15 +90,16 @@ export function relayLeaseTiming(ttlMs: number, nodeLeaseMs: number): RelayLease
         `(the nodes' lease W is ${nodeLeaseMs} ms); it needs at least ${MIN_RENEWAL_WINDOW_MS} ms: use a TTL of ${shortest} s or more, or a shorter LEADER_TIMEOUT_MS`,
     };
   }
+  const keepAliveIntervalMs = Math.floor(renewalWindowMs / KEEP_ALIVES_PER_WINDOW);
   return {
     ok: true,
     timing: {
       ttlMs,
       marginMs,
       renewalWindowMs,
-      keepAliveIntervalMs: Math.floor(renewalWindowMs / 3),
+      keepAliveIntervalMs,
       takeoverWithinMs: ttlMs + TAKEOVER_SLACK_MS,
-      survivesEtcdElection: renewalWindowMs >= ETCD_ELECTION_ALLOWANCE_MS,
+      survivesEtcdElection: renewalWindowMs - keepAliveIntervalMs >= ETCD_ELECTION_ALLOWANCE_MS,
     },
   };
 }

@@ -24,12 +24,14 @@ describe('the relay lease rule (machines/relayLease.ts)', () => {
     expect(t.marginMs).toBeGreaterThanOrEqual(W * (1 + CLOCK_RATE_ALLOWANCE));
     // Plus the relay's own clock running slow (or etcd's fast) by the allowance over the TTL.
     expect(t.marginMs - W * (1 + CLOCK_RATE_ALLOWANCE)).toBeGreaterThanOrEqual(2 * CLOCK_RATE_ALLOWANCE * t.ttlMs);
-    expect(t).toEqual({ ttlMs: 5000, marginMs: 2834, renewalWindowMs: 2166, keepAliveIntervalMs: 722, takeoverWithinMs: 6000, survivesEtcdElection: true });
+    expect(t).toEqual({ ttlMs: 8000, marginMs: 3434, renewalWindowMs: 4566, keepAliveIntervalMs: 1141, takeoverWithinMs: 9000, survivesEtcdElection: true });
   });
 
-  it('two keep-alives may go unanswered before the relay stops', () => {
-    const t = timing(5000);
+  it('at the defaults, a keep-alive interval plus an etcd leader election (3 s) fit in the window; at 5 s they do not', () => {
+    const t = timing(DEFAULT_RELAY_LEASE_TTL_S * 1000);
+    expect(t.renewalWindowMs - t.keepAliveIntervalMs).toBeGreaterThanOrEqual(3000);
     expect(3 * t.keepAliveIntervalMs).toBeLessThanOrEqual(t.renewalWindowMs);
+    expect(timing(5000).survivesEtcdElection).toBe(false);
   });
 
   it('refuses a TTL below what etcd grants, and one that leaves no renewal window, saying what would do', () => {
@@ -50,7 +52,7 @@ describe('the relay lease rule (machines/relayLease.ts)', () => {
   });
 
   it('serves until the latest confirmed send plus the window, never less, and not at that instant', () => {
-    const t = timing(5000);
+    const t = timing(8000);
     let until = servesUntil(0, 100, t);
     expect(until).toBe(100 + t.renewalWindowMs);
     // A late confirmation of an older keep-alive does not shorten it.

@@ -27,6 +27,7 @@ import type { Etcd3, IKeyValue, IResponseOp, Namespace, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { DEFAULT_RELAY_LEASE_TTL_S } from '../../machines/relayLease.js';
 import { isValidRingName, type LeaderInfo } from '../../machines/protocol.js';
+import type { RingTerms } from '../connections.js';
 import { connectEtcd } from './etcdConnection.js';
 import { LeaseKeeper, type LeaseLoss } from './leaseKeeper.js';
 import { EMPTY_RECORD, decodeRingRecord, encodeRingRecord, type RingRecord } from './ringRecord.js';
@@ -124,7 +125,8 @@ function describeHolder(kv: IKeyValue): string {
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class EtcdRelayStore {
+/** Implements the hub's RingTerms (relay/connections.ts): floor read at claim time, record resolved once etcd has it. */
+export class EtcdRelayStore implements RingTerms {
   private readonly rings = new Map<string, RingState>();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly instance = randomUUID();
@@ -310,8 +312,9 @@ export class EtcdRelayStore {
     this.emit({ type: 'activeRelay', ring, activeRelay: url });
   }
 
-  private stopRing(ring: string, state: RingState, servedUntil: number, reason: string): void {
-    if (state.claim === null) return;
+  /** Stops serving `ring` when it is still served under `claim` (a late answer about an older claim changes nothing). */
+  private stopRing(ring: string, state: RingState, servedUntil: number, reason: string, claim: Claim | null = state.claim): void {
+    if (state.claim === null || state.claim !== claim) return;
     state.claim = null;
     this.options.logger.warn({ ring, reason }, 'no longer serving ring');
     this.emit({ type: 'stopped', ring, servedUntil, reason });
@@ -331,7 +334,7 @@ export class EtcdRelayStore {
       .then(this.keys.put(termsKey(ring)).value(text))
       .commit();
     if (!result.succeeded) {
-      this.stopRing(ring, state, performance.now(), 'the ownership key in etcd is no longer this relay’s');
+      this.stopRing(ring, state, performance.now(), 'the ownership key in etcd is no longer this relay’s', claim);
       throw new NotServingError(ring, 'the ownership key in etcd is no longer this relay’s');
     }
     state.record = decodeRingRecord(termsKey(ring), ring, text);
@@ -366,6 +369,9 @@ export class EtcdRelayStore {
     const ring = ringOfOwnerKey(key);
     const state = ring === null ? undefined : this.rings.get(ring);
     if (ring === null || state === undefined || this.closed) return;
+    // Events come in revision order, but a claim's answer may come before the watch reports
+    // older changes: a change older than this relay's claim is about an earlier owner's key.
+    if (state.claim !== null && BigInt(kv.mod_revision) < BigInt(state.claim.createRevision)) return;
     if (deleted) {
       this.stopRing(ring, state, performance.now(), 'its ownership key was deleted in etcd');
       this.setOtherRelay(ring, state, null);

@@ -6,8 +6,8 @@
  *
  * Keep-alives go out on one gRPC stream, whose answers come back in the order of the requests, so
  * the send times wait in a queue and each answer confirms the oldest. A keep-alive that gets no
- * answer confirms nothing; when the stream breaks, its unanswered sends are dropped and a new
- * stream is opened. `serving()` reads the clock each time: a relay whose event loop was stuck past
+ * answer confirms nothing; when the stream breaks or stops answering, its unanswered sends are
+ * dropped and a new stream is opened. `serving()` reads the clock each time: a relay whose event loop was stuck past
  * the end (a freeze, a long pause) answers false before its timer has had a chance to run.
  */
 import { performance } from 'node:perf_hooks';
@@ -42,6 +42,8 @@ export class LeaseKeeper {
   private stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | null = null;
   private readonly keepAliveTimer: NodeJS.Timeout;
   private fenceTimer: NodeJS.Timeout | null = null;
+  /** Drops the current stream and opens another. */
+  private recycle: ((why: string) => void) | null = null;
   private loss: LeaseLoss | null = null;
   private readonly lossListeners = new Set<(loss: LeaseLoss) => void>();
 
@@ -106,6 +108,8 @@ export class LeaseKeeper {
         const broken = (why: string): void => {
           if (this.stream !== stream) return;
           this.stream = null;
+          this.recycle = null;
+          stream.end();
           this.pendingSends.length = 0;
           this.options.logger.debug({ lease: this.id, why }, 'lease keep-alive stream broke; opening another');
           setTimeout(() => this.openStream(), REOPEN_DELAY_MS).unref();
@@ -113,6 +117,7 @@ export class LeaseKeeper {
         stream.on('data', (response) => this.confirm(response));
         stream.on('error', (error) => broken(error.message));
         stream.on('end', () => broken('ended'));
+        this.recycle = broken;
         this.sendKeepAlive();
       },
       (error: Error) => {
@@ -124,6 +129,13 @@ export class LeaseKeeper {
 
   private sendKeepAlive(): void {
     if (this.stream === null || this.loss !== null) return;
+    // A stream to a member that lost its quorum stays open and answers nothing: after two
+    // intervals without an answer, try another (the client picks among the endpoints).
+    const oldest = this.pendingSends[0];
+    if (oldest !== undefined && performance.now() - oldest > 2 * this.timing.keepAliveIntervalMs) {
+      this.recycle?.('no answer for two keep-alive intervals');
+      return;
+    }
     this.pendingSends.push(performance.now());
     this.stream.write({ ID: this.id });
   }

@@ -79,7 +79,7 @@ describe('ring ownership on etcd', () => {
     expect(recorder.server('jobs')).toBe('b');
   });
 
-  it('a deposed owner cannot record a term: its record is rejected and etcd keeps the new owner’s', async () => {
+  it('a deposed owner cannot record a term: its record is refused and etcd keeps the new owner’s', async () => {
     const recorder = new OwnershipRecorder();
     const prefix = freshPrefix();
     const a = await open('a', recorder, prefix);
@@ -88,15 +88,17 @@ describe('ring ownership on etcd', () => {
     const b = await open('b', recorder, prefix);
     await b.want('jobs');
 
-    // An operator (or etcd expiring the lease) takes the ring from a; b claims it and records.
+    // An operator deletes the ownership key: both relays race to claim the ring again.
     const admin = new Etcd3({ hosts: etcd.members.map((member) => member.clientUrl) });
     try {
       await admin.namespace(prefix).delete().key('rings/jobs/owner');
-      await waitFor(() => b.serving('jobs'), 'b to serve jobs', { timeoutMs: 20_000 });
-      await b.record('jobs', 5, { id: 'n2', rank: 2, term: 5 });
+      const winner = await waitFor(() => (a.serving('jobs') ? a : b.serving('jobs') ? b : null), 'a relay to serve jobs again', { timeoutMs: 20_000 });
+      const loser = winner === a ? b : a;
+      expect(winner.floor('jobs')).toBe(4);
+      await winner.record('jobs', 5, { id: 'n2', rank: 2, term: 5 });
 
-      await expect(a.record('jobs', 9, { id: 'n1', rank: 1, term: 9 })).rejects.toThrow(/not served by this relay/);
-      expect(a.serving('jobs')).toBe(false);
+      await expect(loser.record('jobs', 9, { id: 'n1', rank: 1, term: 9 })).rejects.toThrow(/not served by this relay/);
+      expect(loser.serving('jobs')).toBe(false);
       const stored = JSON.parse((await admin.namespace(prefix).get('rings/jobs/terms').string())!);
       expect(stored).toEqual({ highestTerm: 5, leader: { id: 'n2', rank: 2, term: 5 } });
       expect(recorder.overlaps()).toEqual([]);
