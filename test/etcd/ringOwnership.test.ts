@@ -79,6 +79,32 @@ describe('ring ownership on etcd', () => {
     expect(recorder.server('jobs')).toBe('b');
   });
 
+  it('when etcd revokes the owner’s lease behind its back, the owner stops serving and the standby takes the ring', async () => {
+    const recorder = new OwnershipRecorder();
+    const prefix = freshPrefix();
+    const a = await open('a', recorder, prefix);
+    await a.want('jobs');
+    const b = await open('b', recorder, prefix);
+    await b.want('jobs');
+    const stops: string[] = [];
+    a.onEvent((event) => {
+      if (event.type === 'stopped') stops.push(event.reason);
+    });
+
+    const admin = new Etcd3({ hosts: etcd.members.map((member) => member.clientUrl) });
+    try {
+      const owner = await admin.namespace(prefix).get('rings/jobs/owner').exec();
+      await admin.leaseClient.leaseRevoke({ ID: owner.kvs[0]!.lease });
+      await waitFor(() => b.serving('jobs'), 'b to serve jobs', { timeoutMs: 20_000 });
+      expect(a.serving('jobs')).toBe(false);
+      expect(stops).toHaveLength(1);
+      expect(a.ownership('jobs')).toEqual({ serving: false, activeRelay: 'ws://b.test:8080' });
+      expect(recorder.overlaps()).toEqual([]);
+    } finally {
+      admin.close();
+    }
+  });
+
   it('a deposed owner cannot record a term: its record is refused and etcd keeps the new owner’s', async () => {
     const recorder = new OwnershipRecorder();
     const prefix = freshPrefix();
@@ -92,8 +118,14 @@ describe('ring ownership on etcd', () => {
     const admin = new Etcd3({ hosts: etcd.members.map((member) => member.clientUrl) });
     try {
       await admin.namespace(prefix).delete().key('rings/jobs/owner');
-      const winner = await waitFor(() => (a.serving('jobs') ? a : b.serving('jobs') ? b : null), 'a relay to serve jobs again', { timeoutMs: 20_000 });
-      const loser = winner === a ? b : a;
+      // Until its watch tells it, a still believes it serves; the new owner is the one etcd names.
+      const ownerUrl = await waitFor(
+        async () => (JSON.parse((await admin.namespace(prefix).get('rings/jobs/owner').string()) ?? 'null') as { advertiseUrl: string } | null)?.advertiseUrl,
+        'a relay to claim jobs again',
+        { timeoutMs: 20_000 },
+      );
+      const [winner, loser] = ownerUrl === 'ws://a.test:8080' ? [a, b] : [b, a];
+      await waitFor(() => winner.serving('jobs') && !loser.serving('jobs'), 'the new owner to serve and the other not', { timeoutMs: 20_000 });
       expect(winner.floor('jobs')).toBe(4);
       await winner.record('jobs', 5, { id: 'n2', rank: 2, term: 5 });
 
