@@ -410,13 +410,17 @@ export class EtcdRelayStore implements RingTerms {
           logger: this.options.logger,
           callTimeoutMs: this.options.callTimeoutMs,
         });
-        if (this.closed) {
-          await lease.revoke('relay closing');
-          return;
+        try {
+          if (this.closed) throw new Error('relay closing');
+          await this.registerAdvertiseUrl(lease, false);
+        } catch (error) {
+          // Not kept: a lease nobody follows would hold nothing but still be renewed.
+          await lease.revoke((error as Error).message);
+          if (this.closed) return;
+          throw error;
         }
         this.lease = lease;
         this.followLease(lease);
-        await this.registerAdvertiseUrl(lease, false);
         for (const ring of this.rings.keys()) void this.claim(ring);
         return;
       } catch (error) {
