@@ -75,7 +75,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       if (!(error instanceof RelayConnectionError)) logger.fatal({ err: error }, 'could not watch the ring');
       return 1;
     }
-    if (!options.json) process.stderr.write(`watching ring ${ringName} at ${options.relay} (Ctrl-C to stop)\n`);
+    if (!options.json) process.stderr.write(`watching ring ${ringName} at ${options.relay.join(', ')} (Ctrl-C to stop)\n`);
     observer.onNewLeader((leader) => process.stdout.write(`${formatLeader(leader, ringName, options.json, new Date())}\n`));
     const outcome = await observer.closed;
     return outcome.reason === 'closed' ? 0 : 1;

@@ -17,10 +17,10 @@ export const nodeOptionSpecs = {
   relay: {
     flag: 'relay',
     env: 'RELAY_URL',
-    kind: 'url',
+    kind: 'urls',
     protocols: ['ws:', 'wss:'],
-    default: 'ws://localhost:8080',
-    help: 'address of the relay',
+    default: ['ws://localhost:8080'],
+    help: 'address of the relay; several relays on one store separated by commas, tried in turn (a standby\'s redirect is followed)',
   },
   rank: { flag: 'rank', env: 'RANK', kind: 'integer', min: 0, help: 'this node\'s rank; highest (rank, id) wins (default: random)' },
   ring: { flag: 'ring', env: 'RING', kind: 'string', help: 'the ring to join on the relay (ws://relay/rings/<name>); default: the relay\'s default ring' },

@@ -15,7 +15,8 @@
  * - `not-websocket`: something answered, but not with a WebSocket upgrade (a web server on that
  *   port, say; `status` has its HTTP status);
  * - `refused`: the relay is there but turned this node away for now (HTTP 503: the ring is full,
- *   or too many connections); the message carries the relay's reason; retried until the deadline;
+ *   or too many connections; or a redirect the node does not follow: not ws:// or wss://, from
+ *   wss:// to ws://, or more than 3 in a row); the message carries the reason; retried until the deadline;
  * - `timeout`: no welcome from the relay within `connectTimeoutMs` for another reason (the
  *   handshake hung, or the server upgraded but never spoke the relay's protocol).
  */
@@ -64,6 +65,8 @@ export interface FailedAttempt {
   /** Retrying cannot change the answer (as long as the node has never been welcomed). */
   final: boolean;
   cause?: Error;
+  /** The relay of the list this attempt dialled (set by the connection). */
+  relay?: string;
 }
 
 /** The server answered the upgrade request with a plain HTTP response (`body`: its first line, if any). */
@@ -73,6 +76,11 @@ export function refusedAttempt(status: number, body = ''): FailedAttempt {
   // A proxy in front of a relay that is (re)starting, or a busy server: worth another try.
   const passing = status >= 500 || status === 408 || status === 429;
   return { code: 'not-websocket', detail: `the server answered HTTP ${status} instead of upgrading to a WebSocket`, status, final: !passing };
+}
+
+/** A relay redirected this node (307/308) somewhere it does not follow: not ws:// or wss://, or in a loop. */
+export function redirectRefused(status: number, reason: string): FailedAttempt {
+  return { code: 'refused', detail: `the relay answered HTTP ${status} with ${reason}`, status, final: false };
 }
 
 /** The attempt failed with an error from `ws` (network, TLS, a non-HTTP answer, a bad handshake). */
@@ -140,8 +148,8 @@ export function noWelcomeYet(relayUrl: string, waitedMs: number): RelayConnectio
 
 /** The `relay` option is not a usable URL; checked before any connection is tried. */
 export function badRelayUrl(relay: unknown): RelayConnectionError {
-  const shown = typeof relay === 'string' ? JSON.stringify(maskToken(relay)) : String(relay);
-  return new RelayConnectionError('bad-url', `joinRing: relay must be a ws:// or wss:// URL, got ${shown}`, {
+  const shown = typeof relay === 'string' ? JSON.stringify(maskToken(relay)) : Array.isArray(relay) ? maskToken(JSON.stringify(relay)) : String(relay);
+  return new RelayConnectionError('bad-url', `joinRing: relay must be a ws:// or wss:// URL, or a non-empty list of them, got ${shown}`, {
     relay: typeof relay === 'string' ? maskToken(relay) : '',
   });
 }

@@ -43,7 +43,7 @@ export class JoinDeadline {
 
   private error(waitedMs: number): RelayConnectionError {
     return this.lastFailure
-      ? connectionError(this.lastFailure, this.relay, { tokenGiven: this.tokenGiven, waited: { ms: waitedMs, attempts: this.attempts } })
+      ? connectionError(this.lastFailure, this.lastFailure.relay ?? this.relay, { tokenGiven: this.tokenGiven, waited: { ms: waitedMs, attempts: this.attempts } })
       : noWelcomeYet(this.relay, waitedMs);
   }
 }

@@ -24,6 +24,7 @@ import { LeaderFeed } from './leaderFeed.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { createNodeLog } from './nodeLog.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
+import { relayUrls } from './relayList.js';
 import { connectionSlot } from './sharedMachine.js';
 
 export type { Unsubscribe };
@@ -42,8 +43,12 @@ export { DEFAULT_CONNECT_TIMEOUT_MS };
 
 /** Every optional field also takes `undefined` (= left out), so `token: process.env.RING_TOKEN` is fine. */
 export interface JoinRingOptions {
-  /** The relay's address, e.g. `ws://relay:8080`. */
-  relay: string;
+  /**
+   * The relay's address, e.g. `ws://relay:8080`; or the addresses of several relays on one store
+   * (`['ws://r1:8080', 'ws://r2:8080']`), tried in turn, following a standby's redirect to the
+   * relay that serves the ring (node/relayList.ts).
+   */
+  relay: string | readonly string[];
   /**
    * The ring to join, when one relay serves several: `jobs` joins `ws://relay:8080/rings/jobs`.
    * Default: the relay's default ring. 1-64 of A-Z a-z 0-9 . _ -
@@ -217,7 +222,7 @@ function validate(options: JoinRingOptions): void {
       if (value !== undefined) checkTiming(name as keyof RingTiming, value);
     }
   }
-  if (typeof options.relay !== 'string' || !isWebSocketUrl(options.relay)) throw badRelayUrl(options.relay);
+  if (relayUrls(options.relay) === null) throw badRelayUrl(options.relay);
   if (options.rank !== undefined && (!Number.isSafeInteger(options.rank) || options.rank < 0)) {
     throw new TypeError(`joinRing: rank must be a non-negative integer, got ${String(options.rank)}`);
   }
@@ -254,15 +259,6 @@ function checkTiming(name: keyof RingTiming, value: unknown): void {
   if (name !== 'jitter' && name !== 'electionHopMs' && number > 0) return;
   const expected = name === 'jitter' ? 'a fraction from 0 up to (not including) 1' : `a ${name === 'electionHopMs' ? 'non-negative' : 'positive'} number of ms`;
   throw new TypeError(`joinRing: timing.${name} must be ${expected}, got ${String(value)}`);
-}
-
-function isWebSocketUrl(text: string): boolean {
-  try {
-    const { protocol } = new URL(text);
-    return protocol === 'ws:' || protocol === 'wss:';
-  } catch {
-    return false;
-  }
 }
 
 function rejectUnknownKeys(given: object, known: Record<string, true>, what: string): void {
@@ -346,10 +342,10 @@ class RingMember implements RingNode {
     this.welcomed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     this.settleWelcome = settle;
     this.logEvent = createNodeLog(this.logger, () => this.logFields());
-    this.deadline = new JoinDeadline(options.relay, Boolean(options.token));
+    this.deadline = new JoinDeadline(relayUrls(options.relay)!.join(','), Boolean(options.token));
 
     const connection = createRelayConnection({
-      url: options.relay,
+      url: relayUrls(options.relay)!,
       token: options.token,
       join: { ring: options.ring, host: hostLabel(), meta: options.meta },
       logger: this.logger,

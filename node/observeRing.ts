@@ -18,11 +18,12 @@ import { checkRingAndMeta } from './joinRing.js';
 import { LeaderFeed } from './leaderFeed.js';
 import type { Unsubscribe } from './listeners.js';
 import { createRelayConnection, type RelayLink } from './relayConnection.js';
+import { relayUrls } from './relayList.js';
 import { connectionSlot } from './sharedMachine.js';
 
 export interface ObserveRingOptions {
-  /** The relay's address, e.g. `ws://relay:8080`. */
-  relay: string;
+  /** The relay's address, e.g. `ws://relay:8080`, or several relays on one store, tried in turn (as for joinRing). */
+  relay: string | readonly string[];
   /** The ring to watch (default: the relay's default ring). */
   ring?: string | undefined;
   /** The ring's shared secret (RING_TOKEN), if the relay requires one. */
@@ -65,7 +66,7 @@ export async function observeRing(options: ObserveRingOptions): Promise<RingObse
   if (typeof options !== 'object' || options === null) throw new TypeError('observeRing: options must be an object with at least `relay`');
   const unknown = Object.keys(options).find((key) => !OPTION_NAMES.has(key));
   if (unknown !== undefined) throw new TypeError(`observeRing: unknown option "${unknown}"`);
-  if (typeof options.relay !== 'string' || !/^wss?:\/\//.test(options.relay)) throw badRelayUrl(options.relay);
+  if (relayUrls(options.relay) === null) throw badRelayUrl(options.relay);
   checkRingAndMeta('observeRing', options);
   const observer = new Observer(options);
   await observer.welcomed;
@@ -90,12 +91,12 @@ class Observer implements RingObserver {
   constructor(options: ObserveRingOptions) {
     this.logger = options.logger ?? pino({ level: 'warn', base: processFields('ringleader') }, process.stderr);
     this.feed = new LeaderFeed(this.logger);
-    this.deadline = new JoinDeadline(options.relay, Boolean(options.token));
+    this.deadline = new JoinDeadline(relayUrls(options.relay)!.join(','), Boolean(options.token));
     this.welcomed = new Promise((resolve, reject) => (this.settleWelcome = { resolve, reject }));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const leaderTimeoutMs = options.leaderTimeoutMs ?? 5000;
     const connection = createRelayConnection({
-      url: options.relay,
+      url: relayUrls(options.relay)!,
       token: options.token,
       join: { ring: options.ring, role: 'observer' },
       logger: this.logger,

@@ -26,16 +26,18 @@ import {
   connectionError,
   erroredAttempt,
   maskToken,
+  redirectRefused,
   refusedAttempt,
   unwelcomedAttempt,
   type FailedAttempt,
 } from './connectFailure.js';
 import { joinBatch } from './joinBatch.js';
 import { ReconnectState, type JoinDetails } from './reconnect.js';
+import { RelayList } from './relayList.js';
 
 export interface RelayConnectionOptions {
-  /** ws:// or wss:// address of the relay. */
-  url: string;
+  /** ws:// or wss:// address of the relay, or of several relays of one store, tried in turn (node/relayList.ts). */
+  url: string | readonly string[];
   /** RING_TOKEN, sent as `Authorization: Bearer <token>`. */
   token?: string | undefined;
   /** Ring, role, hostname and metadata, sent in the join URL (`/rings/<name>`, `?role=`, `?host=`, `?meta=`). */
@@ -97,6 +99,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     // (node/joinBatch.ts); `ws` emits the messages of one read together, so a microtask ends it.
     const { send: sendBack, frame: toMachineFrame } = joinBatch(deliver, queueMicrotask);
     const reconnect = new ReconnectState();
+    const relays = new RelayList(typeof options.url === 'string' ? [options.url] : options.url);
     let retryTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
     const closeWaiters: Array<() => void> = [];
@@ -106,7 +109,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
     const dropped = new WeakSet<WebSocket>();
 
     const connect = () => {
-      const url = reconnect.joinUrl(options.url, options.join);
+      const relay = relays.current();
+      const url = reconnect.joinUrl(relay, options.join);
       sendBack({ type: 'relay.connecting' });
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
@@ -117,10 +121,24 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       let opened = false;
       // The first thing that went wrong: a refusal's status beats the error terminate() causes.
       let failure: FailedAttempt | null = null;
+      // A standby relay's 307 to the relay that serves the ring: dialled at once when this socket is gone.
+      let redirected = false;
 
       ws.on('unexpected-response', (_request, response) => {
-        // The relay says why it refuses in a one-line body (503: the ring is full); read a little of it.
         const status = response.statusCode ?? 0;
+        if (status === 307 || status === 308) {
+          const decision = relays.redirect(response.headers.location);
+          if (decision.follow) {
+            redirected = true;
+            log.info({ ...fields(), from: maskToken(relay), to: decision.target }, 'relay redirected this node to the relay that serves the ring');
+          } else {
+            failure ??= redirectRefused(status, decision.reason);
+          }
+          response.resume();
+          ws.terminate();
+          return;
+        }
+        // The relay says why it refuses in a one-line body (503: the ring is full); read a little of it.
         let body = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {
@@ -156,14 +174,20 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           sendBack({ type: 'relay.closed', reason: reason || `close code ${code}` });
           if (neverWelcomed() && !stopped) failure ??= closedBeforeWelcome(code, reason);
         }
+        if (redirected && !stopped) {
+          connect();
+          return;
+        }
         if (failure !== null && !stopped) {
           lastError = failure.detail;
+          failure.relay = relay;
           options.onAttemptFailed?.(failure);
-          // Only 401 ends a node that has joined before; until then, so does any final answer.
-          if (failure.code === 'unauthorized' || (failure.final && neverWelcomed())) {
+          // Only 401 ends a node that has joined before; until then, so does an answer retrying
+          // cannot change, once every relay of the list has given one.
+          if (failure.code === 'unauthorized' || (failure.final && neverWelcomed() && relays.finalAnswer())) {
             stopped = true;
-            const error = connectionError(failure, options.url, { tokenGiven: Boolean(options.token) });
-            log.fatal({ ...fields(), relay: maskToken(options.url), code: error.code, status: failure.status }, error.message);
+            const error = connectionError(failure, relay, { tokenGiven: Boolean(options.token) });
+            log.fatal({ ...fields(), relay: maskToken(relay), code: error.code, status: failure.status }, error.message);
             options.onFatal?.(error);
           }
         }
@@ -171,6 +195,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           closeWaiters.splice(0).forEach((resolve) => resolve());
           return;
         }
+        // A link that was welcomed is dialled again on the same relay first; a failed attempt moves on.
+        if (!opened || failure !== null) relays.failed();
         const delayMs = reconnect.nextDelay(backoff, Math.random());
         log.info({ ...fields(), attempt: reconnect.attempt, delayMs, ...(lastError ? { error: lastError } : {}) }, 'reconnecting');
         retryTimer = setTimeout(connect, delayMs);
@@ -188,7 +214,10 @@ export function createRelayConnection(options: RelayConnectionOptions) {
         return;
       }
       const frame = parsed.frame;
-      if (frame.type === 'welcome') options.onWelcome?.(frame, reconnect.welcomed(frame));
+      if (frame.type === 'welcome') {
+        relays.welcomed();
+        options.onWelcome?.(frame, reconnect.welcomed(frame));
+      }
       toMachineFrame(frame);
     };
 

@@ -21,7 +21,7 @@ export function checkRingOptions(options: { ring?: unknown; meta?: unknown }): v
 
 /** The flags of a command that joins as a member (`node`, `run`): node/config.ts's options. */
 export interface MemberFlags {
-  relay: string;
+  relay: string[];
   rank?: number | undefined;
   token?: string | undefined;
   ring?: string | undefined;

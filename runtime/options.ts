@@ -10,8 +10,9 @@
 /**
  * `pairs` is a repeatable `--flag key=value` that builds an object (`--meta url=http://a --meta
  * zone=b`); its environment variable holds the same pairs separated by commas, or a JSON object.
+ * `urls` is one URL or several separated by commas (`--relay ws://r1:8080,ws://r2:8080`), as a list.
  */
-export type OptionKind = 'integer' | 'string' | 'url' | 'boolean' | 'pairs';
+export type OptionKind = 'integer' | 'string' | 'url' | 'urls' | 'boolean' | 'pairs';
 
 export interface OptionSpec<K extends OptionKind = OptionKind> {
   /** Long flag without dashes, e.g. `port` for `--port`. */
@@ -23,7 +24,7 @@ export interface OptionSpec<K extends OptionKind = OptionKind> {
   default?: ValueOf<K>;
   min?: number;
   max?: number;
-  /** For `url`: accepted protocols, e.g. ['ws:', 'wss:']. */
+  /** For `url` and `urls`: accepted protocols, e.g. ['ws:', 'wss:']. */
   protocols?: string[];
   /** For `string`: the allowed values. */
   choices?: readonly string[];
@@ -35,7 +36,9 @@ type ValueOf<K extends OptionKind> = K extends 'integer'
     ? boolean
     : K extends 'pairs'
       ? Record<string, string | number | boolean | null>
-      : string;
+      : K extends 'urls'
+        ? string[]
+        : string;
 
 export type OptionSpecs = Record<string, OptionSpec>;
 
@@ -123,17 +126,13 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
       if (/^(0|false|no|off)$/i.test(text)) return false;
       throw new ConfigError(`${where} must be true or false, got "${text}"`);
     }
-    case 'url': {
-      let url: URL;
-      try {
-        url = new URL(text);
-      } catch {
-        throw new ConfigError(`${where} must be a URL, got "${text}"`);
-      }
-      if (spec.protocols && !spec.protocols.includes(url.protocol)) {
-        throw new ConfigError(`${where} must use ${spec.protocols.join(' or ')}, got "${text}"`);
-      }
-      return text;
+    case 'url':
+      return checkUrl(spec, text, where);
+    case 'urls': {
+      const list = text.split(',').map((part) => part.trim());
+      if (list.some((part) => part === '')) throw new ConfigError(`${where} takes URLs separated by commas, got "${text}"`);
+      if (new Set(list).size !== list.length) throw new ConfigError(`${where} lists a URL twice: "${text}"`);
+      return list.map((part) => checkUrl(spec, part, where));
     }
     case 'pairs':
       return pairs(text, source === spec.env, where);
@@ -144,6 +143,19 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
       return text;
     }
   }
+}
+
+function checkUrl(spec: OptionSpec, text: string, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`${where} must be a URL, got "${text}"`);
+  }
+  if (spec.protocols && !spec.protocols.includes(url.protocol)) {
+    throw new ConfigError(`${where} must use ${spec.protocols.join(' or ')}, got "${text}"`);
+  }
+  return text;
 }
 
 /** `key=value` lines (flags) or comma-separated pairs or a JSON object (environment), as an object. */
@@ -170,7 +182,7 @@ function pairs(text: string, fromEnv: boolean, where: string): Record<string, st
 /** `--help` text generated from the same declarations that are parsed. */
 export function renderHelp(usage: string, summary: string, specs: OptionSpecs): string {
   const rows = Object.values(specs).map((spec) => {
-    const value = spec.kind === 'boolean' ? '' : spec.kind === 'pairs' ? ' <key=value>' : ` <${spec.kind === 'integer' ? 'n' : spec.kind}>`;
+    const value = spec.kind === 'boolean' ? '' : spec.kind === 'pairs' ? ' <key=value>' : spec.kind === 'urls' ? ' <url[,url]>' : ` <${spec.kind === 'integer' ? 'n' : spec.kind}>`;
     const left = `  --${spec.flag}${value}`;
     const env = spec.env ? ` [env ${spec.env}]` : '';
     const fallback = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;

@@ -18,7 +18,14 @@ const SPECS = {
     kind: 'string',
     help: 'comma-separated Host names (name or name:port) the page may be opened by besides this machine\'s own, e.g. a reverse proxy\'s',
   },
-  relay: { flag: 'relay', env: 'RELAY_URL', kind: 'url', default: 'ws://localhost:8080', protocols: ['ws:', 'wss:'], help: 'the relay, for its /status' },
+  relay: {
+    flag: 'relay',
+    env: 'RELAY_URL',
+    kind: 'urls',
+    default: ['ws://localhost:8080'],
+    protocols: ['ws:', 'wss:'],
+    help: 'the relay, for its /status; several relays on one store separated by commas (the next is read when one does not answer)',
+  },
   token: { flag: 'token', env: 'RING_TOKEN', kind: 'string', help: 'admin token: required on /inspect, /events, /api/state and for controls when set' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'log level' },
 } satisfies OptionSpecs;

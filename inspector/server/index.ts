@@ -35,8 +35,8 @@ import { DEFAULT_REPLAY_LIMITS, StatelyReplay, statelyBridgePage, type ReplayLim
 
 export interface InspectorOptions {
   port: number;
-  /** The relay's WebSocket URL (ws://host:8080); its /status fills in membership when the relay does not stream. */
-  relayUrl: string;
+  /** The relay's WebSocket URL (ws://host:8080), or several relays on one store; /status fills in membership when the relay does not stream. */
+  relayUrl: string | readonly string[];
   /** Present when `ringleader up` owns the processes; without it the page shows no controls. */
   control?: RingControl | undefined;
   logger: Logger;
@@ -277,7 +277,7 @@ export async function startInspector(options: InspectorOptions): Promise<Running
     });
     ws.on('error', () => ws.terminate());
     ws.on('message', () => {}); // the page never needs to talk; controls go through POST /api/control
-    const hello: ServerMessage = { type: 'hello', controls: control !== undefined, tokenRequired: token !== '', relayUrl: options.relayUrl, ring, log: model.recentLog() };
+    const hello: ServerMessage = { type: 'hello', controls: control !== undefined, tokenRequired: token !== '', relayUrl: typeof options.relayUrl === 'string' ? options.relayUrl : options.relayUrl.join(','), ring, log: model.recentLog() };
     sendToPage(ws, JSON.stringify(hello));
     sendToPage(ws, JSON.stringify({ type: 'rings', rings } satisfies ServerMessage));
     sendToPage(ws, JSON.stringify({ type: 'state', state: stateOf(ring) } satisfies ServerMessage));

@@ -2,7 +2,8 @@
  * Reads the relay's GET /status (members in ring order, leader) about once a second, so the page
  * shows membership even when the relay does not stream its machine to /inspect; and GET /rings,
  * for the page's ring picker, with `/status?ring=<name>` for each ring a page has picked. A relay
- * that is down or answers nonsense is reported as unreachable (null), never as an error.
+ * that is down or answers nonsense is reported as unreachable (null), never as an error. Given
+ * several relays (one store, issue 23), it reads one; when that one does not answer, the next.
  */
 import { DEFAULT_RING, isValidClientId, isValidRingName } from '../../machines/protocol.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -16,7 +17,7 @@ export const STATUS_INTERVAL_MS = 1000;
 export const RING_LIST_LIMIT = 1000;
 
 export interface PollerOptions {
-  relayUrl: string;
+  relayUrl: string | readonly string[];
   token: string;
   logger: Logger;
   /** The default ring's status (what the model is fed). */
@@ -81,12 +82,14 @@ export interface RelayStatusPoller {
 }
 
 export function startRelayStatusPoller(options: PollerOptions): RelayStatusPoller {
-  const { relayUrl, token, logger, onStatus } = options;
-  const statusUrl = statusUrlOf(relayUrl);
+  const { token, logger, onStatus } = options;
+  const relays = typeof options.relayUrl === 'string' ? [options.relayUrl] : [...options.relayUrl];
+  let current = 0;
+  const relayUrl = (): string => relays[current]!;
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
   let reachable: boolean | null = null;
-  if (statusUrl === null) return { readStatus: async () => null, stop() {} };
+  if (relays.some((relay) => statusUrlOf(relay) === null)) return { readStatus: async () => null, stop() {} };
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   const read = async <T>(url: string | null, parse: (body: unknown) => T | null): Promise<T | null> => {
     if (url === null) return null;
@@ -100,16 +103,19 @@ export function startRelayStatusPoller(options: PollerOptions): RelayStatusPolle
 
   const poll = async () => {
     const picked = [...(options.pickedRings?.() ?? [])].filter((ring) => ring !== DEFAULT_RING);
+    const statusUrl = statusUrlOf(relayUrl());
     const [status, rings, ...others] = await Promise.all([
       read(statusUrl, parseRelayStatus),
-      options.onRings ? read(statusUrlOf(relayUrl, DEFAULT_RING, '/rings'), parseRingList) : null,
-      ...picked.map((ring) => read(statusUrlOf(relayUrl, ring), parseRelayStatus)),
+      options.onRings ? read(statusUrlOf(relayUrl(), DEFAULT_RING, '/rings'), parseRingList) : null,
+      ...picked.map((ring) => read(statusUrlOf(relayUrl(), ring), parseRelayStatus)),
     ]);
     if (stopped) return;
     if ((status !== null) !== reachable) {
       reachable = status !== null;
       logger.info({ statusUrl, reachable }, reachable ? 'relay status reachable' : 'relay status unreachable');
     }
+    // This relay does not answer: the next poll reads the next one of the list.
+    if (status === null && relays.length > 1) current = (current + 1) % relays.length;
     try {
       onStatus(status);
       options.onRings?.(rings);
@@ -121,7 +127,7 @@ export function startRelayStatusPoller(options: PollerOptions): RelayStatusPolle
   };
   void poll().catch(() => {});
   return {
-    readStatus: (ring) => read(statusUrlOf(relayUrl, ring), parseRelayStatus),
+    readStatus: (ring) => read(statusUrlOf(relayUrl(), ring), parseRelayStatus),
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
