@@ -84,7 +84,9 @@ describe('simulator', () => {
         // The node side: it sees its socket close and joins again.
         expect(after.find((entry) => entry.includes(`#${index} (${id}) sees its socket close`) || entry.includes(`#${index} (${id}) drops its link`)), `seed ${seed}: #${index} never saw the close`).toBeDefined();
       }
+      // Not only the lease and the heartbeat: the ends also notice the break itself.
       expect(trace.some((line) => /relay: n\d+ leaves \(broken\)/.test(line)), `seed ${seed}: the relay never noticed a break itself`).toBe(true);
+      expect(breaks.some(({ at, index, id }) => trace.slice(at).some((entry) => entry.includes(`#${index} (${id}) sees its socket close`))), `seed ${seed}: no member noticed a break itself`).toBe(true);
     }
   });
 
