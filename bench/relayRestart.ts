@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRelay, type ChildRelay } from './childServer.js';
 import { InProcessRing } from './inProcessRing.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 export interface RelayRestartResult {
   /** Spawn of the new relay until every node names one leader above the old term. */
@@ -24,16 +25,17 @@ const TIMING = { leaderTimeoutMs: 2000, checkIntervalMs: 500, electionTimeoutMs:
 
 /** Resolves with performance.now() once the new relay has all `nodes` back and they agree with it. */
 async function backTogether(relay: ChildRelay, ring: InProcessRing, nodes: number, floor: number): Promise<number> {
-  const deadline = performance.now() + 60_000;
-  while (performance.now() < deadline) {
-    const status = (await (await fetch(`${relay.httpUrl}/status`)).json()) as { members: string[]; leader: { id: string; term: number } | null };
-    const agreed = ring.agreement();
-    if (status.members.length === nodes && status.leader !== null && status.leader.term >= floor && agreed?.id === status.leader.id && agreed.term === status.leader.term) {
-      return performance.now();
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`the ring did not come back together on the restarted relay within 60 s`);
+  return waitFor(
+    async () => {
+      const status = (await (await fetch(`${relay.httpUrl}/status`)).json()) as { members: string[]; leader: { id: string; term: number } | null };
+      const agreed = ring.agreement();
+      const together = status.members.length === nodes && status.leader !== null && status.leader.term >= floor && agreed?.id === status.leader.id && agreed.term === status.leader.term;
+      return together && performance.now();
+    },
+    'the ring to come back together on the restarted relay',
+    // Polled often: the time it returns is the measurement.
+    { timeoutMs: 60_000, intervalMs: 10 },
+  );
 }
 
 export async function measureRelayRestart(options: { nodes: number; trials: number; progress: (line: string) => void }): Promise<RelayRestartResult> {

@@ -75,11 +75,6 @@ function writeProcess(process: Process): string {
   return `${process.machine}/${process.frozen ? 'F' : ''}/${process.connectIn}/${process.closing ? 1 : 0}/${process.resume ?? ''}/${textOfTimers(process.timers, process.frozen)}${sockets}`;
 }
 
-/** The canonical text of a world, whole (for debugging and tests). */
-export function canonicalText(world: World): string {
-  return `${relayText(world)}\n${world.processes.map(writeProcess).join('\n')}`;
-}
-
 function relayText(world: World): string {
   return `${world.faultsLeft}|${world.relay.machine}/${world.relay.heartbeatIn}/${textOfTimers(world.relay.timers, false)}`;
 }

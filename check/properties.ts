@@ -1,7 +1,7 @@
 /**
- * The properties of DESIGN.md ("Properties every run must keep"), judged in every state the
- * search reaches (and, for those about a decision, on every step). Liveness and stability are
- * the simulator's business: an exhaustive search bounded in terms and faults can only refute
+ * The ring's safety properties (docs/ALGORITHM.md, "Properties, as the checker judges them"),
+ * judged in every state the search reaches (and, for those about a decision, on every step).
+ * Liveness and stability are the simulator's business: an exhaustive search bounded in terms and faults can only refute
  * safety. The checks use their own "highest (rank, id)" (sim/properties.ts) and the project's one
  * agreement check (runtime/agreement.ts), never the machines' rule, so a broken rule cannot grade
  * itself.

@@ -35,6 +35,7 @@ import {
   type ElectionFrame,
   type ErrorFrame,
   type LeaderInfo,
+  type Meta,
   type NewLeaderFrame,
   type RingFrame,
   type WelcomeFrame,
@@ -100,6 +101,8 @@ export function handOffTimeoutFor(timing: NodeTiming, members: number): number {
 
 export interface NodeInput {
   rank: number;
+  /** What this node gave the relay as its metadata (`?meta=`), which the relay stamps on its announcements. */
+  meta?: Meta | undefined;
   /** Seed of the node's jitter; any integer. */
   seed: number;
   timing?: Partial<NodeTiming>;
@@ -107,6 +110,8 @@ export interface NodeInput {
 
 export interface NodeContext extends LeaseState {
   rank: number;
+  /** This node's own metadata, as the relay has it: what the ring is told when this node leads. */
+  meta: Meta | undefined;
   timing: NodeTiming;
   /** Assigned by the relay in `welcome`; kept across reconnects so it can be resumed. */
   id: ClientId | null;
@@ -114,6 +119,13 @@ export interface NodeContext extends LeaseState {
   members: MemberList;
   /** The newest leader this node knows of (it may have left since: see `liveLeaderOf`). */
   leader: LeaderInfo | null;
+  /**
+   * Set while `leader` is one this node's own lap chose and has not reported yet (`leaderChanged`):
+   * the report waits for the relay to hand the announcement back, stamped with the leader's
+   * metadata, so a program hears of the leader once, with its metadata. `previous` is the leader
+   * reported before it.
+   */
+  unreported: { previous: LeaderInfo | null } | null;
   /** Highest term seen in any frame. */
   term: number;
   round: ElectionRound | null;
@@ -232,6 +244,16 @@ function bringsMeta(known: LeaderInfo | null, announced: LeaderInfo | null): boo
   );
 }
 
+/** The relay's copy of the announcement of `known`, the leader this node's lap chose: same id, rank and term. */
+function handsBack(known: LeaderInfo | null, announced: LeaderInfo | null): boolean {
+  return known !== null && announced !== null && announced.id === known.id && announced.rank === known.rank && announced.term === known.term;
+}
+
+/** The leader a program was last told of (`leaderChanged`): the known one, unless that is not reported yet. */
+function lastReported(context: Pick<NodeContext, 'leader' | 'unreported'>): LeaderInfo | null {
+  return context.unreported === null ? context.leader : context.unreported.previous;
+}
+
 /** A term this node can take on: one it could still start the next election after. */
 function followable(term: number): boolean {
   return term < MAX_TERM;
@@ -246,6 +268,15 @@ export function liveLeaderOf(context: Pick<NodeContext, 'leader' | 'members' | '
   const { leader } = context;
   if (leader === null) return null;
   return leader.id === context.id || context.members.has(leader.id) ? leader : null;
+}
+
+/**
+ * The leader a program is told of (the library's `leader()`): the last one reported, while it is
+ * a member (or this node), so that it changes when `leaderChanged` says so and names the leader
+ * with its metadata.
+ */
+export function reportedLeaderOf(context: Pick<NodeContext, 'leader' | 'unreported' | 'members' | 'id'>): LeaderInfo | null {
+  return liveLeaderOf({ leader: lastReported(context), members: context.members, id: context.id });
 }
 
 /**
@@ -366,6 +397,8 @@ export const nodeMachine = setup({
       return leader !== null && leader.id !== context.id && leader.id === context.leader?.id && leader.term === context.leader.term;
     },
     bringsLeaderMeta: ({ context, event }) => bringsMeta(context.leader, announcedLeader(event)),
+    /** The relay hands back the announcement of the leader this node's lap chose (and has not reported yet). */
+    handsBackMyAnnouncement: ({ context, event }) => context.unreported !== null && handsBack(context.leader, announcedLeader(event)),
     announcesOther: ({ context, event }) => {
       const leader = announcedLeader(event);
       return leader !== null && leader.id !== context.id && followable(leader.term) && supersedes(leader, context.leader);
@@ -436,13 +469,18 @@ export const nodeMachine = setup({
       const leader = leaderAfterWelcome(context, event);
       const members = MemberList.from(event.members);
       const liveNow = liveLeaderOf({ leader, members, id: event.clientId });
-      if (leader !== context.leader && liveNow !== null) enqueue.emit({ type: 'leaderChanged', leader: liveNow, previous: context.leader });
+      // A leader this node's lap chose is reported now if the link went before the relay handed
+      // the announcement back (with the welcome's metadata, when the welcome names it).
+      if ((leader !== context.leader || context.unreported !== null) && liveNow !== null) {
+        enqueue.emit({ type: 'leaderChanged', leader: liveNow, previous: lastReported(context) });
+      }
       const relayTerm = event.term !== undefined && followable(event.term) ? event.term : 0;
       const toldTerm = event.leader !== null && followable(event.leader.term) ? event.leader.term : 0;
       enqueue.assign({
         id: event.clientId,
         members,
         leader,
+        unreported: null,
         term: Math.max(context.term, leader?.term ?? 0, toldTerm, relayTerm),
         round: null,
         standing: !context.leaving,
@@ -470,12 +508,20 @@ export const nodeMachine = setup({
       enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
       enqueue.assign({ leader });
     }),
+    /** The relay's copy of this node's own announcement: the leader its lap chose, reported now, with its metadata. */
+    reportMyAnnouncement: enqueueActions(({ context, event, enqueue }) => {
+      const announced = announcedLeader(event);
+      if (announced === null || context.unreported === null) return;
+      enqueue.emit({ type: 'leaderChanged', leader: announced, previous: context.unreported.previous });
+      enqueue.assign({ leader: announced, unreported: null });
+    }),
     adoptAnnouncedLeader: enqueueActions(({ context, event, enqueue }) => {
       const leader = announcedLeader(event);
       if (leader === null || !supersedes(leader, context.leader)) return;
-      enqueue.emit({ type: 'leaderChanged', leader, previous: context.leader });
+      enqueue.emit({ type: 'leaderChanged', leader, previous: lastReported(context) });
       enqueue.assign({
         leader,
+        unreported: null,
         term: Math.max(context.term, leader.term),
         round: context.round !== null && context.round.term > leader.term ? context.round : null,
         standing: !context.leaving,
@@ -509,9 +555,23 @@ export const nodeMachine = setup({
       if (judged === null) return;
       const { winner } = judged;
       enqueue.emit({ type: 'electionCompleted', term: winner.term, winner, eligible: judged.eligible });
-      enqueue.emit({ type: 'leaderChanged', leader: winner, previous: context.leader });
-      enqueue.assign({ leader: winner, term: Math.max(context.term, winner.term), round: null, standing: !context.leaving });
-      enqueue(sendFrame({ type: 'newLeader', to: 'all', leaderId: winner.id, rank: winner.rank, term: winner.term }));
+      const announcement = { type: 'newLeader', leaderId: winner.id, rank: winner.rank, term: winner.term } as const;
+      const common = { term: Math.max(context.term, winner.term), round: null, standing: !context.leaving };
+      if (winner.id === context.id) {
+        // Its own win: it knows its own metadata, so it reports the leader now, complete.
+        const leader = context.meta === undefined ? winner : { ...winner, meta: context.meta };
+        enqueue.emit({ type: 'leaderChanged', leader, previous: lastReported(context) });
+        enqueue.assign({ ...common, leader, unreported: null });
+        enqueue(sendFrame({ ...announcement, to: 'all' }));
+        return;
+      }
+      // Not reported yet: the relay stamps the winner's metadata on announcements, and this node
+      // knows only the winner's id and rank. It addresses a copy to itself, which every relay
+      // hands back stamped (when the winner has metadata the copy of the broadcast comes back too;
+      // whichever comes first is reported, once).
+      enqueue.assign({ ...common, leader: winner, unreported: { previous: lastReported(context) } });
+      enqueue(sendFrame({ ...announcement, to: 'all' }));
+      if (context.id !== null) enqueue(sendFrame({ ...announcement, to: context.id }));
     }),
     reportDroppedElection: emit(({ context, event }) => {
       const frame = event as ElectionFrame;
@@ -564,10 +624,12 @@ export const nodeMachine = setup({
   id: 'node',
   context: ({ input }) => ({
     rank: input.rank,
+    meta: input.meta,
     timing: resolveTiming(input.timing),
     id: null,
     members: MemberList.EMPTY,
     leader: null,
+    unreported: null,
     term: 0,
     round: null,
     standing: true,
@@ -605,6 +667,7 @@ export const nodeMachine = setup({
         newLeader: [
           { guard: 'announcesSelf', target: '.leader', actions: 'adoptAnnouncedLeader' },
           { guard: 'announcesOther', target: '.route', actions: 'adoptAnnouncedLeader' },
+          { guard: 'handsBackMyAnnouncement', actions: 'reportMyAnnouncement' },
           { guard: 'bringsLeaderMeta', actions: 'learnLeaderMeta' },
         ],
         election: [
@@ -709,14 +772,19 @@ export const nodeMachine = setup({
         /**
          * A leader that is leaving: one lap without it elects its successor; once anyone else is
          * announced (or the link goes, or the lap takes too long) it leaves. It passes frames on
-         * but never stands again, so it cannot be elected while it leaves.
+         * but never stands again, so it cannot be elected while it leaves. When its own lap
+         * completes, it leaves once the relay hands its announcement back (the successor is then
+         * reported with its metadata).
          */
         handingOff: {
           on: {
-            newLeader: { guard: 'announcesOther', target: '#node.left', actions: 'adoptAnnouncedLeader' },
+            newLeader: [
+              { guard: 'handsBackMyAnnouncement', target: '#node.left', actions: 'reportMyAnnouncement' },
+              { guard: 'announcesOther', target: '#node.left', actions: 'adoptAnnouncedLeader' },
+            ],
             election: [
               { guard: 'forwardsElection', actions: 'passElectionOn' },
-              { guard: 'completesElection', target: '#node.left', actions: 'completeElection' },
+              { guard: 'completesElection', actions: 'completeElection' },
               { actions: 'reportDroppedElection' },
             ],
             'relay.closed': '#node.left',

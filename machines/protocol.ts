@@ -250,7 +250,6 @@ export function wireFrame(frame: OutgoingFrame): ServerFrame {
 
 export const CLIENT_FRAME_TYPES = ['election', 'newLeader', 'checkLeader', 'answerLeader'] as const;
 export const RELAY_FRAME_TYPES = ['welcome', 'ring', 'error'] as const;
-export const FRAME_TYPES: readonly FrameType[] = [...CLIENT_FRAME_TYPES, ...RELAY_FRAME_TYPES];
 
 export type ParseResult<F> = { ok: true; frame: F } | { ok: false; code: ErrorCode; detail: string };
 

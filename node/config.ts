@@ -1,6 +1,6 @@
 /**
  * `ringleader node` configuration: one declaration per option (flag, environment variable,
- * default), turned into `joinRing` options. The names are DESIGN.md's.
+ * default), turned into `joinRing` options. The names are the ones README.md's Configuration table lists.
  */
 import { DEFAULT_TIMING } from '../machines/nodeMachine.js';
 import { LOG_LEVELS } from '../runtime/logger.js';

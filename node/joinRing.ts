@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
-import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
+import { nodeMachine, reportedLeaderOf, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
 import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
@@ -367,7 +367,9 @@ class RingMember implements RingNode {
 
     const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = this.timing;
     this.actor = createActor(memberMachine, {
-      input: { rank: this.rank, seed: options.seed ?? randomInt(0, 2 ** 31 - 1), timing: nodeTiming },
+      // The machine knows its own metadata (what the relay stamps on its announcements), so a lap
+      // it completes and wins is reported at once, metadata included.
+      input: { rank: this.rank, meta: options.meta, seed: options.seed ?? randomInt(0, 2 ** 31 - 1), timing: nodeTiming },
       clock: this.clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
@@ -429,7 +431,7 @@ class RingMember implements RingNode {
   }
 
   leader(): LeaderInfo | null {
-    return liveLeaderOf(this.actor.getSnapshot().context);
+    return reportedLeaderOf(this.actor.getSnapshot().context);
   }
 
   term(): number {

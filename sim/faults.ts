@@ -17,8 +17,9 @@ export const FAULT_KINDS = [
   'resign',
   'election',
   'silent-member',
-  'loss-up',
-  'loss-down',
+  'stall-up',
+  'stall-down',
+  'link-break',
   'delay-spike',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -37,8 +38,12 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   resign: 'the leader resigns (the library call)',
   election: 'someone presses "start election" (SIGUSR2 / the inspector)',
   'silent-member': 'a client joins that reads everything and never sends a frame (a websocat session, a hung process); it stays',
-  'loss-up': "a member's frames to the relay are lost for a while (pongs included); the relay still reaches it",
-  'loss-down': "the relay's frames to a member are lost for a while (pings included); the member still reaches the relay",
+  'stall-up':
+    "a member's path to the relay loses every packet for a while: its frames (pongs included) are held and then arrive, in order, as TCP retransmits them; the relay's frames still reach it",
+  'stall-down':
+    "the relay's path to a member loses every packet for a while: its frames (pings included) are held and then arrive, in order; the member's frames still reach the relay",
+  'link-break':
+    "a member's socket breaks, as TCP gives up on a dead path: nothing more crosses it, the member sees the close within a leader timeout, and the relay, later still, takes it out of the ring (unless the lease or the heartbeat finds out first); the member reconnects",
   'delay-spike': "a member's links, both ways, are slow for a while (every frame takes up to a leader timeout longer)",
 };
 
@@ -128,11 +133,24 @@ export function injectFault(kind: FaultKind, world: FaultWorld): void {
       target?.control({ type: 'startElection' });
       return;
     }
-    case 'loss-up':
-    case 'loss-down': {
+    case 'stall-up':
+    case 'stall-down': {
       const target = rng.chance(0.5) && leader ? leader : victim(live.filter((node) => node.member));
       const socket = target?.socket;
-      if (socket) (kind === 'loss-up' ? socket.up : socket.down).lossUntil = world.now() + window();
+      if (socket) (kind === 'stall-up' ? socket.up : socket.down).stallFor(window());
+      return;
+    }
+    case 'link-break': {
+      const target = rng.chance(0.5) && leader ? leader : victim(live.filter((node) => node.member));
+      // The member finds out within a leader timeout (a send that fails, an RST; a later notice
+      // would only come after its lease ran out), the relay after it. Not before: the lease
+      // argument (docs/GUARANTEES.md) has the relay let a live member go only after a heartbeat
+      // without its pong, or after the member closed; a relay that dropped a leader the moment
+      // its own end broke, while the leader had not noticed, could have the ring elect a
+      // successor within the old leader's lease (this fault found exactly that when the relay
+      // could notice first).
+      const nodeNotices = rng.int(1, timing.leaderTimeoutMs);
+      target?.breakLink(nodeNotices, nodeNotices + rng.int(0, timing.leaderTimeoutMs));
       return;
     }
     case 'delay-spike': {

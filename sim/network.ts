@@ -1,7 +1,9 @@
 /**
  * The simulated network: every socket is a pair of links (node to relay, relay to node), each a
- * FIFO with a random delay per frame. Links can lose everything for a while (one-way loss), add
- * a delay spike, or break (the socket is gone: what is in flight is lost).
+ * FIFO with a random delay per frame. Links fail as TCP connections do: one can stall for a while
+ * (the path loses packets: TCP retransmits, so the frames are held and then delivered, in order,
+ * none lost), add a delay spike, or break (the socket is gone: what is in flight is lost, and both
+ * ends find out: sim/nodeHost.ts). A live link never loses one frame and delivers a later one.
  */
 import type { Rng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
@@ -12,7 +14,7 @@ export interface DelayRange {
 }
 
 export class Network {
-  /** Frames lost to faults: in flight on a broken link, or sent into a lossy one. */
+  /** Frames lost to faults: in flight on a broken link (sent on one, or held by one that broke). */
   lost = 0;
 
   constructor(
@@ -52,12 +54,12 @@ export class Link {
   private tail: number;
   /** The read booked at `tail` that has not happened yet: a frame due then joins it. */
   private read: InFlight[] | null = null;
-  /** Frames sent before this time vanish (one-way loss). */
-  lossUntil = Number.NEGATIVE_INFINITY;
+  /** While stalled: when the stall ends, and the frames sent meanwhile, held in order until then. */
+  private stall: { until: number; held: InFlight[] } | null = null;
   /** Frames sent before `until` take `extraMs` longer (a delay spike). */
   spike = { until: Number.NEGATIVE_INFINITY, extraMs: 0 };
-  /** The socket is gone: nothing more arrives. */
-  broken = false;
+  /** The socket is gone: nothing more arrives (`cut()`). */
+  private broken = false;
 
   constructor(private readonly network: Network) {
     this.tail = network.scheduler.now;
@@ -71,11 +73,60 @@ export class Link {
     return this.tail;
   }
 
-  /** Sends one frame: `arrive` runs when it gets there; `lost` runs instead if the link loses it. */
+  /**
+   * The path loses everything for `durationMs` (it heals on its own then, or at `release()`):
+   * frames sent meanwhile are held and set out, in order, when it heals, as TCP retransmits
+   * them. Frames already on their way arrive as booked (they got through before it stalled).
+   */
+  stallFor(durationMs: number): void {
+    const until = this.network.scheduler.now + durationMs;
+    if (this.stall !== null) {
+      this.stall.until = Math.max(this.stall.until, until);
+      return;
+    }
+    const stall = { until, held: [] as InFlight[] };
+    this.stall = stall;
+    const heal = () => {
+      if (this.stall !== stall) return;
+      if (this.network.scheduler.now < stall.until) this.network.scheduler.at(stall.until, heal);
+      else this.release();
+    };
+    this.network.scheduler.at(until, heal);
+  }
+
+  /** The socket is gone: frames on their way and held ones are lost, and nothing sent later arrives. */
+  cut(): void {
+    this.broken = true;
+    this.release();
+  }
+
+  /** Whether the socket is gone. */
+  get isBroken(): boolean {
+    return this.broken;
+  }
+
+  /** Whether frames sent now are held. */
+  get stalled(): boolean {
+    return this.stall !== null;
+  }
+
+  /** The stall ends now: what it held sets out, in the order sent, each with a link delay. */
+  release(): void {
+    const stall = this.stall;
+    if (stall === null) return;
+    this.stall = null;
+    for (const frame of stall.held) this.send(frame.arrive, frame.lost);
+  }
+
+  /** Sends one frame: `arrive` runs when it gets there; `lost` runs instead if the link breaks first. */
   send(arrive: () => void, lost?: () => void): void {
-    if (this.broken || this.network.scheduler.now < this.lossUntil) {
+    if (this.broken) {
       this.network.lost += 1;
       lost?.();
+      return;
+    }
+    if (this.stall !== null) {
+      this.stall.held.push({ arrive, lost });
       return;
     }
     const booked = this.tail;

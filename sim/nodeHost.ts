@@ -183,12 +183,31 @@ export class SimNode {
   blip(): void {
     const link = this.link;
     if (link === null || link.closed) return;
-    link.socket.up.broken = true;
-    link.socket.down.broken = true;
+    link.socket.up.cut();
+    link.socket.down.cut();
     this.world.scheduler.after(this.world.network.linkDelay(), () => this.whenRunning(() => this.seesClose(link)));
   }
 
-  /** The links of the current socket, for loss and delay faults. */
+  /**
+   * The path dies and TCP gives up on the socket: from now on nothing crosses it either way (what
+   * is on its way is lost), and each end finds the socket broken on its own, the node after
+   * `nodeNoticesMs`, the relay after `relayNoticesMs` (it then takes the member out of the ring,
+   * as for any close). The relay's heartbeat, or the node's lease, may find out first.
+   */
+  breakLink(nodeNoticesMs: number, relayNoticesMs: number): void {
+    const link = this.link;
+    if (link === null || link.closed) return;
+    this.world.trace(`the socket of #${this.index} (${this.id}) breaks: the node notices in ${nodeNoticesMs} ms, the relay in ${relayNoticesMs} ms`);
+    link.socket.up.cut();
+    link.socket.down.cut();
+    const { scheduler } = this.world;
+    scheduler.after(nodeNoticesMs, () => this.whenRunning(() => this.seesClose(link)));
+    scheduler.after(relayNoticesMs, () => {
+      if (link.side !== null) this.world.relay()?.drop(link.side, 'broken');
+    });
+  }
+
+  /** The links of the current socket, for stall and delay faults. */
   get socket(): Socket | null {
     return this.link?.socket ?? null;
   }

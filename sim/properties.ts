@@ -1,5 +1,6 @@
 /**
- * The properties of DESIGN.md as the simulator checks them, after every event it runs.
+ * The ring's properties (docs/ALGORITHM.md, "Properties, as the simulator checks them"), checked
+ * after every event the simulator runs.
  *
  * The checker has its own copy of "highest (rank, id)" on purpose: if it called the machines'
  * `winnerOf`, a broken election rule would grade itself. Definitions (docs/ALGORITHM.md):

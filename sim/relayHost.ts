@@ -149,8 +149,8 @@ export class SimRelay {
     const sides = [...this.sides.values()];
     for (const side of sides) {
       side.open = false;
-      side.socket.up.broken = true;
-      side.socket.down.broken = true;
+      side.socket.up.cut();
+      side.socket.down.cut();
     }
     this.sides.clear();
     this.members.clear();

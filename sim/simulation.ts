@@ -4,7 +4,7 @@
  * and victims, every node's jitter), so a seed replays a run exactly.
  *
  * The parts (docs/ALGORITHM.md has the long form):
- * - sim/network.ts: sockets as pairs of FIFO links with random delays, loss and delay spikes.
+ * - sim/network.ts: sockets as pairs of FIFO links with random delays, stalls, breaks and delay spikes.
  * - sim/relayHost.ts: the relay process (relay machine, heartbeat, payload limit).
  * - sim/nodeHost.ts: node processes (node machine, connection, freeze, crash) and silent members.
  * - sim/faults.ts: what each fault does. sim/properties.ts: what is checked after every event.
@@ -94,7 +94,7 @@ export interface SimulationSummary {
   framesSent: Record<string, number>;
   /** Frames the relay delivered to nodes, by type (a broadcast counts once per recipient). */
   deliveries: Record<string, number>;
-  /** Frames lost to injected faults (in flight when a socket or the relay went away, or sent into a lossy link). */
+  /** Frames lost to injected faults (in flight, or held by a stalled link, when a socket broke or the relay went away). */
   framesLost: number;
   faultsInjected: Partial<Record<FaultKind, number>>;
   failovers: FailoverRecord[];
@@ -453,7 +453,8 @@ class Simulation implements NodeWorld, FaultWorld {
     for (const node of this.nodes) {
       const socket = node.socket;
       if (socket) {
-        socket.up.lossUntil = socket.down.lossUntil = Number.NEGATIVE_INFINITY;
+        socket.up.release();
+        socket.down.release();
         socket.up.spike.until = socket.down.spike.until = Number.NEGATIVE_INFINITY;
       }
       if (node.alive && node.frozen) this.unfreeze(node);

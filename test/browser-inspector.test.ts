@@ -23,7 +23,7 @@ import { joinRing, type RingNode } from '../index.js';
 import type { NodeView, RingState } from '../inspector/server/messages.js';
 import { findWebRoot } from '../inspector/server/staticFiles.js';
 import { startInspectorProcess, waitUntil, type InspectorProcess } from './inspectorHarness.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 /** Flags that run Chromium headless as root, in a container, with no network beyond loopback. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

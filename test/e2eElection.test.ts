@@ -5,7 +5,8 @@
  * (`npm run build` first: the processes run dist/cli/ringleader.js.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEADLINE_MS, TIMING, describeViews, doubleClaims, eventually, leaderNode, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { DEADLINE_MS, TIMING, describeViews, doubleClaims, leaderNode, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 afterEach(stopRings);
 
@@ -27,10 +28,14 @@ describe('ringleader relay + node processes', () => {
     // Every node's own log names the same leader and term.
     for (const node of ring.nodes) expect(node.leader).toEqual(agreed.leader);
     // The relay agrees, and lists all five in its ring.
-    const relayView = await eventually(async () => {
-      const view = await ring.relayStatus();
-      return view.leader?.term === agreed.leader.term ? view : undefined;
-    });
+    const relayView = await waitFor(
+      async () => {
+        const view = await ring.relayStatus();
+        return view.leader?.term === agreed.leader.term ? view : undefined;
+      },
+      'the relay to report the agreed leader',
+      DEADLINE_MS,
+    );
     expect(relayView.leader).toEqual(agreed.leader);
     expect([...relayView.members].sort()).toEqual(ring.nodes.map((node) => node.clientId).sort());
     // The node that closed the lap saw every rank in it and says the winner topped them all.

@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeJoined } from '../cli/logRecords.js';
 import type { SupervisedChild } from '../cli/supervisor.js';
-import { DEADLINE_MS, TIMING, closingVerdicts, describeViews, doubleClaims, eventually, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { DEADLINE_MS, TIMING, closingVerdicts, describeViews, doubleClaims, recordsWithMessage, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 afterEach(stopRings);
 
@@ -60,10 +61,14 @@ describe('ringleader relay + node processes under failures', () => {
     if (after.leader.term > before.leader.term) expect(verdicts, describeViews(ring)).not.toEqual([]);
     expect(verdicts).not.toContain(false);
     // The new relay process sees all five members again.
-    const status = await eventually(async () => {
-      const view = await ring.relayStatus();
-      return view.members.length === 5 ? view : undefined;
-    });
+    const status = await waitFor(
+      async () => {
+        const view = await ring.relayStatus();
+        return view.members.length === 5 ? view : undefined;
+      },
+      'the relay to list the five nodes',
+      DEADLINE_MS,
+    );
     expect([...status.members].sort()).toEqual(ring.nodes.map((node) => node.clientId).sort());
     expect(doubleClaims(ring)).toEqual([]);
   });

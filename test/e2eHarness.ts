@@ -7,7 +7,7 @@
 import type { LeaderInfo } from '../machines/protocol.js';
 import { leadershipClaim } from '../cli/logRecords.js';
 import { Supervisor, type Agreement, type SupervisedChild } from '../cli/supervisor.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 /**
  * Short timings so failures are detected quickly, but not so short that a stalled event loop on a
@@ -113,7 +113,3 @@ export function recordsWithMessage(node: SupervisedChild, msg: string) {
   return node.records.filter((record) => record.msg === msg);
 }
 
-/** Retries an async probe (an HTTP request, say) until it returns a value or the deadline passes. */
-export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = DEADLINE_MS): Promise<T> {
-  return waitFor(probe, 'a probe to succeed', { timeoutMs, intervalMs: 100 });
-}

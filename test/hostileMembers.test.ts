@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { TERM_STEP_LIMIT } from '../machines/protocol.js';
-import { DEADLINE_MS, describeViews, eventually, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
-import { waitFor } from './waitFor.js';
+import { DEADLINE_MS, describeViews, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
+import { waitFor } from '../runtime/waitFor.js';
 import { getJson, killRelayProcesses, metric, RelayProcess, TestClient } from './relayHelpers.js';
 
 const clients: TestClient[] = [];
@@ -40,7 +40,7 @@ describe('a member with a valid frame and bad intentions', () => {
     // The largest jump allowed: the ring follows the hostile member as leader of that term...
     const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + TERM_STEP_LIMIT;
     hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump });
-    await eventually(async () => ((await getJson(`${ring.relayHttpUrl}/status`)).leader?.id === hostile.id ? true : undefined));
+    await waitFor(async () => ((await getJson(`${ring.relayHttpUrl}/status`)).leader?.id === hostile.id ? true : undefined), 'the relay to report the hostile leader', DEADLINE_MS);
     // ...until it leaves: the ring elects a real leader in the next term, which the relay lets through.
     hostile.close();
     const after = await waitForAgreement(ring, (a) => a.leader.term > jump && a.nodes.length === 3, 'a real leader above the jump');

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RingState, ServerMessage } from '../inspector/server/messages.js';
 import { startInspectorProcess, type InspectorProcess } from './inspectorHarness.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const running: InspectorProcess[] = [];
 const sockets: WebSocket[] = [];

@@ -12,7 +12,7 @@ import { joinRing, type RingNode } from '../index.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
 import { cleanup, closeAll, inspectorWith } from './inspectorKit.js';
 import { FAST, silentLogger, TestRing } from './nodeKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 afterEach(closeAll);
 

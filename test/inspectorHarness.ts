@@ -16,7 +16,7 @@ import { wireFrame, type ServerFrame } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
 import { createInspection, type Inspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const logger = createLogger({ component: 'test-ring', level: 'silent', pretty: false });
 

@@ -201,7 +201,22 @@ describe('node machine: failover', () => {
     const done = step(withN4, election([['n2', 5], ['n3', 7], ['n4', 7]], 2, 'n2'));
     expect(done.snapshot.value).toEqual({ online: 'follower' });
     expect(done.snapshot.context.leader).toEqual({ id: 'n4', rank: 7, term: 2 });
-    expect(done.sent).toEqual([{ type: 'newLeader', to: 'all', leaderId: 'n4', rank: 7, term: 2 }]);
+    // It announces the winner to all and addresses a copy to itself: the relay stamps the winner's
+    // metadata on both, and this node reports the leader only when its copy comes back.
+    expect(done.sent).toEqual([
+      { type: 'newLeader', to: 'all', leaderId: 'n4', rank: 7, term: 2 },
+      { type: 'newLeader', to: 'n2', leaderId: 'n4', rank: 7, term: 2 },
+    ]);
+    expect(done.emitted.filter((event) => event.type === 'leaderChanged')).toEqual([]);
+    const meta = { url: 'http://10.0.0.4:8080' };
+    const handedBack = step(done.snapshot, { type: 'newLeader', to: 'all', from: 'n2', leaderId: 'n4', rank: 7, term: 2, meta });
+    expect(handedBack.emitted.filter((event) => event.type === 'leaderChanged')).toEqual([
+      { type: 'leaderChanged', leader: { id: 'n4', rank: 7, term: 2, meta }, previous: L1 },
+    ]);
+    // The second copy (to itself, after the broadcast's) tells nothing new.
+    const again = step(handedBack.snapshot, { type: 'newLeader', to: 'n2', from: 'n2', leaderId: 'n4', rank: 7, term: 2, meta });
+    expect(again.emitted.filter((event) => event.type === 'leaderChanged')).toEqual([]);
+    expect(again.snapshot.context.leader).toEqual({ id: 'n4', rank: 7, term: 2, meta });
   });
 
   it('ignores announcements of older terms and elections it already knows the outcome of', () => {
@@ -486,7 +501,7 @@ describe('node machine: one decision per election frame', () => {
     expect(outcome(follower(), election([['n1', 9]], 2))).toEqual({ steps: ['election'], sent: ['election'], dropped: [] });
     expect(outcome(follower(), election([['n3', 7]], 1))).toEqual({ steps: ['election'], sent: [], dropped: ['stale'] });
     const electing = step(step(follower(), { type: 'xstate.after.checkInterval.node.online.follower' }).snapshot, { type: 'xstate.after.leaderTimeout.node.online.checking' }).snapshot;
-    expect(outcome(electing, election([['n2', 5], ['n3', 7]], 2, 'n2'))).toEqual({ steps: ['election'], sent: ['newLeader'], dropped: [] });
+    expect(outcome(electing, election([['n2', 5], ['n3', 7]], 2, 'n2'))).toEqual({ steps: ['election'], sent: ['newLeader', 'newLeader'], dropped: [] });
   });
 });
 

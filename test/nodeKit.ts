@@ -11,7 +11,7 @@ import { pino, type Logger } from 'pino';
 import { joinRing, type JoinRingOptions, type RingNode } from '../index.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
 import { checkAgreement } from '../runtime/agreement.js';
-import { waitFor as pollUntil } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 /** Short timers so failovers happen in about a second; deadlines below stay generous. */
 export const FAST = { checkIntervalMs: 200, leaderTimeoutMs: 2000, electionTimeoutMs: 800 } as const;
@@ -36,10 +36,7 @@ export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLi
 
 export const silentLogger = pino({ level: 'silent' });
 
-/** Polls `check` until it returns something other than undefined/false, or fails naming `what`. */
-export function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
-  return pollUntil(check, what, { timeoutMs });
-}
+export { waitFor };
 
 /** Everything one test started; `cleanUp()` (in afterEach) stops it all, failures included. */
 export class TestRing {

@@ -11,7 +11,7 @@ import { memberCapacity } from '../machines/protocol.js';
 import { DEADLINE_MS, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
 import { silentLogger, TestRing } from './nodeKit.js';
 import { getJson, killRelayProcesses, RelayProcess } from './relayHelpers.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const sockets: WebSocket[] = [];
 const nodes: RingNode[] = [];

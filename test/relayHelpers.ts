@@ -7,15 +7,13 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
-import { waitFor as pollUntil } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 export const CLI = 'dist/cli/ringleader.js';
 /** Deadlines are generous: the machine is shared and slow; a passing test never waits this long. */
 export const DEADLINE_MS = 20_000;
 
-export function waitFor<T>(check: () => T | undefined | null | false, what: string, timeoutMs = DEADLINE_MS): Promise<T> {
-  return pollUntil(check, what, { timeoutMs, intervalMs: 10 });
-}
+export { waitFor };
 
 export type Json = Record<string, any>;
 

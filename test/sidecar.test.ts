@@ -13,7 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { silentLogger, TestRing, type LogLine } from './nodeKit.js';
 import { alive, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, readTermLines, requireBuiltCli, SIDECAR_TIMING, TERM_WRITER, writeScript, type CliProcess } from './sidecarKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const msg = (text: string) => (line: LogLine) => line.msg === text;
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });

@@ -10,7 +10,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from './nodeKit.js';
 import { killRelayProcesses, RelayProcess } from './relayHelpers.js';
 import { alive, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, killGroup, readTermLines, requireBuiltCli, SIDECAR_TIMING, TERM_WRITER, writeScript } from './sidecarKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const started = (line: LogLine) => line.msg === 'command started';
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });

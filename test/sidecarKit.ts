@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot, type LogLine } from './nodeKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 export const CLI_PATH = join(repoRoot, 'dist', 'cli', 'ringleader.js');
 /** Generous: the machine is shared and slow; a passing test never waits this long. */

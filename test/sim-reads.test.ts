@@ -38,11 +38,39 @@ describe('simulated socket reads', () => {
       link.send(() => seen.push('third'), () => seen.push('third lost'));
     });
     scheduler.after(5.5, () => {
-      link.broken = true;
+      link.cut();
     });
     while (scheduler.step());
     expect(seen).toEqual(['first', 'second lost', 'third lost']);
     expect(network.lost).toBe(2);
+  });
+
+  it('a stalled link holds what is sent and delivers it all later, in order, as TCP does: no frame lost, none overtaken', () => {
+    const { scheduler, network } = fixedNetwork(5);
+    const link = network.link();
+    const seen: string[] = [];
+    const lost = (name: string) => () => seen.push(`${name} lost`);
+    link.send(() => seen.push('before'), lost('before'));
+    scheduler.after(1, () => link.stallFor(100));
+    for (const [at, name] of [[2, 'a'], [30, 'b'], [90, 'c']] as const) scheduler.after(at, () => link.send(() => seen.push(name), lost(name)));
+    scheduler.after(102, () => link.send(() => seen.push('after'), lost('after')));
+    const arrivals: Array<[string, number]> = [];
+    while (scheduler.step()) for (const name of seen.slice(arrivals.length)) arrivals.push([name, scheduler.now]);
+    // The frame already on its way arrives as booked; the held ones only once the stall is over.
+    expect(arrivals).toEqual([['before', 5], ['a', 106], ['b', 106], ['c', 106], ['after', 107]]);
+    expect(network.lost).toBe(0);
+  });
+
+  it('a stalled link that breaks loses what it held', () => {
+    const { scheduler, network } = fixedNetwork(5);
+    const link = network.link();
+    const seen: string[] = [];
+    link.stallFor(100);
+    link.send(() => seen.push('a'), () => seen.push('a lost'));
+    scheduler.after(50, () => link.cut());
+    while (scheduler.step());
+    expect(seen).toEqual(['a lost']);
+    expect(network.lost).toBe(1);
   });
 
   it('work left for the end of a step runs after the step and before the next', () => {

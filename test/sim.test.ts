@@ -57,7 +57,7 @@ describe('simulator', () => {
     // A leader whose frames stop arriving (one-way loss) must step down, on its own clock,
     // before the relay drops it and the others elect: W (1 + drift) < H - 2 delta.
     const run = (seed: number, clockDrift: number) =>
-      runSimulation({ seed, nodes: 4, faults: ['loss-down', 'crash'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift });
+      runSimulation({ seed, nodes: 4, faults: ['stall-down', 'crash'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift });
     const seeds = Array.from({ length: 40 }, (_, index) => index + 1);
     for (const seed of seeds.slice(0, 15)) expect(run(seed, 0.3).violations, `seed ${seed}`).toEqual([]);
     const broken = seeds.map((seed) => run(seed, 1.5)).find((summary) => summary.violations.some((v) => v.property === 'lease'));
@@ -65,6 +65,29 @@ describe('simulator', () => {
     expect(broken!.violations[0]!.message).toMatch(/2 processes hold a lease at once/);
     expect(broken!.traceTail.length).toBeGreaterThan(0);
     expect(broken!.reproduce).toContain('--clock-drift 1.5');
+  });
+
+  it('a broken link closes both ends: the relay takes the member out, the member sees the close and comes back', () => {
+    for (const seed of [1, 2, 3]) {
+      const trace: string[] = [];
+      const summary = runSimulation({ seed, nodes: 4, faults: ['link-break'], faultCount: 3, faultWindowMs: 12_000, settleMs: 4_000, trace: (line) => trace.push(line) });
+      expect(summary.violations, summary.reproduce).toEqual([]);
+      const breaks = trace.flatMap((line, at) => {
+        const match = /the socket of #(\d+) \((n\d+)\) breaks/.exec(line);
+        return match === null ? [] : [{ at, index: match[1]!, id: match[2]! }];
+      });
+      expect(breaks.length, `seed ${seed}: no link broke`).toBeGreaterThan(0);
+      for (const { at, index, id } of breaks) {
+        const after = trace.slice(at);
+        // The relay side: the member leaves the ring (on the break, or its heartbeat found out first).
+        expect(after.find((entry) => entry.includes(`relay: ${id} leaves`)), `seed ${seed}: the relay never let ${id} go`).toBeDefined();
+        // The node side: it sees its socket close and joins again.
+        expect(after.find((entry) => entry.includes(`#${index} (${id}) sees its socket close`) || entry.includes(`#${index} (${id}) drops its link`)), `seed ${seed}: #${index} never saw the close`).toBeDefined();
+      }
+      // Not only the lease and the heartbeat: the ends also notice the break itself.
+      expect(trace.some((line) => /relay: n\d+ leaves \(broken\)/.test(line)), `seed ${seed}: the relay never noticed a break itself`).toBe(true);
+      expect(breaks.some(({ at, index, id }) => trace.slice(at).some((entry) => entry.includes(`#${index} (${id}) sees its socket close`))), `seed ${seed}: no member noticed a break itself`).toBe(true);
+    }
   });
 
   it('a quiet ring elects once and keeps its leader', () => {
@@ -104,7 +127,7 @@ describe('npm run sim', () => {
   });
 
   it('prints the run that broke a property: its last events, the violation and the replay command', () => {
-    const options: SimulationOptions = { seed: 16, nodes: 4, faults: ['loss-down'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift: 1.5 };
+    const options: SimulationOptions = { seed: 14, nodes: 4, faults: ['stall-down'], faultCount: 6, faultWindowMs: 12_000, settleMs: 4_000, clockDrift: 1.5 };
     const summary = runSimulation(options);
     expect(summary.violations[0]?.property).toBe('lease');
     const args = summary.reproduce.replace(/^npm run sim -- /, '').split(' ');

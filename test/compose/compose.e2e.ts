@@ -96,13 +96,12 @@ describe('docker compose', () => {
     // The healthcheck (node -e fetch /healthz inside the container) turns the relay healthy.
     await timed('relay healthy', () =>
       waitFor(
-        'the relay container to be healthy',
         async () => {
           const { stdout } = await h().docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=relay', '--filter', 'health=healthy']);
           return stdout.trim() ? true : undefined;
         },
-        SETTLE_MS,
-        1_000,
+        'the relay container to be healthy',
+        { timeoutMs: SETTLE_MS, intervalMs: 1_000 },
       ),
     );
 

@@ -60,10 +60,10 @@ export async function startDockerEngine(options: { docker: string; dockerConfig?
     if (!exited && dockerd.pid !== undefined) {
       dockerd.kill('SIGTERM');
       try {
-        await waitFor('dockerd to exit', async () => (exited ? true : undefined), 60_000, 200);
+        await waitFor(async () => (exited ? true : undefined), 'dockerd to exit', { timeoutMs: 60_000, intervalMs: 200 });
       } catch {
         dockerd.kill('SIGKILL');
-        await waitFor('dockerd to exit after SIGKILL', async () => (exited ? true : undefined), 10_000, 200).catch(() => undefined);
+        await waitFor(async () => (exited ? true : undefined), 'dockerd to exit after SIGKILL', { timeoutMs: 10_000, intervalMs: 200 }).catch(() => undefined);
       }
     }
     // containerd is dockerd's child and normally goes with it; make sure nothing it started lingers.
@@ -78,13 +78,13 @@ export async function startDockerEngine(options: { docker: string; dockerConfig?
 
   try {
     await waitFor(
-      'dockerd to answer',
       async () => {
         if (exited) throw new Error(`dockerd exited; see its log:\n${tail(logFile)}`);
         const result = await run(options.docker, ['version', '--format', '{{.Server.Version}}'], { env, allowFailure: true, timeoutMs: 20_000 });
         return result.code === 0 ? result.stdout.trim() : undefined;
       },
-      90_000,
+      'dockerd to answer',
+      { timeoutMs: 90_000, intervalMs: 500 },
     ).then((version) => options.log(`dockerd ${version} up at ${socket}`));
   } catch (error) {
     await stop();

@@ -39,13 +39,12 @@ export async function relayStatus(port: number): Promise<RelayStatus> {
 /** Waits for the inspector's page on its published port and returns its HTML. */
 export function inspectorPage(port: number, timeoutMs: number): Promise<string> {
   return waitFor(
-    'the inspector page',
     async () => {
       const response = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
       return response.ok ? response.text() : undefined;
     },
-    timeoutMs,
-    1_000,
+    'the inspector page',
+    { timeoutMs, intervalMs: 1_000 },
   );
 }
 
@@ -118,7 +117,6 @@ export async function settledRing(options: {
   let why = '';
   try {
     return await waitFor(
-      `${size} nodes to agree on one leader`,
       async () => {
         const status = await relayStatus(relayPort);
         const views = await Promise.all((await nodeContainers()).map((id) => nodeView(docker, id)));
@@ -129,8 +127,8 @@ export async function settledRing(options: {
         }
         return verdict;
       },
-      timeoutMs,
-      1_000,
+      `${size} nodes to agree on one leader`,
+      { timeoutMs, intervalMs: 1_000 },
     );
   } catch (error) {
     throw new Error(`${(error as Error).message} (last: ${why})`);

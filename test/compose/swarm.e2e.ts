@@ -57,13 +57,12 @@ function settledRing(size: number): Promise<{ leader: LeaderInfo; leaderContaine
 /** Waits until Swarm runs `count` tasks of `service`, none of them one of `gone` (killed ones). */
 function replacedTasks(service: string, count: number, gone: string[]): Promise<string[]> {
   return waitFor(
-    `Swarm to run ${count} new ${service} task(s)`,
     async () => {
       const running = await s().containers(service);
       return running.length === count && running.every((id) => !gone.includes(id)) ? running : undefined;
     },
-    SETTLE_MS,
-    500,
+    `Swarm to run ${count} new ${service} task(s)`,
+    { timeoutMs: SETTLE_MS, intervalMs: 500 },
   );
 }
 

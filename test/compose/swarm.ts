@@ -52,7 +52,7 @@ export async function initSwarm(harness: ComposeHarness, name: string): Promise<
       await harness.docker(['stack', 'rm', name], { timeoutMs: 120_000 });
       // `stack rm` returns before the tasks stop and the overlay network goes; leaving the swarm
       // meanwhile would strand them.
-      await waitFor(`stack ${name} to be gone`, async () => ((await leftOver()) === '' ? true : undefined), timeoutMs, 1_000);
+      await waitFor(async () => ((await leftOver()) === '' ? true : undefined), `stack ${name} to be gone`, { timeoutMs, intervalMs: 1_000 });
     },
     leave: async () => {
       await harness.docker(['swarm', 'leave', '--force'], { timeoutMs: 120_000 });
