@@ -15,7 +15,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { silentLogger, TestRing, type LogLine } from './nodeKit.js';
 import { CliProcesses, DEADLINE_MS, FAST_ARGS, killGroup, requireBuiltCli, SIDECAR_TIMING, writeScript, type CliProcess } from './sidecarKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });
 

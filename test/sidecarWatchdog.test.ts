@@ -12,7 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sharedNow } from '../cli/run/sharedClock.js';
 import { repoRoot, type LogLine } from './nodeKit.js';
 import { alive, DEADLINE_MS, killGroup, requireBuiltCli } from './sidecarKit.js';
-import { waitFor } from './waitFor.js';
+import { waitFor } from '../runtime/waitFor.js';
 
 const WATCHDOG_PATH = join(repoRoot, 'dist', 'cli', 'run', 'watchdog.js');
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../cli/freePort.js';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../../runtime/waitFor.js';
 
 export interface EtcdMember {
   name: string;

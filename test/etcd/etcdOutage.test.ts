@@ -4,7 +4,7 @@
  * again and continues above the terms recorded before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../../runtime/waitFor.js';
 import { startEtcd, type EtcdCluster } from './etcdHarness.js';
 import { OwnershipRecorder } from './ownershipRecorder.js';
 import { openStore } from './storeKit.js';

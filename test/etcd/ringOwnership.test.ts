@@ -6,7 +6,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdRelayStore } from '../../relay/store/etcdRelayStore.js';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../../runtime/waitFor.js';
 import { startEtcd, type EtcdCluster } from './etcdHarness.js';
 import { OwnershipRecorder } from './ownershipRecorder.js';
 import { openStore, startStoreChild, type StoreChild } from './storeKit.js';

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { EtcdRelayStore, type EtcdRelayStoreOptions } from '../../relay/store/etcdRelayStore.js';
-import { waitFor } from '../waitFor.js';
+import { waitFor } from '../../runtime/waitFor.js';
 import { absolute, type OwnershipRecorder } from './ownershipRecorder.js';
 
 export const NODE_LEASE_MS = Math.round(5000 / 3);
