@@ -15,7 +15,7 @@ import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type Nod
 import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { badRelayUrl } from './connectFailure.js';
+import { badRelayUrl, type RelayConnectionError } from './connectFailure.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
 import { LeaderFeed } from './leaderFeed.js';
@@ -337,7 +337,7 @@ class RingMember implements RingNode {
         if (!this.joined) this.logger.info(fields, 'node joined');
         else this.logger.info({ ...fields, resumed }, 'node rejoined');
       },
-      onFatal: (error) => this.finish({ reason: 'fatal', error }),
+      onFatal: (error) => this.fail(error),
       onAttemptFailed: (failure) => this.deadline.attemptFailed(failure),
       // Timers that fell due while the event loop was busy fire before the next fact arrives.
       beforeEvent: () => this.clock.runDue(),
@@ -386,11 +386,7 @@ class RingMember implements RingNode {
     }
     this.actor.start();
     // No welcome within `connectTimeoutMs`: stop trying, and say what the attempts ran into.
-    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error) => {
-      if (this.finished) return;
-      this.logger.fatal({ ...this.logFields(), relay: error.relay, code: error.code, status: error.status }, error.message);
-      this.finish({ reason: 'fatal', error });
-    });
+    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error) => this.fail(error));
   }
 
   get id(): ClientId {
@@ -505,6 +501,19 @@ class RingMember implements RingNode {
     await this.link.close();
     this.logger.info(this.logFields(), 'node left');
     this.finish({ reason: 'left' });
+  }
+
+  /**
+   * The relay refused this node for good, or the first join ran out of time. Before the welcome
+   * `joinRing` rejects with the error: the caller handles it, so it is only a debug line here.
+   * A member that had joined learns it from `closed`, which nobody may be awaiting: an error line.
+   */
+  private fail(error: RelayConnectionError): void {
+    if (this.finished) return;
+    const fields = { ...this.logFields(), relay: error.relay, code: error.code, status: error.status };
+    if (this.joined) this.logger.error(fields, `left the ring: ${error.message}`);
+    else this.logger.debug(fields, `join failed: ${error.message}`);
+    this.finish({ reason: 'fatal', error });
   }
 
   private finish(outcome: CloseOutcome): void {

@@ -25,10 +25,10 @@ import {
   closedBeforeWelcome,
   connectionError,
   erroredAttempt,
-  maskToken,
   refusedAttempt,
   unwelcomedAttempt,
   type FailedAttempt,
+  type RelayConnectionError,
 } from './connectFailure.js';
 import { joinBatch } from './joinBatch.js';
 import { ReconnectState, type JoinDetails } from './reconnect.js';
@@ -48,8 +48,8 @@ export interface RelayConnectionOptions {
   logFields?: () => Record<string, unknown>;
   /** Sees every `welcome` before the machine does; `resumed` tells whether the old id was kept. */
   onWelcome?: (frame: WelcomeFrame, resumed: boolean) => void;
-  /** Called once when the relay refuses us for good; no reconnect follows. */
-  onFatal?: (error: Error) => void;
+  /** Called once when the relay refuses us for good; no reconnect follows. The host logs it, if anyone should hear. */
+  onFatal?: (error: RelayConnectionError) => void;
   /** Each attempt that failed, before the retry (if any) is scheduled. */
   onAttemptFailed?: (failure: FailedAttempt) => void;
   /** Called before each fact reaches the machine: the host lets timers that fell due fire first. */
@@ -162,9 +162,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           // Only 401 ends a node that has joined before; until then, so does any final answer.
           if (failure.code === 'unauthorized' || (failure.final && neverWelcomed())) {
             stopped = true;
-            const error = connectionError(failure, options.url, { tokenGiven: Boolean(options.token) });
-            log.fatal({ ...fields(), relay: maskToken(options.url), code: error.code, status: failure.status }, error.message);
-            options.onFatal?.(error);
+            // Not logged here: the host hands it to its caller (joinRing rejects with it) and says how loud.
+            options.onFatal?.(connectionError(failure, options.url, { tokenGiven: Boolean(options.token) }));
           }
         }
         if (stopped) {

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../runtime/logger.js';
 import type { Meta } from '../machines/protocol.js';
+import { RelayConnectionError } from './connectFailure.js';
 import { checkRingAndMeta, type JoinRingOptions } from './joinRing.js';
 import { ConfigError } from '../runtime/options.js';
 
@@ -56,4 +57,13 @@ export function handleSignals(handlers: Partial<Record<NodeJS.Signals, (signal: 
   return () => {
     for (const [signal, handler] of installed) process.off(signal, handler);
   };
+}
+
+/**
+ * The one fatal line of a command whose join failed: the library only rejects (a library does not
+ * shout what its caller handles), so the command, which ends over it, says why.
+ */
+export function logJoinFailure(logger: Logger, error: unknown, what: string): void {
+  if (error instanceof RelayConnectionError) logger.fatal({ relay: error.relay, code: error.code, status: error.status }, error.message);
+  else logger.fatal({ err: error }, what);
 }

@@ -7,7 +7,7 @@ import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
 import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
 import { sizeHeapForRelay } from './heap.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
-import { startRelay } from './server.js';
+import { listeningFields, RELAY_LISTENING, startRelay } from './server.js';
 import { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';
 
 export const RELAY_OPTIONS = {
@@ -164,6 +164,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     process.stderr.write(`ringleader relay: could not listen on ${options.host}:${options.port}: ${reason}\n`);
     return 1;
   }
+  // `ringleader up` and scripts find the port in this line: written even at LOG_LEVEL=warn
+  // (startRelay itself logs it only at info, as a library should).
+  if (!logger.isLevelEnabled('info') && logger.level !== 'silent') logger.child({}, { level: 'info' }).info(listeningFields(relay), RELAY_LISTENING);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

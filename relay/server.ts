@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { LevelWithSilent } from 'pino';
 import { WebSocketServer } from 'ws';
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -31,7 +32,8 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   /** Defaults to a pino logger with component "relay" at `logLevel`. */
   logger?: Logger;
-  logLevel?: string;
+  /** The level of that default logger (default `info`): `'warn'` keeps a healthy relay silent. */
+  logLevel?: LevelWithSilent;
   inspectUrl?: string | undefined;
   /** Terms at or below this were used before this relay started; joiners are told (`welcome.term`). */
   termFloor?: number;
@@ -49,6 +51,10 @@ export interface RunningRelay {
   url: string;
   port: number;
   host: string;
+  /** True when joins need the ring token. */
+  auth: boolean;
+  /** The limits in force (the defaults with `limits` and `leaderTimeoutMs` applied). */
+  limits: RelayLimits;
   /** `/status` of the default ring (always there), or of a named ring (null when the relay has none by that name). */
   status(): RelayStatus;
   status(ring: string): RelayStatus | null;
@@ -145,15 +151,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
 
   const port = (server.address() as AddressInfo).port;
   const url = `ws://${urlHost(host)}:${port}`;
-  // Other processes find the ephemeral port in this line, so it is written even at LOG_LEVEL=warn.
-  const announcer = logger.isLevelEnabled('info') || logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
-  announcer.info({ port, url, host, auth: token !== undefined, limits }, 'relay listening');
-
+  // At the level it was given: an embedding program learns the port from `port` and `url`.
+  // (`ringleader relay` writes this line even at LOG_LEVEL=warn: other processes read it.)
   let closing: Promise<void> | null = null;
-  return {
+  const relay: RunningRelay = {
     url,
     port,
     host,
+    auth: token !== undefined,
+    limits,
     status: ((ring?: string) => hub.status(ring ?? DEFAULT_RING)) as RunningRelay['status'],
     rings: () => hub.ringList(),
     metrics: () => metrics.render(),
@@ -171,6 +177,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       return closing;
     },
   };
+  logger.info(listeningFields(relay), RELAY_LISTENING);
+  return relay;
+}
+
+/** The line that says where the relay listens, with its fields (relay/cli.ts writes it too). */
+export const RELAY_LISTENING = 'relay listening';
+export function listeningFields(relay: RunningRelay): Record<string, unknown> {
+  return { port: relay.port, url: relay.url, host: relay.host, auth: relay.auth, limits: relay.limits };
 }
 
 /**
