@@ -23,3 +23,24 @@ export function exitWithSupervisor(env: NodeJS.ProcessEnv): void {
   timer.unref();
   check();
 }
+
+/**
+ * Started through npm (`npx ringleader ...`, `npm start`), this process is the child of a shell
+ * that npm started: npm passes a SIGTERM on to that shell, which dies of it without passing it
+ * on, and this process would run on, re-parented (issue 25). So, like a supervised child, it
+ * takes its parent going away as SIGTERM: a relay stops, a node leaves the ring gracefully.
+ * (npm sets `npm_command` in the environment of everything it runs: `exec`, `run-script`, `start`.)
+ * Run the binary itself (`node_modules/.bin/ringleader`, or `exec` it from a script) where
+ * signals matter: SIGUSR2 and the exit status do not pass through npm either.
+ */
+export function exitWithLauncher(env: NodeJS.ProcessEnv): void {
+  if (env.npm_command === undefined || env[SUPERVISOR_PID_ENV] !== undefined) return;
+  const launcherPid = process.ppid;
+  const check = () => {
+    if (process.ppid === launcherPid) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  };
+  const timer = setInterval(check, CHECK_EVERY_MS);
+  timer.unref();
+}
