@@ -31,7 +31,7 @@ export function exitWithSupervisor(env: NodeJS.ProcessEnv): void {
  * takes its parent going away as SIGTERM: a relay stops, a node leaves the ring gracefully.
  * (npm sets `npm_command` in the environment of everything it runs: `exec`, `run-script`, `start`.)
  * Run the binary itself (`node_modules/.bin/ringleader`, or `exec` it from a script) where
- * signals matter: SIGUSR2 and the exit status do not pass through npm either.
+ * signals matter: npm does not wait for the graceful stop, and passes no SIGUSR2 on.
  */
 export function exitWithLauncher(env: NodeJS.ProcessEnv): void {
   if (env.npm_command === undefined || env[SUPERVISOR_PID_ENV] !== undefined) return;
