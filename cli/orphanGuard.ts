@@ -7,6 +7,8 @@
  * The supervisor sets RINGLEADER_SUPERVISOR_PID in its children's environment; without it the
  * guard does nothing.
  */
+import { readFileSync } from 'node:fs';
+
 export const SUPERVISOR_PID_ENV = 'RINGLEADER_SUPERVISOR_PID';
 const CHECK_EVERY_MS = 500;
 
@@ -35,12 +37,47 @@ export function exitWithSupervisor(env: NodeJS.ProcessEnv): void {
  */
 export function exitWithLauncher(env: NodeJS.ProcessEnv): void {
   if (env.npm_command === undefined || env[SUPERVISOR_PID_ENV] !== undefined) return;
-  const launcherPid = process.ppid;
+  const shellPid = process.ppid;
+  // npm itself, when it is the shell's parent: a signal npm does not handle (SIGUSR2, SIGHUP)
+  // ends npm and leaves the shell waiting for us. Known where /proc tells it (Linux); elsewhere,
+  // or when npm is our parent itself, the parent's end is what counts.
+  const grandparent = isNpm(shellPid) ? null : parentOf(shellPid);
+  const npmPid = grandparent !== null && isNpm(grandparent) ? grandparent : null;
   const check = () => {
-    if (process.ppid === launcherPid) return;
+    if (process.ppid === shellPid && (npmPid === null || isAlive(npmPid))) return;
     clearInterval(timer);
     process.kill(process.pid, 'SIGTERM');
   };
   const timer = setInterval(check, CHECK_EVERY_MS);
   timer.unref();
+}
+
+/** The parent of `pid`, from /proc/<pid>/stat ("pid (comm) state ppid ..."), or null where unknown. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) && ppid > 1 ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** npm names its process after what it does: "npm exec ...", "npm start". */
+function isNpm(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('npm');
+  } catch {
+    return false;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, someone else's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

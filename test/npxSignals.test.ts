@@ -38,34 +38,46 @@ function scratchProject(): string {
   return dir;
 }
 
+/** `npx ringleader relay` in a scratch project; resolves once the relay (a grandchild of npx) listens. */
+async function relayThroughNpx(): Promise<{ npx: ChildProcess; relayPid: number; lines: Array<Record<string, unknown>> }> {
+  const cwd = scratchProject();
+  const npx: ChildProcess = spawn('npx', ['--offline', 'ringleader', 'relay', '--port', '0', '--host', '127.0.0.1'], {
+    cwd,
+    env: { ...process.env, LOG_PRETTY: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  createInterface({ input: npx.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // npm's own words, if any.
+    }
+  });
+  let relayPid = 0;
+  cleanUps.push(() => {
+    if (relayPid > 0 && isAlive(relayPid)) process.kill(relayPid, 'SIGKILL');
+    if (npx.exitCode === null && npx.signalCode === null) npx.kill('SIGKILL');
+  });
+  const listening = await waitFor(() => lines.find((line) => line.msg === 'relay listening'), 'the relay started by npx to listen');
+  relayPid = listening.pid as number;
+  expect(relayPid).not.toBe(npx.pid);
+  return { npx, relayPid, lines };
+}
+
 describe('npx ringleader and signals', () => {
   it('SIGTERM to the npx process stops the relay it started (it logs its shutdown and exits), instead of leaving it running', async () => {
-    const cwd = scratchProject();
-    const npx: ChildProcess = spawn('npx', ['--offline', 'ringleader', 'relay', '--port', '0', '--host', '127.0.0.1'], {
-      cwd,
-      env: { ...process.env, LOG_PRETTY: '0', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: Array<Record<string, unknown>> = [];
-    createInterface({ input: npx.stdout! }).on('line', (line) => {
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // npm's own words, if any.
-      }
-    });
-    let relayPid = 0;
-    cleanUps.push(() => {
-      if (relayPid > 0 && isAlive(relayPid)) process.kill(relayPid, 'SIGKILL');
-      if (npx.exitCode === null && npx.signalCode === null) npx.kill('SIGKILL');
-    });
-    const listening = await waitFor(() => lines.find((line) => line.msg === 'relay listening'), 'the relay started by npx to listen');
-    relayPid = listening.pid as number;
-    expect(relayPid).not.toBe(npx.pid);
-
+    const { npx, relayPid, lines } = await relayThroughNpx();
     npx.kill('SIGTERM');
     await waitFor(() => !isAlive(relayPid), `the relay (pid ${relayPid}) to stop after npx was sent SIGTERM`, 15_000);
     // It stopped as on a SIGTERM of its own: gracefully, saying so.
+    expect(lines.find((line) => line.msg === 'relay shutting down')).toMatchObject({ signal: 'SIGTERM' });
+  });
+
+  it('a signal that ends npm without it passing anything on (SIGUSR2) stops it too', async () => {
+    const { npx, relayPid, lines } = await relayThroughNpx();
+    npx.kill('SIGUSR2');
+    await waitFor(() => !isAlive(relayPid), `the relay (pid ${relayPid}) to stop after npm died of SIGUSR2`, 15_000);
     expect(lines.find((line) => line.msg === 'relay shutting down')).toMatchObject({ signal: 'SIGTERM' });
   });
 });
