@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
-import { DEFAULT_RING, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
+import { DEFAULT_RING, isValidClientId, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
 import { refuseUpgrade } from './auth.js';
 import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
@@ -101,7 +101,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     perMessageDeflate: false,
   });
 
-  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 503, message: string, fields: Record<string, unknown>) => {
+  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 409 | 503, message: string, fields: Record<string, unknown>) => {
     metrics.refused[reason] += 1;
     if (reason === 'unauthorized') metrics.rejected.unauthorized += 1;
     logger.warn({ clientId: null, code: reason, ...fields }, `rejected join: ${message}`);
@@ -129,7 +129,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     }
     const refusal = hub.refusal(remote, join.request);
     if (refusal !== null) {
-      refuse(socket, refusal, 503, REFUSALS[refusal](limits), { remote, ring: join.request.ring });
+      refuse(socket, refusal, refusal === 'id_taken' ? 409 : 503, REFUSALS[refusal](limits, join.request.id), { remote, ring: join.request.ring });
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
@@ -189,7 +189,7 @@ export function listeningFields(relay: RunningRelay): Record<string, unknown> {
 
 /**
  * What an upgrade asks for: the ring (`/rings/<name>`; any other path is the default ring, as it
- * always was), the role (`?role=member|observer`), `?resume=`, `?host=` and `?meta=`. Anything
+ * always was), the role (`?role=member|observer`), `?id=`, `?resume=`, `?host=` and `?meta=`. Anything
  * malformed is refused (HTTP 400) with the rule it broke.
  */
 function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: JoinRequest } | { ok: false; reason: string } {
@@ -201,6 +201,8 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
   }
   const role = url.searchParams.get('role') ?? 'member';
   if (role !== 'member' && role !== 'observer') return { ok: false, reason: 'role must be "member" or "observer"' };
+  const id = url.searchParams.get('id');
+  if (id !== null && !isValidClientId(id)) return { ok: false, reason: 'id must be 1-64 of A-Z a-z 0-9 . _ : - and not "next" or "all"' };
   const host = url.searchParams.get('host');
   if (host !== null && !isValidHost(host)) return { ok: false, reason: 'host must be a hostname: 1-253 of A-Z a-z 0-9 . _ -' };
   let meta: Meta | null = null;
@@ -211,7 +213,7 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
     if (!parsed.ok) return { ok: false, reason: parsed.reason };
     meta = parsed.meta;
   }
-  return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), host, meta } };
+  return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), id, host, meta } };
 }
 
 /**
@@ -233,8 +235,9 @@ function failStopTerms(store: TermStore, logger: Logger): RingTerms {
   };
 }
 
-/** What a refused upgrade is told (HTTP 503 bodies). */
-const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings', (limits: RelayLimits) => string> = {
+/** What a refused upgrade is told (HTTP 503 bodies; 409 for a taken `?id=`). */
+const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings' | 'id_taken', (limits: RelayLimits, id: string | null) => string> = {
+  id_taken: (_limits, id) => `the id ${id} is taken: a live member of this ring holds it`,
   too_many_rings: (limits) => `too many rings: this relay keeps at most ${limits.maxRings}, and none is empty; try again later`,
   ring_full: (limits) =>
     `the ring is full: this relay admits ${limits.maxMembers} members (an election frame naming them all must fit --max-payload ${limits.maxPayloadBytes}); try again later`,
