@@ -35,6 +35,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   delete childEnv.PORT;
   delete childEnv.RELAY_URL;
   delete childEnv.RANK; // one rank for every node would make elections a tie on ids
+  delete childEnv.NODE_ID; // one id for every node: all but the first would be refused (id_taken)
   const supervisor = new Supervisor({ env: childEnv, relayPort: options.port, relayArgs: ['--host', LOOPBACK] });
   const report = reportToConsole(supervisor, { write, childLogs: options.childLogs });
 
