@@ -30,5 +30,7 @@ USER node
 EXPOSE 8080 8090
 # Signals: the processes handle SIGTERM themselves (relay exits 0, a node leaves the ring first);
 # compose adds `init: true` so a tiny init reaps children and forwards signals to node as PID 2.
+# Exec form, and node itself: never `npx ringleader` or `npm start` here, which run the command
+# through a shell that does not pass SIGTERM or SIGUSR2 on (README, "Signals and npx").
 ENTRYPOINT ["node", "dist/cli/ringleader.js"]
 CMD ["relay"]

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../runtime/options.js';
-import { exitWithSupervisor } from './orphanGuard.js';
+import { exitWithLauncher, exitWithSupervisor } from './orphanGuard.js';
 
 type CommandModule = { run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> };
 
@@ -78,4 +78,6 @@ async function main(argv: string[]): Promise<number> {
 
 // Children of `ringleader up` end when it does, even when it could not stop them (cli/orphanGuard.ts).
 exitWithSupervisor(process.env);
+// Nor do processes started by npx or npm start outlive the npm that a SIGTERM ended.
+exitWithLauncher(process.env);
 process.exitCode = await main(process.argv.slice(2));

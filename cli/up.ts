@@ -6,6 +6,7 @@
 import { startInspector, type RunningInspector } from '../inspector/server/index.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseOptions, renderHelp } from '../runtime/options.js';
+import { checkPortFree, listenError, PortInUseError } from '../runtime/portInUse.js';
 import { freePort } from './freePort.js';
 import { Supervisor } from './supervisor.js';
 import { UP_SUMMARY, UP_USAGE, upOptionSpecs } from './upOptions.js';
@@ -34,6 +35,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   delete childEnv.PORT;
   delete childEnv.RELAY_URL;
   delete childEnv.RANK; // one rank for every node would make elections a tie on ids
+  delete childEnv.NODE_ID; // one id for every node: all but the first would be refused (id_taken)
   const supervisor = new Supervisor({ env: childEnv, relayPort: options.port, relayArgs: ['--host', LOOPBACK] });
   const report = reportToConsole(supervisor, { write, childLogs: options.childLogs });
 
@@ -59,7 +61,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     write(`\n${signal}: stopping ${supervisor.nodes.length} nodes and the relay...`);
   } catch (error) {
     process.stderr.write(`ringleader up: ${(error as Error).message}\n`);
-    exitCode = 1;
+    // A port in use is bad configuration, as for every command: exit 2.
+    exitCode = error instanceof PortInUseError ? 2 : 1;
   } finally {
     report.quiet();
     await supervisor.stop();
@@ -73,6 +76,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   async function start(): Promise<true> {
     // The inspector comes first so the relay and every node can stream their machines to it;
     // it only needs to know where the relay will be.
+    // Said here, in one line, rather than by a relay child that fails to listen.
+    await checkPortFree(options.port, LOOPBACK, { flag: 'port', env: 'PORT' });
     const port = options.port === 0 ? await freePort() : options.port;
     supervisor.setRelayPort(port);
     if (options.inspector) {
@@ -103,9 +108,6 @@ async function startInspectorOn(port: number, options: Omit<Parameters<typeof st
   try {
     return await startInspector({ ...options, port });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`the inspector cannot listen on port ${port}: it is in use (choose another with --inspector-port, 0 for any)`);
-    }
-    throw error;
+    throw listenError(error, port, options.host ?? LOOPBACK, { flag: 'inspector-port', env: 'INSPECTOR_PORT' });
   }
 }

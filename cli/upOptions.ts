@@ -10,7 +10,9 @@ import type { OptionSpecs } from '../runtime/options.js';
 export const UP_USAGE = 'ringleader up [options]';
 export const UP_SUMMARY =
   'Runs a relay, the inspector and N node processes on this machine, prints where to look and every\n' +
-  "node's leader changes, and stops them all on Ctrl-C. This is what `npm start` runs.";
+  "node's leader changes, and stops them all on Ctrl-C. This is what `npm start` runs.\n" +
+  'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a process it started failed, 2 bad configuration or a\n' +
+  'port (--port, --inspector-port) already in use.';
 
 export const upOptionSpecs = {
   nodes: { flag: 'nodes', env: 'NODES', kind: 'integer', default: 5, min: 1, max: 200, help: 'how many node processes to start' },

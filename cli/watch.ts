@@ -8,10 +8,9 @@
 import { nodeOptionSpecs } from '../node/config.js';
 import { observeRing, type RingObserver } from '../node/observeRing.js';
 import { DEFAULT_RING, type LeaderInfo } from '../machines/protocol.js';
-import { RelayConnectionError } from '../node/connectFailure.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
-import { checkRingOptions, handleSignals } from '../node/ringCommand.js';
+import { checkRingOptions, handleSignals, logJoinFailure } from '../node/ringCommand.js';
 
 const { relay, ring, token, leaderTimeoutMs, logLevel } = nodeOptionSpecs;
 
@@ -71,8 +70,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       });
     } catch (error) {
       if (stop.signal.aborted) return 0;
-      // A refusal or the deadline was logged (fatal) where it was decided.
-      if (!(error instanceof RelayConnectionError)) logger.fatal({ err: error }, 'could not watch the ring');
+      logJoinFailure(logger, error, 'could not watch the ring');
       return 1;
     }
     if (!options.json) process.stderr.write(`watching ring ${ringName} at ${options.relay.join(', ')} (Ctrl-C to stop)\n`);

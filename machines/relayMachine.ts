@@ -82,15 +82,20 @@ export interface RelayContext {
 }
 
 export type RelayEvent =
-  /** A socket was upgraded; `connection` is the host's handle for it until `admitted` names its id. */
-  | { type: 'connect'; connection: number; resume: string | null; host: string | null; role?: Role; meta?: Meta | null }
+  /**
+   * A socket was upgraded; `connection` is the host's handle for it until `admitted` names its id.
+   * `id` (`?id=`): the id it must have, refused (`id_taken`) while a live connection holds it;
+   * `resume` (`?resume=`): the id it would like back, else a fresh one.
+   */
+  | { type: 'connect'; connection: number; resume: string | null; host: string | null; role?: Role; meta?: Meta | null; id?: ClientId | null }
   | { type: 'disconnect'; id: ClientId }
   | { type: 'frame'; from: ClientId; frame: ClientFrame }
   | { type: 'forward.overdue'; holder: ClientId; serial: number };
 
 export type RelayEmitted =
   | { type: 'admitted'; connection: number; id: ClientId; resumed: boolean; members: number; role: Role }
-  | { type: 'refused'; connection: number; reason: string }
+  /** `code` is absent for a full ring (the first reason there was), `id_taken` for a held `?id=`. */
+  | { type: 'refused'; connection: number; reason: string; code?: 'ring_full' | 'id_taken' }
   /** One frame to hand to each of `to`, in order; the host encodes it once. `to` may be a context list: never change it. */
   | { type: 'deliver'; to: Recipients; frame: OutgoingFrame }
   /** An error frame for one member: its frame was refused. */
@@ -128,12 +133,17 @@ export function hasRoom(context: Pick<RelayContext, 'members' | 'observers' | 'm
   return (role === 'member' ? context.members.length : context.observers.length) < context.maxMembers;
 }
 
+/** Whether a live member or observer holds `id`: an explicit id request (`?id=`) for it is refused. Hosts ask before upgrading, to refuse with HTTP 409. */
+export function idIsTaken(context: Pick<RelayContext, 'members' | 'observers'>, id: ClientId): boolean {
+  return context.members.has(id) || context.observers.has(id);
+}
+
 /**
  * The id for a new connection: the one it asks to resume when that is a valid id no live member
  * holds (so a relay restart need not change who leads), otherwise a fresh `n<k>`.
  */
 export function nextClientId(context: Pick<RelayContext, 'members' | 'observers' | 'issued'>, resume?: string | null): ClientId {
-  const held = (id: ClientId) => context.members.has(id) || context.observers.has(id);
+  const held = (id: ClientId) => idIsTaken(context, id);
   if (isValidClientId(resume) && !held(resume)) return resume;
   let counter = context.issued + 1;
   while (held(`n${counter}`)) counter += 1;
@@ -235,6 +245,7 @@ export const relayMachine = setup({
   },
   guards: {
     ringIsFull: ({ context, event }) => event.type === 'connect' && !hasRoom(context, event.role ?? 'member'),
+    idTaken: ({ context, event }) => event.type === 'connect' && event.id != null && idIsTaken(context, event.id),
     isObserver: ({ context, event }) =>
       (event.type === 'disconnect' && context.observers.has(event.id)) || (event.type === 'frame' && context.observers.has(event.from)),
     isMember: ({ context, event }) =>
@@ -296,9 +307,13 @@ export const relayMachine = setup({
         reason: `the ring is full: this relay admits ${context.maxMembers} members`,
       });
     }),
+    refuseTakenId: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'connect' || event.id == null) return;
+      enqueue.emit({ type: 'refused', connection: event.connection, reason: `the id ${event.id} is taken by a live member`, code: 'id_taken' });
+    }),
     admit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connect') return;
-      const id = nextClientId(context, event.resume);
+      const id = event.id ?? nextClientId(context, event.resume);
       const role = event.role ?? 'member';
       const profile: MemberProfile = {
         ...(event.host === null ? {} : { host: event.host }),
@@ -497,7 +512,7 @@ export const relayMachine = setup({
   states: {
     serving: {
       on: {
-        connect: [{ guard: 'ringIsFull', actions: 'refuse' }, { actions: 'admit' }],
+        connect: [{ guard: 'ringIsFull', actions: 'refuse' }, { guard: 'idTaken', actions: 'refuseTakenId' }, { actions: 'admit' }],
         disconnect: [
           { guard: 'isMember', actions: 'release' },
           { guard: 'isObserver', actions: 'releaseObserver' },

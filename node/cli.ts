@@ -9,9 +9,8 @@ import { createInspection } from '../runtime/inspection.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseOptions, renderHelp } from '../runtime/options.js';
 import { NODE_SUMMARY, NODE_USAGE, nodeOptionSpecs } from './config.js';
-import { RelayConnectionError } from './connectFailure.js';
 import { joinRing, type RingNode } from './joinRing.js';
-import { checkRingOptions, handleSignals, joinOptionsFrom } from './ringCommand.js';
+import { checkRingOptions, handleSignals, joinOptionsFrom, logJoinFailure } from './ringCommand.js';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(nodeOptionSpecs, argv, env);
@@ -47,8 +46,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     cleanUp();
     // A signal before the welcome is still a graceful leave.
     if (leaving.signal.aborted) return 0;
-    // A refusal or the connect deadline was logged, with its reason, where it was decided.
-    if (!(error instanceof RelayConnectionError)) logger.fatal({ err: error }, 'node failed to join the ring');
+    logJoinFailure(logger, error, 'node failed to join the ring');
     return 1;
   }
 

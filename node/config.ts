@@ -11,7 +11,7 @@ export const NODE_SUMMARY =
   'Runs one ring member: joins the relay, takes part in elections, and logs every election, leader change,\n' +
   'join and leave as a JSON line. SIGUSR2 starts an election; SIGTERM/SIGINT leave gracefully (handing\n' +
   'leadership off if held) and exit 0. Exit codes: 0 left, 1 fatal (a wrong RING_TOKEN, an address that is\n' +
-  'not a relay, no welcome within --connect-timeout-ms), 2 bad configuration.';
+  'not a relay, an --id that a live member holds, no welcome within --connect-timeout-ms), 2 bad configuration.';
 
 export const nodeOptionSpecs = {
   relay: {
@@ -24,6 +24,12 @@ export const nodeOptionSpecs = {
   },
   rank: { flag: 'rank', env: 'RANK', kind: 'integer', min: 0, help: 'this node\'s rank; highest (rank, id) wins (default: random)' },
   ring: { flag: 'ring', env: 'RING', kind: 'string', help: 'the ring to join on the relay (ws://relay/rings/<name>); default: the relay\'s default ring' },
+  id: {
+    flag: 'id',
+    env: 'NODE_ID',
+    kind: 'string',
+    help: 'this node\'s own id, kept across reconnects (default: the relay picks n1, n2, ...); exits 1 if a live member holds it',
+  },
   meta: {
     flag: 'meta',
     env: 'NODE_META',

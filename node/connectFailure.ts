@@ -18,9 +18,12 @@
  *   or too many connections; or a redirect the node does not follow: not ws:// or wss://, from
  *   wss:// to ws://, or more than 3 in a row); the message carries the reason; retried until the deadline;
  * - `timeout`: no welcome from the relay within `connectTimeoutMs` for another reason (the
- *   handshake hung, or the server upgraded but never spoke the relay's protocol).
+ *   handshake hung, or the server upgraded but never spoke the relay's protocol);
+ * - `id_taken`: the id asked for (`joinRing({ id })`, `?id=`) is held by a live member of the ring
+ *   (HTTP 409): never a silently different id. Final before the first welcome; once joined, retried
+ *   (the relay may not yet have noticed that this node's previous connection is gone).
  */
-export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout';
+export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout' | 'id_taken';
 
 export interface RelayConnectionErrorDetails {
   /** The relay's address as given (a `token` in its query masked). */
@@ -56,6 +59,9 @@ export class RelayUnauthorizedError extends RelayConnectionError {
   }
 }
 
+/** The close code of a join refused for its `?id=` after the upgrade (relay/limits.ts CLOSE_CODES.idTaken). */
+const ID_TAKEN_CLOSE_CODE = 4409;
+
 /** One connection attempt that did not end in an open socket. */
 export interface FailedAttempt {
   code: Exclude<RelayConnectionErrorCode, 'bad-url'>;
@@ -72,6 +78,7 @@ export interface FailedAttempt {
 /** The server answered the upgrade request with a plain HTTP response (`body`: its first line, if any). */
 export function refusedAttempt(status: number, body = ''): FailedAttempt {
   if (status === 401) return { code: 'unauthorized', detail: 'the relay answered HTTP 401 (ring token missing or wrong)', status, final: true };
+  if (status === 409) return { code: 'id_taken', detail: `${body === '' ? 'the id is taken' : body} (HTTP 409)`, status, final: true };
   if (status === 503 && body !== '') return { code: 'refused', detail: `the relay turned this node away (HTTP 503): ${body}`, status, final: false };
   // A proxy in front of a relay that is (re)starting, or a busy server: worth another try.
   const passing = status >= 500 || status === 408 || status === 429;
@@ -104,6 +111,8 @@ export function unwelcomedAttempt(leaseMs: number): FailedAttempt {
 
 /** The socket opened and closed again before the relay welcomed this node. */
 export function closedBeforeWelcome(code: number, reason: string): FailedAttempt {
+  // 4409: the id was taken between the upgrade and the join (the relay normally answers 409 first).
+  if (code === ID_TAKEN_CLOSE_CODE) return { code: 'id_taken', detail: `${reason || 'the id is taken'} (close ${code})`, final: true };
   return { code: 'timeout', detail: `the relay closed the connection before welcoming this node (${code}${reason ? `: ${reason}` : ''})`, final: false };
 }
 
@@ -131,6 +140,8 @@ export function connectionError(
       return new RelayConnectionError('refused', `${failure.detail}${tried}`, details);
     case 'unreachable':
       return new RelayConnectionError('unreachable', `cannot reach the relay at ${relay}: ${failure.detail}${tried}`, details);
+    case 'id_taken':
+      return new RelayConnectionError('id_taken', `cannot join the ring at ${relay} under the id asked for: ${failure.detail}`, details);
     case 'timeout':
       return new RelayConnectionError('timeout', `no welcome from the relay at ${relay}: ${failure.detail}${tried}`, details);
   }

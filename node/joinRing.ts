@@ -13,10 +13,10 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { createActor, type InspectionEvent } from 'xstate';
 import { nodeMachine, reportedLeaderOf, resolveTiming as resolveNodeTiming, type NodeActor, type NodeEmitted, type NodeTiming, type RelayCommand } from '../machines/nodeMachine.js';
-import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
+import { isMeta, isValidClientId, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { badRelayUrl } from './connectFailure.js';
+import { badRelayUrl, type RelayConnectionError } from './connectFailure.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
 import { LeaseEnd } from './leaseEnd.js';
@@ -55,6 +55,13 @@ export interface JoinRingOptions {
    */
   ring?: string | undefined;
   /**
+   * This node's own id, e.g. `'worker-3'`, instead of one the relay picks (`n1`, `n2`, ...): it
+   * joins under it and keeps it across reconnects. If a live member already holds it, `joinRing`
+   * rejects with a `RelayConnectionError` of code `id_taken` (never a silently different id).
+   * 1-64 of A-Z a-z 0-9 . _ : -, not `next` or `all`. Default: the relay's.
+   */
+  id?: string | undefined;
+  /**
    * What this node says about itself, handed to every member and observer while it leads
    * (`leader().meta`, `onNewLeader(({ meta }) => ...)`): where to reach it, say
    * `{ url: 'http://10.0.0.5:8080' }`. A JSON object of at most 1 KB (URL-encoded).
@@ -85,6 +92,7 @@ export interface JoinRingOptions {
 const OPTION_NAMES: Record<keyof JoinRingOptions, true> = {
   relay: true,
   ring: true,
+  id: true,
   meta: true,
   rank: true,
   token: true,
@@ -120,7 +128,7 @@ export interface LeadershipEnded {
 export type CloseOutcome = { reason: 'left' } | { reason: 'fatal'; error: Error };
 
 export interface RingNode {
-  /** The id the relay gave this node (kept across reconnects when the relay grants `resume`). */
+  /** This node's id: the `id` option, or the one the relay gave (kept across reconnects when the relay grants `resume`). */
   readonly id: ClientId;
   readonly rank: number;
   /** True while this node leads and holds its lease (a round trip to the relay confirmed within `heartbeatTimeoutMs`). */
@@ -231,6 +239,14 @@ function validate(options: JoinRingOptions): void {
     throw new TypeError(`joinRing: connectTimeoutMs must be a number of ms (0 = no limit), got ${String(timeout)}`);
   }
   checkRingAndMeta('joinRing', options);
+  checkId('joinRing', options.id);
+}
+
+/** An own id as the relay takes it (`?id=`), checked before anything starts (shared with the CLI). */
+export function checkId(caller: string, id: unknown): void {
+  if (id !== undefined && !isValidClientId(id)) {
+    throw new TypeError(`${caller}: id must be 1-64 of A-Z a-z 0-9 . _ : - and not "next" or "all", got ${JSON.stringify(id)}`);
+  }
 }
 
 /** `ring` and `meta` as the relay takes them, checked before anything starts (shared with observeRing). */
@@ -347,7 +363,7 @@ class RingMember implements RingNode {
     const connection = createRelayConnection({
       url: relayUrls(options.relay)!,
       token: options.token,
-      join: { ring: options.ring, host: hostLabel(), meta: options.meta },
+      join: { ring: options.ring, id: options.id, host: hostLabel(), meta: options.meta },
       logger: this.logger,
       heartbeatTimeoutMs: this.timing.heartbeatTimeoutMs,
       backoff: { initialDelayMs: this.timing.reconnectInitialDelayMs, maxDelayMs: this.timing.reconnectMaxDelayMs },
@@ -358,7 +374,7 @@ class RingMember implements RingNode {
         if (!this.joined) this.logger.info(fields, 'node joined');
         else this.logger.info({ ...fields, resumed }, 'node rejoined');
       },
-      onFatal: (error) => this.finish({ reason: 'fatal', error }),
+      onFatal: (error) => this.fail(error),
       onAttemptFailed: (failure) => this.deadline.attemptFailed(failure),
       // Timers that fell due while the event loop was busy fire before the next fact arrives.
       beforeEvent: () => this.clock.runDue(),
@@ -412,11 +428,7 @@ class RingMember implements RingNode {
     }
     this.actor.start();
     // No welcome within `connectTimeoutMs`: stop trying, and say what the attempts ran into.
-    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error) => {
-      if (this.finished) return;
-      this.logger.fatal({ ...this.logFields(), relay: error.relay, code: error.code, status: error.status }, error.message);
-      this.finish({ reason: 'fatal', error });
-    });
+    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error) => this.fail(error));
   }
 
   get id(): ClientId {
@@ -543,6 +555,19 @@ class RingMember implements RingNode {
         return () => this.leaseConfirmed.delete(listener);
       },
     };
+  }
+
+  /**
+   * The relay refused this node for good, or the first join ran out of time. Before the welcome
+   * `joinRing` rejects with the error: the caller handles it, so it is only a debug line here.
+   * A member that had joined learns it from `closed`, which nobody may be awaiting: an error line.
+   */
+  private fail(error: RelayConnectionError): void {
+    if (this.finished) return;
+    const fields = { ...this.logFields(), relay: error.relay, code: error.code, status: error.status };
+    if (this.joined) this.logger.error(fields, `left the ring: ${error.message}`);
+    else this.logger.debug(fields, `join failed: ${error.message}`);
+    this.finish({ reason: 'fatal', error });
   }
 
   private finish(outcome: CloseOutcome): void {

@@ -103,7 +103,7 @@ class Observer implements RingObserver {
       heartbeatTimeoutMs: Math.round(leaderTimeoutMs / 3),
       backoff: DEFAULT_BACKOFF,
       logFields: () => ({ clientId: this.actor?.getSnapshot().context.id ?? null, role: 'observer' }),
-      onFatal: (error) => this.finish({ reason: 'fatal', error }),
+      onFatal: (error) => this.fail(error),
       onAttemptFailed: (failure) => this.deadline.attemptFailed(failure),
       beforeEvent: () => this.clock.runDue(),
     });
@@ -128,10 +128,7 @@ class Observer implements RingObserver {
       return;
     }
     this.actor.start();
-    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error: RelayConnectionError) => {
-      this.logger.fatal({ relay: error.relay, code: error.code, status: error.status }, error.message);
-      this.finish({ reason: 'fatal', error });
-    });
+    this.deadline.start(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (error: RelayConnectionError) => this.fail(error));
   }
 
   get id(): ClientId {
@@ -162,6 +159,15 @@ class Observer implements RingObserver {
       this.finish({ reason: 'closed' });
     })();
     return this.closing;
+  }
+
+  /** As joinRing's: a debug line when `observeRing` rejects with it, an error line once watching. */
+  private fail(error: RelayConnectionError): void {
+    if (this.finished) return;
+    const fields = { relay: error.relay, code: error.code, status: error.status };
+    if (this.watching) this.logger.error(fields, `stopped watching the ring: ${error.message}`);
+    else this.logger.debug(fields, `watch failed: ${error.message}`);
+    this.finish({ reason: 'fatal', error });
   }
 
   private finish(outcome: { reason: 'closed' } | { reason: 'fatal'; error: Error }): void {

@@ -9,6 +9,8 @@ import { backoffDelay, type BackoffPolicy } from './backoff.js';
 /** What a connection tells the relay about itself when it joins. */
 export interface JoinDetails {
   ring?: string | undefined;
+  /** The id this node must have (`?id=`), on every join: the relay refuses it (409) rather than give another. */
+  id?: ClientId | undefined;
   role?: Role | undefined;
   host?: string | undefined;
   meta?: Meta | undefined;
@@ -21,13 +23,15 @@ export class ReconnectState {
   attempt = 0;
 
   /**
-   * The join URL: the relay's address (for a named ring, its path `/rings/<name>`), plus `?resume=`
-   * once there is an id to ask for, `?role=observer` for an observer, `?host=` and `?meta=`.
+   * The join URL: the relay's address (for a named ring, its path `/rings/<name>`), plus `?id=` for
+   * a node with its own id, else `?resume=` once there is an id to ask for, `?role=observer` for an
+   * observer, `?host=` and `?meta=`.
    */
   joinUrl(relay: string, join: JoinDetails = {}): URL {
     const url = new URL(relay);
     if (join.ring !== undefined && join.ring !== DEFAULT_RING) url.pathname = `/rings/${encodeURIComponent(join.ring)}`;
-    if (this.resumeId !== null) url.searchParams.set('resume', this.resumeId);
+    if (join.id !== undefined) url.searchParams.set('id', join.id);
+    else if (this.resumeId !== null) url.searchParams.set('resume', this.resumeId);
     if (join.role === 'observer') url.searchParams.set('role', 'observer');
     if (join.host !== undefined) url.searchParams.set('host', join.host);
     if (join.meta !== undefined) url.searchParams.set('meta', JSON.stringify(join.meta));

@@ -30,6 +30,7 @@ import {
   refusedAttempt,
   unwelcomedAttempt,
   type FailedAttempt,
+  type RelayConnectionError,
 } from './connectFailure.js';
 import { joinBatch } from './joinBatch.js';
 import { ReconnectState, type JoinDetails } from './reconnect.js';
@@ -50,8 +51,8 @@ export interface RelayConnectionOptions {
   logFields?: () => Record<string, unknown>;
   /** Sees every `welcome` before the machine does; `resumed` tells whether the old id was kept. */
   onWelcome?: (frame: WelcomeFrame, resumed: boolean) => void;
-  /** Called once when the relay refuses us for good; no reconnect follows. */
-  onFatal?: (error: Error) => void;
+  /** Called once when the relay refuses us for good; no reconnect follows. The host logs it, if anyone should hear. */
+  onFatal?: (error: RelayConnectionError) => void;
   /** Each attempt that failed, before the retry (if any) is scheduled. */
   onAttemptFailed?: (failure: FailedAttempt) => void;
   /** Called before each fact reaches the machine: the host lets timers that fell due fire first. */
@@ -186,9 +187,8 @@ export function createRelayConnection(options: RelayConnectionOptions) {
           // cannot change, once every relay of the list has given one.
           if (failure.code === 'unauthorized' || (failure.final && neverWelcomed() && relays.finalAnswer())) {
             stopped = true;
-            const error = connectionError(failure, relay, { tokenGiven: Boolean(options.token) });
-            log.fatal({ ...fields(), relay: maskToken(relay), code: error.code, status: failure.status }, error.message);
-            options.onFatal?.(error);
+            // Not logged here: the host hands it to its caller (joinRing rejects with it) and says how loud.
+            options.onFatal?.(connectionError(failure, relay, { tokenGiven: Boolean(options.token) }));
           }
         }
         if (stopped) {

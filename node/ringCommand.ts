@@ -6,15 +6,20 @@
  */
 import type { Logger } from '../runtime/logger.js';
 import type { Meta } from '../machines/protocol.js';
-import { checkRingAndMeta, type JoinRingOptions } from './joinRing.js';
+import { RelayConnectionError } from './connectFailure.js';
+import { checkId, checkRingAndMeta, type JoinRingOptions } from './joinRing.js';
 import { ConfigError } from '../runtime/options.js';
 
-export function checkRingOptions(options: { ring?: unknown; meta?: unknown }): void {
+export function checkRingOptions(options: { ring?: unknown; meta?: unknown; id?: unknown }): void {
   try {
     checkRingAndMeta('', options);
+    checkId('', options.id);
   } catch (error) {
-    // checkRingAndMeta says ": ring must..." / ": meta is...": name the option as the user gave it.
-    const message = (error as Error).message.replace(/^: ring\b/, '--ring (env RING)').replace(/^: meta\b/, '--meta (env NODE_META)');
+    // The checks say ": ring must..." / ": meta is..." / ": id must...": name the option as the user gave it.
+    const message = (error as Error).message
+      .replace(/^: ring\b/, '--ring (env RING)')
+      .replace(/^: meta\b/, '--meta (env NODE_META)')
+      .replace(/^: id\b/, '--id (env NODE_ID)');
     throw new ConfigError(message);
   }
 }
@@ -25,6 +30,7 @@ export interface MemberFlags {
   rank?: number | undefined;
   token?: string | undefined;
   ring?: string | undefined;
+  id?: string | undefined;
   meta?: Meta | undefined;
   connectTimeoutMs: number;
   checkIntervalMs: number;
@@ -42,6 +48,7 @@ export function joinOptionsFrom(
     rank: flags.rank,
     token: flags.token,
     ring: flags.ring,
+    id: flags.id,
     meta: flags.meta,
     connectTimeoutMs: flags.connectTimeoutMs,
     timing: { checkIntervalMs: flags.checkIntervalMs, leaderTimeoutMs: flags.leaderTimeoutMs, electionTimeoutMs: flags.electionTimeoutMs },
@@ -56,4 +63,13 @@ export function handleSignals(handlers: Partial<Record<NodeJS.Signals, (signal: 
   return () => {
     for (const [signal, handler] of installed) process.off(signal, handler);
   };
+}
+
+/**
+ * The one fatal line of a command whose join failed: the library only rejects (a library does not
+ * shout what its caller handles), so the command, which ends over it, says why.
+ */
+export function logJoinFailure(logger: Logger, error: unknown, what: string): void {
+  if (error instanceof RelayConnectionError) logger.fatal({ relay: error.relay, code: error.code, status: error.status }, error.message);
+  else logger.fatal({ err: error }, what);
 }

@@ -5,9 +5,10 @@
  */
 import { LOG_LEVELS, createLogger } from '../runtime/logger.js';
 import { ConfigError, parseOptions, renderHelp, type OptionSpecs } from '../runtime/options.js';
+import { listenError, PortInUseError } from '../runtime/portInUse.js';
 import { sizeHeapForRelay } from './heap.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
-import { startRelay } from './server.js';
+import { listeningFields, RELAY_LISTENING, startRelay } from './server.js';
 import { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';
 
 export const RELAY_OPTIONS = {
@@ -115,8 +116,9 @@ const USAGE = 'ringleader relay [options]';
 const SUMMARY =
   'The WebSocket relay of the ring: assigns client ids, routes frames (next/all/<id>), announces\n' +
   'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.\n' +
-  'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 bad configuration, 3 the --state-file\n' +
-  'cannot be read, is corrupt or of another version, or cannot be written (terms are never reset silently).';
+  'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 bad configuration or --port already in use,\n' +
+  '3 the --state-file cannot be read, is corrupt or of another version, or cannot be written (terms are\n' +
+  'never reset silently).';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(RELAY_OPTIONS, argv, env);
@@ -158,12 +160,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       process.stderr.write(`ringleader relay: ${error.message}\n`);
       return STATE_FILE_EXIT_CODE;
     }
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'EADDRINUSE' ? `port ${options.port} is already in use` : (error as Error).message;
-    logger.fatal({ err: error, port: options.port, host: options.host }, `relay could not start: ${reason}`);
-    process.stderr.write(`ringleader relay: could not listen on ${options.host}:${options.port}: ${reason}\n`);
+    // A port in use is bad configuration: one line from the dispatcher, exit 2.
+    const failure = listenError(error, options.port, options.host, { flag: 'port', env: 'PORT' });
+    if (failure instanceof PortInUseError) throw failure;
+    logger.fatal({ err: error, port: options.port, host: options.host }, `relay could not start: ${(error as Error).message}`);
+    process.stderr.write(`ringleader relay: could not listen on ${options.host}:${options.port}: ${(error as Error).message}\n`);
     return 1;
   }
+  // `ringleader up` and scripts find the port in this line: written even at LOG_LEVEL=warn
+  // (startRelay itself logs it only at info, as a library should).
+  if (!logger.isLevelEnabled('info') && logger.level !== 'silent') logger.child({}, { level: 'info' }).info(listeningFields(relay), RELAY_LISTENING);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

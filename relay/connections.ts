@@ -72,6 +72,8 @@ export interface JoinRequest {
   ring: string;
   role: Role;
   resume: string | null;
+  /** `?id=`: the id this connection must have (refused with HTTP 409 while a live one holds it). */
+  id: string | null;
   host: string | null;
   meta: Meta | null;
 }
@@ -128,11 +130,15 @@ export class ConnectionHub implements Carrier<Connection> {
   }
 
   /** Why an upgrade from `remote` for `request` must be refused now, or null to go ahead. */
-  refusal(remote: string, request: Pick<JoinRequest, 'ring' | 'role'>): Extract<RefusalReason, 'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings'> | null {
+  refusal(
+    remote: string,
+    request: Pick<JoinRequest, 'ring' | 'role' | 'id'>,
+  ): Extract<RefusalReason, 'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings' | 'id_taken'> | null {
     if (this.bySerial.size >= this.limits.maxConnections) return 'too_many_connections';
     if ((this.perAddress.get(remote) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'too_many_from_address';
     const ring = this.rings.get(request.ring);
     if (ring === undefined) return this.rings.size >= this.limits.maxRings && !this.evictEmptyRing() ? 'too_many_rings' : null;
+    if (request.id !== null && ring.idTaken(request.id)) return 'id_taken';
     return ring.hasRoom(request.role) ? null : 'ring_full';
   }
 
@@ -170,7 +176,7 @@ export class ConnectionHub implements Carrier<Connection> {
     });
     socket.on('error', (error: Error & { code?: string }) => this.socketError(connection, error));
     socket.on('close', (code: number) => this.leave(connection, 'close', code));
-    ring.connect(connection, { resume: request.resume, host: request.host, role: request.role, meta: request.meta });
+    ring.connect(connection, { resume: request.resume, id: request.id, host: request.host, role: request.role, meta: request.meta });
   }
 
   /** `/status` of a ring, or null when the relay has no ring of that name. */
@@ -338,8 +344,8 @@ export class ConnectionHub implements Carrier<Connection> {
     this.writer.push(connection.outbox, message);
   }
 
-  turnAway(connection: Connection, reason: string): void {
-    this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: reason.slice(0, 120) });
+  turnAway(connection: Connection, reason: string, code: 'ring_full' | 'id_taken'): void {
+    this.drop(connection, { code: code === 'id_taken' ? CLOSE_CODES.idTaken : CLOSE_CODES.tryAgainLater, reason: reason.slice(0, 120) });
   }
 
   leaveFields(connection: Connection): Record<string, unknown> {

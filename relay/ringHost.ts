@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { createActor, type InspectionEvent } from 'xstate';
 import { encodeFrame, type ClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type OutgoingFrame, type Role } from '../machines/protocol.js';
-import { hasRoom, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted, type Recipients } from '../machines/relayMachine.js';
+import { hasRoom, idIsTaken, relayMachine, type MemberProfile, type RelayActor, type RelayEmitted, type Recipients } from '../machines/relayMachine.js';
 import type { Logger } from '../runtime/logger.js';
 import type { LineBudget } from './lineBudget.js';
 import type { RelayLimits } from './limits.js';
@@ -29,7 +29,8 @@ export interface RingConnection {
 export interface Carrier<C extends RingConnection> {
   write(connection: C, message: Buffer): void;
   reject(connection: C, code: ErrorCode, detail: string): void;
-  turnAway(connection: C, reason: string): void;
+  /** Close a connection the ring refused (`code`: why, which picks the close code). */
+  turnAway(connection: C, reason: string, code: 'ring_full' | 'id_taken'): void;
   /** The `leave` log line's details for a connection that left (its reason, close code, unlogged count). */
   leaveFields(connection: C): Record<string, unknown>;
 }
@@ -113,7 +114,12 @@ export class RingHost<C extends RingConnection> {
     return hasRoom(this.context, role);
   }
 
-  connect(connection: C, request: { resume: string | null; host: string | null; role: Role; meta: Meta | null }): void {
+  /** The machine's rule for `?id=`: whether a live connection holds `id`. */
+  idTaken(id: ClientId): boolean {
+    return idIsTaken(this.context, id);
+  }
+
+  connect(connection: C, request: { resume: string | null; id?: ClientId | null; host: string | null; role: Role; meta: Meta | null }): void {
     this.bySerial.set(connection.serial, connection);
     this.actor.send({ type: 'connect', connection: connection.serial, ...request });
   }
@@ -191,9 +197,10 @@ export class RingHost<C extends RingConnection> {
         const connection = this.bySerial.get(event.connection);
         if (connection === undefined) return;
         this.bySerial.delete(event.connection);
-        this.relayMetrics.refused.ring_full += 1;
-        this.log.warn({ clientId: null, ring, remote: connection.remote, reason: event.reason }, 'rejected join: the ring is full');
-        this.carrier.turnAway(connection, event.reason);
+        const code = event.code ?? 'ring_full';
+        this.relayMetrics.refused[code] += 1;
+        this.log.warn({ clientId: null, ring, remote: connection.remote, code, reason: event.reason }, `rejected join: ${event.reason}`);
+        this.carrier.turnAway(connection, event.reason, code);
         return;
       }
       case 'departed': {

@@ -6,11 +6,12 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { LevelWithSilent } from 'pino';
 import { WebSocketServer } from 'ws';
 import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
-import { DEFAULT_RING, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
+import { DEFAULT_RING, isValidClientId, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
 import { refuseUpgrade } from './auth.js';
 import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
@@ -31,7 +32,8 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   /** Defaults to a pino logger with component "relay" at `logLevel`. */
   logger?: Logger;
-  logLevel?: string;
+  /** The level of that default logger (default `info`): `'warn'` keeps a healthy relay silent. */
+  logLevel?: LevelWithSilent;
   inspectUrl?: string | undefined;
   /** Terms at or below this were used before this relay started; joiners are told (`welcome.term`). */
   termFloor?: number;
@@ -49,6 +51,10 @@ export interface RunningRelay {
   url: string;
   port: number;
   host: string;
+  /** True when joins need the ring token. */
+  auth: boolean;
+  /** The limits in force (the defaults with `limits` and `leaderTimeoutMs` applied). */
+  limits: RelayLimits;
   /** `/status` of the default ring (always there), or of a named ring (null when the relay has none by that name). */
   status(): RelayStatus;
   status(ring: string): RelayStatus | null;
@@ -95,7 +101,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     perMessageDeflate: false,
   });
 
-  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 503, message: string, fields: Record<string, unknown>) => {
+  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 409 | 503, message: string, fields: Record<string, unknown>) => {
     metrics.refused[reason] += 1;
     if (reason === 'unauthorized') metrics.rejected.unauthorized += 1;
     logger.warn({ clientId: null, code: reason, ...fields }, `rejected join: ${message}`);
@@ -123,7 +129,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     }
     const refusal = hub.refusal(remote, join.request);
     if (refusal !== null) {
-      refuse(socket, refusal, 503, REFUSALS[refusal](limits), { remote, ring: join.request.ring });
+      refuse(socket, refusal, refusal === 'id_taken' ? 409 : 503, REFUSALS[refusal](limits, join.request.id), { remote, ring: join.request.ring });
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
@@ -145,15 +151,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
 
   const port = (server.address() as AddressInfo).port;
   const url = `ws://${urlHost(host)}:${port}`;
-  // Other processes find the ephemeral port in this line, so it is written even at LOG_LEVEL=warn.
-  const announcer = logger.isLevelEnabled('info') || logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
-  announcer.info({ port, url, host, auth: token !== undefined, limits }, 'relay listening');
-
+  // At the level it was given: an embedding program learns the port from `port` and `url`.
+  // (`ringleader relay` writes this line even at LOG_LEVEL=warn: other processes read it.)
   let closing: Promise<void> | null = null;
-  return {
+  const relay: RunningRelay = {
     url,
     port,
     host,
+    auth: token !== undefined,
+    limits,
     status: ((ring?: string) => hub.status(ring ?? DEFAULT_RING)) as RunningRelay['status'],
     rings: () => hub.ringList(),
     metrics: () => metrics.render(),
@@ -171,11 +177,19 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       return closing;
     },
   };
+  logger.info(listeningFields(relay), RELAY_LISTENING);
+  return relay;
+}
+
+/** The line that says where the relay listens, with its fields (relay/cli.ts writes it too). */
+export const RELAY_LISTENING = 'relay listening';
+export function listeningFields(relay: RunningRelay): Record<string, unknown> {
+  return { port: relay.port, url: relay.url, host: relay.host, auth: relay.auth, limits: relay.limits };
 }
 
 /**
  * What an upgrade asks for: the ring (`/rings/<name>`; any other path is the default ring, as it
- * always was), the role (`?role=member|observer`), `?resume=`, `?host=` and `?meta=`. Anything
+ * always was), the role (`?role=member|observer`), `?id=`, `?resume=`, `?host=` and `?meta=`. Anything
  * malformed is refused (HTTP 400) with the rule it broke.
  */
 function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: JoinRequest } | { ok: false; reason: string } {
@@ -187,6 +201,8 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
   }
   const role = url.searchParams.get('role') ?? 'member';
   if (role !== 'member' && role !== 'observer') return { ok: false, reason: 'role must be "member" or "observer"' };
+  const id = url.searchParams.get('id');
+  if (id !== null && !isValidClientId(id)) return { ok: false, reason: 'id must be 1-64 of A-Z a-z 0-9 . _ : - and not "next" or "all"' };
   const host = url.searchParams.get('host');
   if (host !== null && !isValidHost(host)) return { ok: false, reason: 'host must be a hostname: 1-253 of A-Z a-z 0-9 . _ -' };
   let meta: Meta | null = null;
@@ -197,7 +213,7 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
     if (!parsed.ok) return { ok: false, reason: parsed.reason };
     meta = parsed.meta;
   }
-  return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), host, meta } };
+  return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), id, host, meta } };
 }
 
 /**
@@ -219,8 +235,9 @@ function failStopTerms(store: TermStore, logger: Logger): RingTerms {
   };
 }
 
-/** What a refused upgrade is told (HTTP 503 bodies). */
-const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings', (limits: RelayLimits) => string> = {
+/** What a refused upgrade is told (HTTP 503 bodies; 409 for a taken `?id=`). */
+const REFUSALS: Record<'ring_full' | 'too_many_connections' | 'too_many_from_address' | 'too_many_rings' | 'id_taken', (limits: RelayLimits, id: string | null) => string> = {
+  id_taken: (_limits, id) => `the id ${id} is taken: a live member of this ring holds it`,
   too_many_rings: (limits) => `too many rings: this relay keeps at most ${limits.maxRings}, and none is empty; try again later`,
   ring_full: (limits) =>
     `the ring is full: this relay admits ${limits.maxMembers} members (an election frame naming them all must fit --max-payload ${limits.maxPayloadBytes}); try again later`,

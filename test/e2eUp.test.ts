@@ -6,6 +6,7 @@
  * (`npm run build` first: this runs dist/cli/ringleader.js.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
@@ -159,5 +160,28 @@ describe('ringleader up', () => {
     const exit = await up.exited;
     expect(exit.code).toBe(2);
     expect(up.stderr()).toMatch(/--nodes.*must be an integer, got "lots"/);
+  });
+
+  it('a port already in use (the relay\'s or the inspector\'s): one line naming it, its flag and 0, exit 2, nothing started', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      for (const [args, flag, variable] of [
+        [['--port', String(port), '--no-inspector'], 'port', 'PORT'],
+        [['--port', '0', '--inspector-port', String(port)], 'inspector-port', 'INSPECTOR_PORT'],
+      ] as const) {
+        const up = startUp([...args, '--nodes', '1']);
+        const exit = await up.exited;
+        expect(exit.code, args.join(' ')).toBe(2);
+        expect(up.stderr()).toBe(
+          `ringleader up: port ${port} is already in use on 127.0.0.1: choose another with --${flag} (env ${variable}), or --${flag} 0 for any free port\n`,
+        );
+        // Nothing was started, so nothing is reported but the stop.
+        expect(up.lines.filter((line) => /relay|node|pid/.test(line))).toEqual([]);
+      }
+    } finally {
+      busy.close();
+    }
   });
 });

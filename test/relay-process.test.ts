@@ -288,14 +288,17 @@ describe('ringleader relay (process)', () => {
     }
   });
 
-  it('says so and exits 1 when its port is taken', async () => {
+  it('a port already in use: one line naming the port, --port and --port 0, and exit 2', async () => {
     const relay = await RelayProcess.start();
     const result = spawnSync(process.execPath, [CLI, 'relay', '--port', String(relay.port), '--host', '127.0.0.1'], {
       encoding: 'utf8',
       timeout: 30_000,
       env: { ...process.env, LOG_PRETTY: '0' },
     });
-    expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/already in use/);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      `ringleader relay: port ${relay.port} is already in use on 127.0.0.1: choose another with --port (env PORT), or --port 0 for any free port\n`,
+    );
   });
 });

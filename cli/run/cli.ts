@@ -5,12 +5,11 @@
  * status, in the manner of `consul lock`. Its logs go to stderr: stdout is the command's.
  */
 import { DEFAULT_RING } from '../../machines/protocol.js';
-import { RelayConnectionError } from '../../node/connectFailure.js';
 import { joinRing, leaseOf, type RingNode } from '../../node/joinRing.js';
 import { createInspection } from '../../runtime/inspection.js';
 import { createLogger } from '../../runtime/logger.js';
 import { renderHelp } from '../../runtime/options.js';
-import { checkRingOptions, handleSignals, joinOptionsFrom } from '../../node/ringCommand.js';
+import { checkRingOptions, handleSignals, joinOptionsFrom, logJoinFailure } from '../../node/ringCommand.js';
 import { exitStatusOf, startCommand } from './commandProcess.js';
 import { findExecutable } from './findExecutable.js';
 import { parseRunArguments, RUN_SUMMARY, RUN_USAGE, runOptionSpecs } from './options.js';
@@ -62,7 +61,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   } catch (error) {
     cleanUp();
     if (stopping.signal.aborted) return STOPPED;
-    if (!(error instanceof RelayConnectionError)) logger.fatal({ err: error }, 'could not join the ring');
+    logJoinFailure(logger, error, 'could not join the ring');
     return FATAL;
   }
 

@@ -17,18 +17,19 @@ export const RUN_SUMMARY =
   'the next time this process leads. SIGINT/SIGTERM stop the command (the same way), hand leadership\n' +
   'off and exit 0; a second one skips the grace period; SIGUSR2 starts an election.\n' +
   'Exit status: 0 stopped by a signal (or the command exited 0), the command\'s status (or 128+n when a\n' +
-  'signal n ended it) with --on-exit leave, 1 fatal (relay refused or unreachable), 2 bad\n' +
+  'signal n ended it) with --on-exit leave, 1 fatal (relay refused or unreachable, --id taken), 2 bad\n' +
   'configuration, 126/127 the command cannot be run / was not found. Logs (JSON) go to stderr; stdout\n' +
   'is the command\'s.';
 
 export const ON_EXIT_CHOICES = ['leave', 'restand'] as const;
 export type OnExit = (typeof ON_EXIT_CHOICES)[number];
 
-const { relay, rank, ring, meta, checkIntervalMs, leaderTimeoutMs, electionTimeoutMs, connectTimeoutMs, token, logLevel, inspectUrl } = nodeOptionSpecs;
+const { relay, rank, ring, id, meta, checkIntervalMs, leaderTimeoutMs, electionTimeoutMs, connectTimeoutMs, token, logLevel, inspectUrl } = nodeOptionSpecs;
 
 export const runOptionSpecs = {
   relay,
   ring,
+  id,
   meta,
   rank,
   token,

@@ -12,6 +12,8 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
 
 const node = await joinRing({
   relay: process.env.RELAY_URL ?? 'ws://localhost:8080',
+  // Its own name as its id, so "leader is worker-2" means that worker, across reconnects too.
+  id: name,
   // Short timers so the example shows a failover in seconds; the defaults suit production.
   timing: { checkIntervalMs: 500, leaderTimeoutMs: 2000, electionTimeoutMs: 1000 },
 });

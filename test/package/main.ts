@@ -8,7 +8,8 @@ import { joinRing, RelayConnectionError, type LeaderInfo, type RingNode } from '
 import { nodeMachine, type Frame } from 'ringleader/machines';
 import { startRelay, type RunningRelay } from 'ringleader/relay';
 
-const relay: RunningRelay = await startRelay({ port: 0, host: '127.0.0.1', token: process.env.RING_TOKEN, logLevel: 'silent' });
+// At 'warn' a healthy relay writes nothing: stdout must hold only this program's report.
+const relay: RunningRelay = await startRelay({ port: 0, host: '127.0.0.1', token: process.env.RING_TOKEN, logLevel: 'warn' });
 const nodes: RingNode[] = [];
 for (const rank of [10, 30, 20]) {
   nodes.push(await joinRing({ relay: relay.url, rank, token: process.env.RING_TOKEN, timing: { electionTimeoutMs: 300, checkIntervalMs: 200 } }));
@@ -51,6 +52,8 @@ export function refused(url: string): unknown[] {
     joinRing({ relay: url, timing: { leaderTimeout: 1000 } }),
     // @ts-expect-error: the relay is required.
     joinRing({ rank: 1 }),
+    // @ts-expect-error: a log level that pino does not have.
+    startRelay({ logLevel: 'wran' }),
     // @ts-expect-error: internals are not part of the library's entry point.
     import('ringleader').then((library) => library.nextRandom),
   ];
