@@ -1,0 +1,41 @@
+/**
+ * The relay's HTTP and upgrade surface as a hostile web page or client meets it (issue 21): the
+ * real relay process, raw requests over a socket, and after each one the relay still answers and
+ * a ring on it still elects.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { rawRequest, requestText, upgradeHeaders } from '../fuzz/rawRequest.js';
+import { ringElects } from '../fuzz/ringElects.js';
+import { RelayProcess, getJson, getText, killRelayProcesses } from './relayHelpers.js';
+
+afterEach(() => killRelayProcesses());
+
+describe('the relay surface (process)', () => {
+  it('answers an upgrade to a malformed percent-encoded ring name with 400 and stays up; a ring still elects', async () => {
+    const relay = await RelayProcess.start();
+    for (const target of ['/rings/%E0%A4%A', '/rings/%', '/rings/%C0%AF', '/rings/%ZZ?role=observer']) {
+      const answer = await rawRequest(relay.port, requestText('GET', target, upgradeHeaders(relay.port)));
+      expect(answer.status, `${target}: ${answer.text}`).toBe(400);
+      expect(answer.text).toContain('ring names are 1-64');
+    }
+    expect((await getText(`${relay.http}/healthz`)).body).toBe('ok');
+    expect(relay.child.exitCode).toBeNull();
+    expect(await ringElects(relay.url, 'after-bad-upgrades')).toBeNull();
+  });
+
+  it('measures ?meta= by the parameter the URL parser reads, however its name is encoded', async () => {
+    const relay = await RelayProcess.start();
+    const big = encodeURIComponent(JSON.stringify({ url: 'x'.repeat(14_000) }));
+    for (const name of ['%6Deta', 'm%65ta', '%6D%65%74%61']) {
+      const answer = await rawRequest(relay.port, requestText('GET', `/rings/meta-check?${name}=${big}`, upgradeHeaders(relay.port)));
+      expect(answer.status, answer.text).toBe(400);
+      expect(answer.text).toMatch(/meta must be at most 1024 bytes URL-encoded, got \d+/);
+    }
+    // Nothing was admitted: the ring was never opened, and /status shows no such meta.
+    expect((await getJson(`${relay.http}/rings`)).map((ring: { name: string }) => ring.name)).not.toContain('meta-check');
+    // A small meta under an encoded name is still taken.
+    const small = encodeURIComponent(JSON.stringify({ url: 'http://10.0.0.5:8080' }));
+    const accepted = await rawRequest(relay.port, requestText('GET', `/rings/meta-check?%6Deta=${small}`, upgradeHeaders(relay.port)));
+    expect(accepted.status, accepted.text).toBe(101);
+  });
+});
