@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest, requestText, upgradeHeaders } from '../fuzz/rawRequest.js';
 import { ringElects } from '../fuzz/ringElects.js';
-import { RelayProcess, getJson, getText, killRelayProcesses } from './relayHelpers.js';
+import { RelayProcess, TestClient, getJson, getText, killRelayProcesses } from './relayHelpers.js';
 
 afterEach(() => killRelayProcesses());
 
@@ -37,5 +37,40 @@ describe('the relay surface (process)', () => {
     const small = encodeURIComponent(JSON.stringify({ url: 'http://10.0.0.5:8080' }));
     const accepted = await rawRequest(relay.port, requestText('GET', `/rings/meta-check?%6Deta=${small}`, upgradeHeaders(relay.port)));
     expect(accepted.status, accepted.text).toBe(101);
+  });
+});
+
+describe('ring slots and observers (process)', () => {
+  const clients: TestClient[] = [];
+  afterEach(() => clients.splice(0).forEach((client) => client.close()));
+  const join = async (relay: RelayProcess, path: string) => {
+    const client = await TestClient.connect(`${relay.url}${path}`);
+    clients.push(client);
+    return client;
+  };
+  const upgradeStatus = async (relay: RelayProcess, path: string) =>
+    (await rawRequest(relay.port, requestText('GET', path, upgradeHeaders(relay.port)))).status;
+
+  it('a ring only observers hold gives its slot to a ring with members; observers never take one from another ring', async () => {
+    // The default ring and two more.
+    const relay = await RelayProcess.start(['--max-rings', '3']);
+    const first = await join(relay, '/rings/watched-1?role=observer');
+    const second = await join(relay, '/rings/watched-2?role=observer');
+    // Every slot is taken, and an observer cannot open a ring at another's expense.
+    expect(await upgradeStatus(relay, '/rings/watched-3?role=observer')).toBe(503);
+    expect(second.closed).toBeNull();
+
+    // A member can: the oldest ring with no members is closed, its observer told to try again later.
+    const member = await join(relay, '/rings/work-1');
+    expect((await first.waitClosed()).code).toBe(1013);
+    expect(second.closed).toBeNull();
+    expect(member.frames[0]).toMatchObject({ type: 'welcome', members: [member.id] });
+    await join(relay, '/rings/work-2');
+    expect((await second.waitClosed()).code).toBe(1013);
+
+    // Rings with members keep their slots.
+    expect(await upgradeStatus(relay, '/rings/work-3')).toBe(503);
+    const names = (await getJson(`${relay.http}/rings`)).map((ring: { name: string }) => ring.name).sort();
+    expect(names).toEqual(['default', 'work-1', 'work-2']);
   });
 });
