@@ -149,8 +149,21 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       }
     });
   };
-  // Garbage on the HTTP port (not even a request line) closes that socket, never the server.
-  server.on('clientError', (_error, socket: Duplex) => socket.destroy());
+  // CONNECT is no method of the relay's; with no listener Node would drop the socket unanswered.
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  // A request Node cannot parse (garbage, a bad header, a head over 16 KB) gets 400 or 431 and
+  // its socket is closed, never the server.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
