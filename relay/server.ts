@@ -157,12 +157,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   // A request Node cannot parse (garbage, a bad header, a head over 16 KB) gets 400 or 431 and
   // its socket is closed, never the server.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || error.code === 'ECONNRESET') {
+    if (!socket.writable || error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
       socket.destroy();
       return;
     }
+    // As Node's own handler does: write the answer and destroy at once (a peer that sent half a
+    // request and stopped reading must not keep the socket open).
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if ((socket as Socket).bytesWritten === 0) socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {
