@@ -247,7 +247,7 @@ function decodedOrNull(text: string): string | null {
  * The first parameter named `name` as it came (still encoded), with names decoded the way the URL
  * parser decodes them: `?%6Deta=` is `meta` to `searchParams.get` and must be to the size check.
  */
-export function rawParameter(rawTarget: string, name: string): string | null {
+function rawParameter(rawTarget: string, name: string): string | null {
   const queryAt = rawTarget.indexOf('?');
   if (queryAt === -1) return null;
   const hashAt = rawTarget.indexOf('#', queryAt);

@@ -23,6 +23,17 @@ describe('the relay surface (process)', () => {
     expect(await ringElects(relay.url, 'after-bad-upgrades')).toBeNull();
   });
 
+  it('answers what it does not serve instead of dropping the socket: CONNECT 405, a 20 KB head 431, garbage 400', async () => {
+    const relay = await RelayProcess.start();
+    const host = `Host: 127.0.0.1:${relay.port}`;
+    expect((await rawRequest(relay.port, requestText('CONNECT', '/healthz', [host]))).status).toBe(405);
+    expect((await rawRequest(relay.port, requestText('GET', `/status?ring=${'a'.repeat(20_000)}`, [host]))).status).toBe(431);
+    expect((await rawRequest(relay.port, requestText('GET', '/rings/x', [...upgradeHeaders(relay.port), `X-Big: ${'b'.repeat(20_000)}`]))).status).toBe(431);
+    expect((await rawRequest(relay.port, '\u0000\u0001 not http\r\n\r\n')).status).toBe(400);
+    expect((await rawRequest(relay.port, requestText('GET', '/status', [host, 'Bad Name: x']))).status).toBe(400);
+    expect((await getText(`${relay.http}/healthz`)).body).toBe('ok');
+  });
+
   it('measures ?meta= by the parameter the URL parser reads, however its name is encoded', async () => {
     const relay = await RelayProcess.start();
     const big = encodeURIComponent(JSON.stringify({ url: 'x'.repeat(14_000) }));
