@@ -38,10 +38,23 @@ const SUMMARY =
   'Exit codes: 0 on SIGINT/SIGTERM, 1 when the relay refuses it (a wrong RING_TOKEN, not a relay) or\n' +
   'has not welcomed it within --connect-timeout-ms, 2 bad configuration.';
 
-/** One leader change as `watch` prints it. */
+/**
+ * What a terminal would act on rather than show: C0 and C1 controls (ESC, CSI, CR, LF), DEL, line
+ * and paragraph separators, and the bidi overrides that reorder what is shown. A leader's meta is
+ * whatever its member sent, so none of it may reach a terminal as is.
+ */
+const UNSAFE_FOR_TERMINALS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with every such character written as a visible `\uXXXX` escape (valid inside JSON strings too). */
+export function escapeForTerminal(text: string): string {
+  return text.replace(UNSAFE_FOR_TERMINALS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One leader change as `watch` prints it: one line, whatever the leader's meta holds. */
 export function formatLeader(leader: LeaderInfo, ring: string, json: boolean, at: Date): string {
-  if (json) return JSON.stringify({ time: at.toISOString(), ring, ...leader });
-  const url = typeof leader.meta?.url === 'string' ? `  url ${leader.meta.url}` : '';
+  // JSON.stringify escapes C0 controls but not DEL, C1 (0x9b is CSI) or U+2028/9.
+  if (json) return escapeForTerminal(JSON.stringify({ time: at.toISOString(), ring, ...leader }));
+  const url = typeof leader.meta?.url === 'string' ? `  url ${escapeForTerminal(leader.meta.url)}` : '';
   return `${at.toISOString()}  ring ${ring}  leader ${leader.id}  rank ${leader.rank}  term ${leader.term}${url}`;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run fuzz -- --frames 100000`: throws random, mutated and hostile frames at a live ring (a
- * relay, 3-5 nodes and the inspector, as processes) and checks it survives. The first line is
+ * relay, 3-5 nodes and the inspector, as processes), then hostile HTTP requests and upgrades at
+ * every endpoint of the relay and the inspector, and checks it survives. The first line is
  * always `SEED=<seed>`; a failing run ends with the command that replays it, and exits 1.
  */
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { DEFAULT_TIMING, replayCommand, runFuzz } from './run.js';
 export const FUZZ_OPTIONS = {
   seed: { flag: 'seed', env: 'FUZZ_SEED', kind: 'integer', min: 0, max: 2 ** 31 - 1, help: 'seed of the run (default: drawn from the clock, and printed)' },
   frames: { flag: 'frames', kind: 'integer', default: 20_000, min: 1, max: 100_000_000, help: 'messages to send in all, to the relay and the inspector' },
+  requests: { flag: 'requests', kind: 'integer', default: 3000, min: 0, max: 10_000_000, help: "hostile HTTP requests (paths, queries, headers, upgrades) at the relay's and the inspector's endpoints" },
   nodes: { flag: 'nodes', kind: 'integer', default: 4, min: 3, max: 5, help: 'node processes in the ring' },
   connections: { flag: 'connections', kind: 'integer', default: 8, min: 1, max: 500, help: 'fuzz members on the relay at a time (each one that leaves or is thrown out is replaced)' },
   streams: { flag: 'streams', kind: 'integer', default: 2, min: 0, max: 500, help: 'fuzz streams on the inspector at a time' },
@@ -30,7 +32,7 @@ const REJECTION_LOG_SHARE = 0.05;
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(FUZZ_OPTIONS, argv, env);
   if (help) {
-    process.stdout.write(renderHelp('npm run fuzz -- [options]', 'Fuzz a live ring: bad members and bad inspection streams against a relay, nodes and the inspector.', FUZZ_OPTIONS));
+    process.stdout.write(renderHelp('npm run fuzz -- [options]', 'Fuzz a live ring: bad members, bad inspection streams and hostile HTTP requests against a relay, nodes and the inspector.', FUZZ_OPTIONS));
     return 0;
   }
   const seed = options.seed ?? Date.now() % 2 ** 31;
@@ -39,6 +41,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const settings = {
     seed,
     frames: options.frames,
+    requests: options.requests,
     nodes: options.nodes,
     connections: options.connections,
     streams: options.streams,

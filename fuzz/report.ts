@@ -7,6 +7,8 @@ export function renderReport(report: FuzzReport): string {
   const { sent, relay, memory, leader, seconds } = report;
   lines.push(`sent: ${sent.total} messages  ${pairs(sent.byFamily)}`);
   lines.push(`  by kind: ${pairs(sent.byKind)}`);
+  lines.push(`hostile HTTP requests: ${total(report.surface.sent)} in ${report.surface.batches} batches, ${report.surface.seconds.toFixed(1)} s  ${pairs(report.surface.sent)}`);
+  lines.push(`  answers: ${pairs(report.surface.answers)}`);
   lines.push(`fuzz members opened: ${pairs(report.fuzzConnections.members)}; inspection streams opened: ${report.fuzzConnections.streams}`);
   lines.push(`fuzz sockets closed: ${pairs(report.fuzzConnections.closes)}`);
   lines.push(`error frames received: ${pairs(report.fuzzConnections.errorFramesReceived)}`);

@@ -9,6 +9,7 @@ import { runCampaign, type CampaignProgress, type CampaignResult } from './campa
 import { figuresSince, readRelayFigures, sum, type RelayFigures } from './relayMetrics.js';
 import { checkErrorLines, checkMemory, checkRelayLog, relayLogSince, sampleMemory, type MemorySample, type MemoryTrack, type RelayLogFigures } from './resourceChecks.js';
 import { checkInspector, checkProcesses, checkRelayEndpoints, waitForAgreement, type CheckResult, type InspectorStats } from './ringChecks.js';
+import { runSurfaceCampaign, type SurfaceResult } from './surfaceCampaign.js';
 import { startTargetRing, type TargetRing } from './targetRing.js';
 
 export interface FuzzTiming {
@@ -26,6 +27,8 @@ export interface FuzzOptions {
   connections: number;
   /** Fuzz streams on the inspector at once. */
   streams: number;
+  /** Hostile HTTP requests (paths, queries, headers, upgrades) at the relay's and inspector's endpoints, after the frames. */
+  requests: number;
   /** Frames per second of each paced fuzz member. */
   ratePerSecond: number;
   inspectRatePerSecond: number;
@@ -44,6 +47,7 @@ export interface FuzzReport {
   replay: string;
   options: Omit<FuzzOptions, 'say'>;
   sent: { total: number; byFamily: Record<string, number>; byKind: Record<string, number> };
+  surface: { sent: Record<string, number>; answers: Record<string, number>; batches: number; seconds: number };
   fuzzConnections: { members: Record<string, number>; streams: number; closes: Record<string, number>; errorFramesReceived: Record<string, number> };
   relay: RelayFigures & { log: RelayLogFigures };
   inspector: InspectorStats | null;
@@ -66,6 +70,7 @@ export function replayCommand(options: Omit<FuzzOptions, 'say'>): string {
     `--nodes ${options.nodes}`,
     `--connections ${options.connections}`,
     `--streams ${options.streams}`,
+    `--requests ${options.requests}`,
     `--rate ${options.ratePerSecond}`,
     `--inspect-rate ${options.inspectRatePerSecond}`,
     `--check-interval-ms ${options.timing.checkIntervalMs}`,
@@ -131,6 +136,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     } finally {
       clearInterval(sampler);
     }
+    say(`frames done: ${campaign.sent.total} sent in ${(campaign.elapsedMs / 1000).toFixed(1)} s; ${options.requests} hostile requests at the relay's and the inspector's endpoints...`);
+    const surface = await runSurfaceCampaign(
+      {
+        seed: rng.seed(),
+        requests: options.requests,
+        batches: surfaceBatches(options.requests),
+        concurrency: SURFACE_CONCURRENCY,
+        relay: { port: Number(new URL(ring.relayHttpUrl).port), url: ring.relayUrl },
+        inspector: { port: Number(new URL(ring.inspector.url).port) },
+      },
+      say,
+    );
     say(`fuzzing done: ${campaign.sent.total} sent in ${(campaign.elapsedMs / 1000).toFixed(1)} s${campaign.stalled ? ' (STALLED: nothing could be sent for 30 s)' : ''}; waiting for the nodes to agree (up to ${agreementTimeoutMs / 1000} s)...`);
 
     const recoveryStarted = Date.now();
@@ -144,6 +161,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const checks: CheckResult[] = [
       checkProcesses(ring),
       ...(campaign.stalled ? [{ name: 'campaign', ok: false, detail: `stalled after ${campaign.sent.total} of ${options.frames} messages` }] : []),
+      surfaceCheck(surface),
       after.check,
       await checkRelayEndpoints(ring, nodeIds, figures),
       inspector.check,
@@ -160,6 +178,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       replay: replayCommand(settings),
       options: settings,
       sent: { total: campaign.sent.total, byFamily: campaign.sent.byFamily(), byKind: campaign.sent.toJSON() },
+      surface: { sent: surface.sent.toJSON(), answers: surface.answers.toJSON(), batches: surface.batches, seconds: surface.elapsedMs / 1000 },
       fuzzConnections: { members: campaign.members.toJSON(), streams: campaign.streams, closes: campaign.closes.toJSON(), errorFramesReceived: campaign.errors.toJSON() },
       relay: { ...figures, log },
       inspector: inspector.stats,
@@ -172,6 +191,26 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   } finally {
     await ring.stop();
   }
+}
+
+/** Requests in flight at once against the relay and the inspector. */
+const SURFACE_CONCURRENCY = 8;
+
+/** A batch every 100-500 requests: at least 3, at most 20 (each ends with a fresh ring's election). */
+function surfaceBatches(requests: number): number {
+  return Math.max(1, Math.min(20, Math.max(3, Math.ceil(requests / 500)), requests));
+}
+
+function surfaceCheck(surface: SurfaceResult): CheckResult {
+  const total = surface.sent.total;
+  return {
+    name: 'HTTP and upgrade surface',
+    ok: surface.failures.length === 0,
+    detail:
+      surface.failures.length === 0
+        ? `${total} hostile requests in ${surface.batches} batches: each answered, none 5xx but 503; both servers answered after each batch and a fresh ring elected`
+        : `${surface.failures.length} failures, first: ${surface.failures.slice(0, 3).join(' | ')}`,
+  };
 }
 
 /** How many log lines each process has written so far: what a run wrote is what comes after. */

@@ -1,10 +1,11 @@
 /**
  * Refusing a WebSocket upgrade: a plain HTTP answer (400 bad request, 401 missing or wrong
- * RING_TOKEN, 409 a `?id=` that a live member holds, 503 full) with a one-line reason, and no socket.
+ * RING_TOKEN, 409 a `?id=` that a live member holds, 500 a bug of the relay's, 503 full) with a
+ * one-line reason, and no socket.
  */
 import type { Duplex } from 'node:stream';
 
-const TITLES = { 400: 'Bad Request', 401: 'Unauthorized', 409: 'Conflict', 503: 'Service Unavailable' } as const;
+const TITLES = { 400: 'Bad Request', 401: 'Unauthorized', 409: 'Conflict', 500: 'Internal Server Error', 503: 'Service Unavailable' } as const;
 
 export function refuseUpgrade(socket: Duplex, status: keyof typeof TITLES, reason: string): void {
   const body = `${reason}\n`;

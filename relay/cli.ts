@@ -94,7 +94,7 @@ export const RELAY_OPTIONS = {
     default: DEFAULT_LIMITS.maxRings,
     min: 1,
     max: 1_000_000,
-    help: 'named rings (/rings/<name>) kept at once; a new one past this replaces an empty one, or gets HTTP 503',
+    help: 'named rings (/rings/<name>) kept at once; a new one past this replaces an empty one (for a member: or one with only observers), or gets HTTP 503',
   },
   stateFile: {
     flag: 'state-file',

@@ -137,7 +137,7 @@ export class ConnectionHub implements Carrier<Connection> {
     if (this.bySerial.size >= this.limits.maxConnections) return 'too_many_connections';
     if ((this.perAddress.get(remote) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'too_many_from_address';
     const ring = this.rings.get(request.ring);
-    if (ring === undefined) return this.rings.size >= this.limits.maxRings && !this.evictEmptyRing() ? 'too_many_rings' : null;
+    if (ring === undefined) return this.rings.size >= this.limits.maxRings && !this.makeRoomFor(request.role) ? 'too_many_rings' : null;
     if (request.id !== null && ring.idTaken(request.id)) return 'id_taken';
     return ring.hasRoom(request.role) ? null : 'ring_full';
   }
@@ -234,6 +234,33 @@ export class ConnectionHub implements Carrier<Connection> {
       if (name !== DEFAULT_RING) this.log.info({ ring: name, rings: this.rings.size }, 'ring opened');
     }
     return ring!;
+  }
+
+  /**
+   * Makes room for a new ring when the relay holds --max-rings: the oldest empty ring is
+   * forgotten; failing that, a member (never an observer) may close the oldest ring that only
+   * observers hold. Watching a ring does not keep a slot from a ring that would elect: 47 idle
+   * observers once filled --max-rings 50 (issue 21). The default ring is never closed.
+   */
+  private makeRoomFor(role: Role): boolean {
+    return this.evictEmptyRing() || (role === 'member' && this.closeObserverOnlyRing());
+  }
+
+  /** Closes the oldest ring with observers and no members: its observers get 1013 (try again later). */
+  private closeObserverOnlyRing(): boolean {
+    for (const [name, ring] of this.rings) {
+      if (name === DEFAULT_RING || !ring.memberless) continue;
+      const watching = ring.connections();
+      for (const connection of watching) {
+        this.drop(connection, { code: CLOSE_CODES.tryAgainLater, reason: 'ring closed to make room for a ring with members' });
+      }
+      ring.stop();
+      this.rings.delete(name);
+      this.metrics.rings.delete(name);
+      this.log.info({ ring: name, observers: watching.length }, 'ring with no members closed to make room for a ring with members');
+      return true;
+    }
+    return false;
   }
 
   /** Makes room for a new ring by forgetting the oldest empty one (never the default). */

@@ -21,13 +21,24 @@ export function createHttpHandler(endpoints: HttpEndpoints) {
     '/status': (query) => {
       const ring = query.get('ring');
       const status = endpoints.status(ring);
-      return status === null ? { ...json({ error: `no ring ${JSON.stringify(ring)} on this relay: see /rings` }), status: 404 } : json(status);
+      return status === null ? { ...json({ error: `no ring ${JSON.stringify((ring ?? '').slice(0, 80))} on this relay: see /rings` }), status: 404 } : json(status);
     },
     '/rings': () => json(endpoints.rings()),
     '/metrics': () => ({ type: 'text/plain; version=0.0.4; charset=utf-8', body: endpoints.metrics() }),
   };
 
+  // Every path, query and header gets an answer: an exception would reach the server's emitter
+  // and end the relay (issue 21).
   return function handleHttp(request: IncomingMessage, response: ServerResponse): void {
+    try {
+      answer(request, response);
+    } catch (error) {
+      if (response.headersSent) response.destroy();
+      else reply(response, 500, 'text/plain; charset=utf-8', `internal error: ${(error as Error).message}\n`);
+    }
+  };
+
+  function answer(request: IncomingMessage, response: ServerResponse): void {
     const target = request.url ?? '/';
     const queryAt = target.indexOf('?');
     const path = queryAt === -1 ? target : target.slice(0, queryAt);
@@ -50,7 +61,7 @@ export function createHttpHandler(endpoints: HttpEndpoints) {
       return;
     }
     reply(response, page.status ?? 200, page.type, request.method === 'HEAD' ? null : page.body, Buffer.byteLength(page.body));
-  };
+  }
 }
 
 function reply(response: ServerResponse, status: number, type: string, body: string | null, length?: number): void {

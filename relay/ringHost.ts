@@ -110,6 +110,16 @@ export class RingHost<C extends RingConnection> {
     return this.context.members.length === 0 && this.context.observers.length === 0;
   }
 
+  /** No members (yet, or any more): at most observers watching. */
+  get memberless(): boolean {
+    return this.context.members.length === 0;
+  }
+
+  /** Every connection the ring holds, members and observers. */
+  connections(): C[] {
+    return [...this.bySerial.values()];
+  }
+
   hasRoom(role: Role): boolean {
     return hasRoom(this.context, role);
   }

@@ -108,23 +108,36 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     refuseUpgrade(socket, status, message);
   };
 
+  // Every path, query and header ends in an HTTP answer or an upgraded socket: an exception here
+  // would reach the server's emitter and end the process (a URIError once did: issue 21).
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    try {
+      upgrade(request, socket, head);
+    } catch (error) {
+      logger.error({ err: error, target: request.url?.slice(0, 200) }, 'upgrade handling failed');
+      if (socket.writable) refuseUpgrade(socket, 500, 'internal error');
+      else socket.destroy();
+    }
+  });
+
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const remote = request.socket.remoteAddress ?? 'unknown';
+    const target = request.url ?? '/';
     let url: URL;
     try {
-      url = new URL(request.url ?? '/', 'ws://relay');
+      url = new URL(target, 'ws://relay');
     } catch {
-      refuse(socket, 'bad_request', 400, 'unreadable request URL', { target: request.url, remote });
+      refuse(socket, 'bad_request', 400, 'unreadable request URL', { target: shown(target), remote });
       return;
     }
     if (token !== undefined && !tokenMatches(presentedToken(request, url), token)) {
       refuse(socket, 'unauthorized', 401, 'missing or wrong ring token: send "Authorization: Bearer <token>" or ?token=', { remote });
       return;
     }
-    const join = readJoinRequest(url, request.url ?? '/');
+    const join = readJoinRequest(url, target);
     if (!join.ok) {
-      refuse(socket, 'bad_request', 400, join.reason, { remote, target: request.url });
+      refuse(socket, 'bad_request', 400, join.reason, { remote, target: shown(target) });
       return;
     }
     const refusal = hub.refusal(remote, join.request);
@@ -133,11 +146,33 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
-      hub.accept(websocket, socket as Socket, join.request, remote);
+      try {
+        hub.accept(websocket, socket as Socket, join.request, remote);
+      } catch (error) {
+        // A bug in admitting one socket costs that socket, never the relay.
+        logger.error({ err: error, remote, ring: join.request.ring }, 'could not admit an upgraded socket');
+        websocket.terminate();
+      }
     });
+  };
+  // CONNECT is no method of the relay's; with no listener Node would drop the socket unanswered.
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  // Garbage on the HTTP port (not even a request line) closes that socket, never the server.
-  server.on('clientError', (_error, socket: Duplex) => socket.destroy());
+  // A request Node cannot parse (garbage, a bad header, a head over 16 KB) gets 400 or 431 and
+  // its socket is closed, never the server.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
+      socket.destroy();
+      return;
+    }
+    // As Node's own handler does: write the answer and destroy at once (a peer that sent half a
+    // request and stopped reading must not keep the socket open).
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if ((socket as Socket).bytesWritten === 0) socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroy();
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -195,8 +230,8 @@ export function listeningFields(relay: RunningRelay): Record<string, unknown> {
 function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: JoinRequest } | { ok: false; reason: string } {
   let ring = DEFAULT_RING;
   if (url.pathname === '/rings' || url.pathname.startsWith('/rings/')) {
-    const name = decodeURIComponent(url.pathname.slice('/rings/'.length));
-    if (!isValidRingName(name)) return { ok: false, reason: 'ring names are 1-64 of A-Z a-z 0-9 . _ - (join ws://relay/rings/<name>)' };
+    const name = decodedOrNull(url.pathname.slice('/rings/'.length));
+    if (name === null || !isValidRingName(name)) return { ok: false, reason: 'ring names are 1-64 of A-Z a-z 0-9 . _ - (join ws://relay/rings/<name>)' };
     ring = name;
   }
   const role = url.searchParams.get('role') ?? 'member';
@@ -208,12 +243,43 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
   let meta: Meta | null = null;
   const metaText = url.searchParams.get('meta');
   if (metaText !== null) {
-    const encoded = /[?&]meta=([^&]*)/.exec(rawTarget)?.[1] ?? '';
-    const parsed = parseMeta(metaText, encoded.length);
+    const parsed = parseMeta(metaText, Buffer.byteLength(rawParameter(rawTarget, 'meta') ?? ''));
     if (!parsed.ok) return { ok: false, reason: parsed.reason };
     meta = parsed.meta;
   }
   return { ok: true, request: { ring, role, resume: url.searchParams.get('resume'), id, host, meta } };
+}
+
+/** `decodeURIComponent`, or null for a malformed escape such as `%E0%A4%A` (it throws URIError). */
+function decodedOrNull(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The first parameter named `name` as it came (still encoded), with names decoded the way the URL
+ * parser decodes them: `?%6Deta=` is `meta` to `searchParams.get` and must be to the size check.
+ */
+function rawParameter(rawTarget: string, name: string): string | null {
+  const queryAt = rawTarget.indexOf('?');
+  if (queryAt === -1) return null;
+  const hashAt = rawTarget.indexOf('#', queryAt);
+  const query = rawTarget.slice(queryAt + 1, hashAt === -1 ? undefined : hashAt);
+  for (const pair of query.split('&')) {
+    const equalsAt = pair.indexOf('=');
+    const rawName = equalsAt === -1 ? pair : pair.slice(0, equalsAt);
+    if (rawName === '' && equalsAt === -1) continue;
+    if (new URLSearchParams(`${rawName}=`).keys().next().value === name) return equalsAt === -1 ? '' : pair.slice(equalsAt + 1);
+  }
+  return null;
+}
+
+/** A request target as logged: a hostile one may be 16 KB. */
+function shown(target: string): string {
+  return target.length > 200 ? `${target.slice(0, 200)}...` : target;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * A short run of the fuzzer (`npm run fuzz` runs long ones): a relay, 3 nodes and the inspector
- * as processes, bad members and bad inspection streams against them, then every check of a full
- * run. A failure names its seed and the command that replays it.
+ * as processes, bad members and bad inspection streams against them, hostile HTTP requests and
+ * upgrades at every endpoint of the relay and the inspector, then every check of a full run. A
+ * failure names its seed and the command that replays it.
  */
 import { describe, expect, it } from 'vitest';
 import { runFuzz } from '../fuzz/run.js';
@@ -14,6 +15,8 @@ describe('fuzzer', () => {
     const report = await runFuzz({
       seed,
       frames: 24_000,
+      // Three batches, each ending with the relay and inspector answering and a fresh ring electing.
+      requests: 450,
       nodes: 3,
       connections: 6,
       streams: 2,
@@ -34,5 +37,14 @@ describe('fuzzer', () => {
     expect(report.relay.rejected.bad_json).toBeGreaterThan(0);
     expect(report.relay.rejected.bad_frame).toBeGreaterThan(0);
     expect(report.leader.after).not.toBeNull();
+    // Hostile requests reached every endpoint of both servers, and each got an answer (the check
+    // above fails on a 5xx, a request left unanswered, or a relay that stopped answering or electing).
+    const kinds = Object.keys(report.surface.sent);
+    for (const endpoint of ['upgrade /', 'upgrade /rings/<name>', 'http /healthz', 'http /status', 'http /rings', 'http /metrics']) {
+      expect(kinds, endpoint).toContain(`relay:${endpoint}`);
+    }
+    for (const endpoint of ['/api/state', '/api/stats', '/api/control', '/stately', '/healthz', '/']) expect(kinds, endpoint).toContain(`inspector:http ${endpoint}`);
+    for (const endpoint of ['/inspect', '/events', '/stately-events']) expect(kinds, endpoint).toContain(`inspector:upgrade ${endpoint}`);
+    expect(report.surface.answers['relay:400']).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -179,11 +179,15 @@ describe('startRelay', () => {
     const { relay } = await relayWith();
     const member = await join(relay);
     const { connect } = await import('node:net');
-    await new Promise<void>((resolve) => {
+    // Not even a request line: answered 400, and that socket closed.
+    const garbage = await new Promise<string>((resolve) => {
+      let text = '';
       const socket = connect(relay.port, '127.0.0.1', () => socket.end('\u0000\u0001 not http at all\r\n\r\n'));
-      socket.on('close', () => resolve());
-      socket.on('error', () => resolve());
+      socket.on('data', (chunk) => (text += String(chunk)));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
     });
+    expect(garbage).toMatch(/^HTTP\/1\.1 400/);
     await new Promise<void>((resolve) => {
       const socket = connect(relay.port, '127.0.0.1', () => {
         socket.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n');

@@ -52,6 +52,25 @@ describe('ringleader watch', () => {
     expect((await watch.exited).code).toBe(0);
   });
 
+  it("prints a leader's hostile meta.url as one line with its controls escaped, never as forged lines or terminal escapes", async () => {
+    await ring.startRelay();
+    const forged = 'http://10.0.0.9\n2099-01-01T00:00:00.000Z  ring default  leader forged  rank 1  term 1\u001b[2J\u009b31m\u2028\u202e';
+    const node = await ring.join({ rank: 9, meta: { url: forged } });
+    await ring.agreement([node]);
+    for (const json of [false, true]) {
+      const watch = processes.start(['watch', '--relay', ring.url, ...(json ? ['--json'] : [])]);
+      const line = await watch.stdoutLine(() => true, 'the leader line');
+      expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
+      if (json) expect(JSON.parse(line).meta.url).toBe(forged);
+      else expect(line).toContain('url http://10.0.0.9\\u000a2099-01-01T00:00:00.000Z  ring default  leader forged  rank 1  term 1\\u001b[2J\\u009b31m\\u2028\\u202e');
+      watch.child.kill('SIGTERM');
+      await watch.exited;
+      // Nothing but that one line reached stdout: no forged second line.
+      expect(watch.stdout.filter((text) => text.includes('leader forged')).length).toBe(1);
+      expect(watch.stdout.length).toBe(1);
+    }
+  });
+
   it('exits 1 when the relay refuses its token, without retrying', async () => {
     const relay = await startRelay({ port: 0, host: '127.0.0.1', token: 'right', logger: silentLogger });
     ring.onCleanUp(() => relay.close());

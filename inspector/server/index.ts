@@ -142,6 +142,11 @@ export async function startInspector(options: InspectorOptions): Promise<Running
       else response.destroy();
     });
   });
+  // CONNECT is no method of the inspector's; with no listener Node would drop the socket unanswered.
+  server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
 
   const authorized = (request: IncomingMessage, url: URL) => !token || tokenMatches(presentedToken(request, url), token);
 

@@ -2,11 +2,13 @@
  * Reads the relay's GET /status (members in ring order, leader) about once a second, so the page
  * shows membership even when the relay does not stream its machine to /inspect; and GET /rings,
  * for the page's ring picker, with `/status?ring=<name>` for each ring a page has picked. A relay
- * that is down or answers nonsense is reported as unreachable (null), never as an error. Given
- * several relays (one store, issue 23), it reads one; when that one does not answer, the next.
+ * that is down or answers nonsense (or a body over RELAY_BODY_LIMIT_BYTES) is reported as
+ * unreachable (null), never as an error. Given several relays (one store, issue 23), it reads
+ * one; when that one does not answer, the next.
  */
 import { DEFAULT_RING, isValidClientId, isValidRingName } from '../../machines/protocol.js';
 import type { Logger } from '../../runtime/logger.js';
+import { readCappedJson } from './cappedJson.js';
 import { INGEST_LIMITS } from './ingest.js';
 import type { LeaderView, RingSummaryView } from './messages.js';
 import type { RelayStatus } from './ringModel.js';
@@ -15,6 +17,13 @@ export const STATUS_INTERVAL_MS = 1000;
 
 /** The most rings the picker lists (the relay keeps up to 1,000 by default). */
 export const RING_LIST_LIMIT = 1000;
+
+/**
+ * The largest /status or /rings body the inspector reads. A /status it can use lists at most
+ * INGEST_LIMITS.listEntries members, each with at most a 1 KB meta and a hostname (under 2 MB);
+ * /rings lists at most 1,000 rings (about 200 KB). Anything larger is treated as unreachable.
+ */
+export const RELAY_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface PollerOptions {
   relayUrl: string | readonly string[];
@@ -95,7 +104,11 @@ export function startRelayStatusPoller(options: PollerOptions): RelayStatusPolle
     if (url === null) return null;
     try {
       const response = await fetch(url, { headers, signal: AbortSignal.timeout(STATUS_INTERVAL_MS) });
-      return response.ok ? parse(await response.json()) : null;
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => {});
+        return null;
+      }
+      return parse(await readCappedJson(response, RELAY_BODY_LIMIT_BYTES));
     } catch {
       return null;
     }
