@@ -19,7 +19,7 @@ import { LineBudget } from '../relay/lineBudget.js';
 import { RelayMetrics } from '../relay/metrics.js';
 import { RingHost, type RingConnection } from '../relay/ringHost.js';
 import { startRelay } from '../relay/server.js';
-import { STATE_FILE_EXIT_CODE, StateFileError, formatState, readStateFile, writeStateFile, type WriteChunk } from '../relay/stateFile.js';
+import { STATE_FILE_EXIT_CODE, StateFileError, readStateFile, writeStateFile, type WriteChunk } from '../relay/stateFile.js';
 import { TermStore } from '../relay/termStore.js';
 import { DEADLINE_MS, doubleClaims, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
 import { CLI, RelayProcess, TestClient, getJson, killRelayProcesses, waitFor } from './relayHelpers.js';
@@ -548,8 +548,8 @@ describe('ringleader relay --state-file (processes)', () => {
     mounted.push(disk);
     const path = join(disk, 'relay-state.json');
     // A file big enough that a new version cannot fit in what the filler leaves free.
-    const rings = new Map(Array.from({ length: 900 }, (_, index) => [`ring-${String(index).padStart(4, '0')}`, { highestTerm: 5, leader: { id: 'n1', rank: 1, term: 5 } }]));
-    writeFileSync(path, formatState({ rings, othersFloor: 0 }));
+    const rings = Array.from({ length: 900 }, (_, index) => [`ring-${String(index).padStart(4, '0')}`, { highestTerm: 5, leader: { id: 'n1', rank: 1, term: 5 } }]);
+    writeFileSync(path, JSON.stringify({ version: 1, rings: Object.fromEntries(rings) }));
     const good = readFileSync(path, 'utf8');
     expect(good.length).toBeGreaterThan(48 * 1024);
     const relay = await RelayProcess.start(['--state-file', path]);
