@@ -64,8 +64,9 @@ export class RingHost<C extends RingConnection> {
   readonly metrics: RingMetrics;
   private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => Promise<void>) | undefined;
   /**
-   * What the machine decided after a `termsChanged` whose record is not durable yet, in order:
-   * carried out only once every record before it resolved. Other rings are not held.
+   * What members are sent after a `termsChanged` whose record is not durable yet (the frame that
+   * raised the term first), in order: sent only once every record before it resolved. Other
+   * rings are not held.
    */
   private readonly held: Array<(() => void) | PendingRecord> = [];
   /** A record failed: the relay is stopping, and this ring carries out nothing more. */
@@ -161,7 +162,7 @@ export class RingHost<C extends RingConnection> {
     this.actor.stop();
   }
 
-  /** Decisions held behind records not yet durable (0 when the ring is not waiting on the state file). */
+  /** Frames and rejections held behind records not yet durable, and the records (0: not waiting on the state file). */
   get heldDecisions(): number {
     return this.held.length;
   }
@@ -171,16 +172,23 @@ export class RingHost<C extends RingConnection> {
   private carryOut(event: RelayEmitted): void {
     if (this.halted) return;
     if (event.type === 'termsChanged' && this.recordTerms !== undefined) {
-      this.hold(this.recordTerms(event.highestTerm, event.leader));
+      let recorded: Promise<void>;
+      try {
+        recorded = this.recordTerms(event.highestTerm, event.leader);
+      } catch (error) {
+        // A store that throws instead of rejecting fails the same way: nothing after it goes out.
+        recorded = Promise.reject(error);
+      }
+      this.hold(recorded);
       return;
     }
-    if (this.held.length === 0) {
+    // Only what members receive waits (frames and rejections, in order); who is a member is
+    // bookkept at once, as the machine already decided it (a member admitted meanwhile can leave).
+    if (this.held.length === 0 || (event.type !== 'deliver' && event.type !== 'rejected')) {
       this.attempt(event.type, () => this.apply(event));
-      return;
-    }
-    // Held: what must be read now is read now (the frame's text, the joiner's profile), the rest later.
-    if (event.type === 'deliver') {
+    } else if (event.type === 'deliver') {
       const { to, frame } = event;
+      // Framed now: the text it came in is only at hand while the machine decides on it.
       const message = this.message(frame);
       this.held.push(() => this.send(to, frame, message));
     } else {

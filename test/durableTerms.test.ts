@@ -445,6 +445,12 @@ describe('a term is recorded before the frame that raised it goes out', () => {
     await settle();
     expect(elections('red')).toEqual([]);
     expect(red.heldDecisions).toBeGreaterThan(0);
+    // Membership is not held: a member admitted meanwhile is one, and its leaving is seen.
+    const third: RingConnection = { serial: 3, id: null, remote: '127.0.0.1', lines: new LineBudget() };
+    red.connect(third, { resume: null, host: null, role: 'member', meta: null });
+    expect(third.id).toBe('n3');
+    red.disconnect(third);
+    expect(red.status().members).toEqual(['n1', 'n2']);
 
     // Meanwhile blue admits members, elects and announces: its own records, not red's, gate it.
     const [blue1, blue2] = join2(blue);
