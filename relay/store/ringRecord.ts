@@ -5,7 +5,7 @@
  * serve that ring and says which key to look at.
  */
 import type { LeaderInfo } from '../../machines/protocol.js';
-import { parseState, StateFileError, STATE_FILE_VERSION, type RingRecord } from '../stateFile.js';
+import { parseState, StateFileError, type RingRecord } from '../stateFile.js';
 
 export type { RingRecord };
 
@@ -25,8 +25,8 @@ export function decodeRingRecord(key: string, ring: string, text: string): RingR
     throw new Error(`etcd key ${key}: not valid JSON (${(error as Error).message})`);
   }
   try {
-    const state = parseState(key, JSON.stringify({ version: STATE_FILE_VERSION, rings: { [ring]: value } }));
-    return state.rings[ring]!;
+    const state = parseState(key, JSON.stringify({ version: 1, rings: { [ring]: value } }));
+    return state.rings.get(ring)!;
   } catch (error) {
     if (error instanceof StateFileError) throw new Error(`etcd key ${key}: ${error.message.replace(`state file ${key}: `, '')}`);
     throw error;
