@@ -17,9 +17,12 @@
  * - `refused`: the relay is there but turned this node away for now (HTTP 503: the ring is full,
  *   or too many connections); the message carries the relay's reason; retried until the deadline;
  * - `timeout`: no welcome from the relay within `connectTimeoutMs` for another reason (the
- *   handshake hung, or the server upgraded but never spoke the relay's protocol).
+ *   handshake hung, or the server upgraded but never spoke the relay's protocol);
+ * - `timing`: the relay welcomed this node, but its heartbeat (`welcome.timing`) is not longer
+ *   than the lease this node was given (`timing.heartbeatTimeoutMs`): a cut-off leader could lead
+ *   on after the relay dropped it, so the node leaves instead (docs/GUARANTEES.md, The numbers).
  */
-export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout';
+export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout' | 'timing';
 
 export interface RelayConnectionErrorDetails {
   /** The relay's address as given (a `token` in its query masked). */
@@ -57,7 +60,7 @@ export class RelayUnauthorizedError extends RelayConnectionError {
 
 /** One connection attempt that did not end in an open socket. */
 export interface FailedAttempt {
-  code: Exclude<RelayConnectionErrorCode, 'bad-url'>;
+  code: Exclude<RelayConnectionErrorCode, 'bad-url' | 'timing'>;
   /** What happened, for people (and the `reconnecting` log line): "connect ECONNREFUSED 127.0.0.1:1". */
   detail: string;
   status?: number;

@@ -15,7 +15,7 @@ import { liveLeaderOf, nodeMachine, resolveTiming as resolveNodeTiming, type Nod
 import { isMeta, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { badRelayUrl } from './connectFailure.js';
+import { badRelayUrl, maskToken, RelayConnectionError } from './connectFailure.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
 import { LeaderFeed } from './leaderFeed.js';
@@ -168,8 +168,13 @@ export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
   return member;
 }
 
+/** The timings the caller set (undefined ones left out). */
+function givenTiming(timing: RingTimingOptions | undefined): Partial<RingTiming> {
+  return Object.fromEntries(Object.entries(timing ?? {}).filter(([, value]) => value !== undefined));
+}
+
 function resolveTiming(timing: RingTimingOptions | undefined): RingTiming {
-  const given: Partial<RingTiming> = Object.fromEntries(Object.entries(timing ?? {}).filter(([, value]) => value !== undefined));
+  const given = givenTiming(timing);
   const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...node } = given;
   return {
     ...resolveNodeTiming(node),
@@ -344,7 +349,9 @@ class RingMember implements RingNode {
     });
     this.link = connection.link;
 
-    const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = this.timing;
+    // Only the timings the caller gave: the machine resolves the rest, and a lease left out follows
+    // the relay's leader timeout (welcome.timing) rather than being fixed at this node's.
+    const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = givenTiming(options.timing);
     this.actor = createActor(memberMachine, {
       input: { rank: this.rank, seed: options.seed ?? randomInt(0, 2 ** 31 - 1), timing: nodeTiming },
       clock: this.clock,
@@ -353,6 +360,11 @@ class RingMember implements RingNode {
     relaySlot.bind(this.actor, connection.callback);
     this.actor.on('*', (event) => {
       if (event.type === 'leaderChanged') this.highestTerm = Math.max(this.highestTerm, event.leader.term);
+      if (event.type === 'timingRefused') {
+        // After the machine's step: it is leaving (`left`), and finish() stops it.
+        const error = new RelayConnectionError('timing', `joinRing: refusing the relay's timing: ${event.detail}`, { relay: maskToken(options.relay) });
+        queueMicrotask(() => this.finish({ reason: 'fatal', error }));
+      }
       this.pending.push(event as NodeEmitted);
     });
     this.actor.subscribe({
