@@ -277,8 +277,10 @@ export class RelayActors extends PureActors<RelayContext, RelayOutcome> {
         emitted.push(params.event as RelayEmitted);
       }
     }
-    // `profiles` only holds `?host=` labels, which the model never sets.
-    const { profiles: _profiles, ...rest } = rebased;
+    // `profiles` only holds `?host=` labels, which the model never sets. `catchUpLeft` changes a
+    // decision only once 2^32 terms of catch-up are spent, far above any term the model reaches
+    // (termCap); `timing` is the same in every state of a run.
+    const { profiles: _profiles, catchUpLeft: _catchUpLeft, timing: _timing, ...rest } = rebased;
     const state = this.table.intern(snapshot, canonicalJson([snapshot.value, rest]));
     return { state, timerOps, emitted, serialShift, error: null };
   }

@@ -7,8 +7,7 @@
  * number of ticks (a delay of 2.5 ticks cannot be represented, so it is refused rather than
  * rounded: rounding would silently change the timing relations the lease depends on).
  */
-import { electionTimeoutFor, handOffTimeoutFor, heartbeatIntervalOf, resolveTiming, type NodeTiming } from '../machines/nodeMachine.js';
-import { heartbeatIntervalFor } from '../relay/limits.js';
+import { electionTimeoutFor, forwardTimeoutFor, handOffTimeoutFor, heartbeatIntervalFor, heartbeatIntervalOf, resolveTiming, type NodeTiming } from '../machines/timing.js';
 
 export const FAULT_KINDS = ['crash', 'freeze', 'cut', 'join', 'leave', 'restart', 'election', 'resign'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -48,6 +47,12 @@ export interface CheckConfig {
   maxStates: number;
   /** A planted bug to check against (check/plants.ts), or none. */
   plant: string | null;
+  /**
+   * The relay tells its timing in `welcome.timing` (as relay/ringHost.ts does), so a node whose
+   * lease the relay's heartbeat would not outlast refuses to join (property `timing`). False
+   * models an older relay that does not: such a node joins, and only its behaviour can show it.
+   */
+  relayTellsTiming: boolean;
 }
 
 export const DEFAULT_MS_PER_TICK = 100;
@@ -78,12 +83,13 @@ export function defaultConfig(overrides: Partial<CheckConfig> = {}): CheckConfig
     faultKinds: [...FAULT_KINDS],
     ranks: Array.from({ length: nodes + faults }, (_, index) => index + 1),
     msPerTick: DEFAULT_MS_PER_TICK,
-    forwardTimeoutMs: heartbeatIntervalFor(timing.leaderTimeoutMs),
+    forwardTimeoutMs: forwardTimeoutFor(timing.leaderTimeoutMs),
     linkDelayTicks: 0,
     reconnectTicks: 1,
     termCap: 5,
     maxStates: 0,
     plant: null,
+    relayTellsTiming: true,
     ...overrides,
     timing,
   };
@@ -131,6 +137,7 @@ export function validateConfig(config: CheckConfig): void {
   if (config.ranks.length < config.nodes + (config.faultKinds.includes('join') ? config.faults : 0)) {
     fail(`ranks lists ${config.ranks.length} processes; ${config.nodes} nodes plus up to ${config.faults} joiners need more`);
   }
+  if (typeof config.relayTellsTiming !== 'boolean') fail(`relayTellsTiming must be true or false, got ${String(config.relayTellsTiming)}`);
   if (config.timing.jitter !== 0) fail('timing.jitter must be 0: the checker enumerates choices, it cannot enumerate random draws');
   for (const kind of config.faultKinds) if (!(FAULT_KINDS as readonly string[]).includes(kind)) fail(`unknown fault kind "${kind}"`);
   for (const [name, value] of [

@@ -14,6 +14,7 @@
  *   one (sim: `ws` answers pings only while the process runs).
  */
 import type { AnyEventObject } from 'xstate';
+import { ANSWERED_AT_JOIN, judgeHeartbeat } from '../machines/liveness.js';
 import type { RelayCommand } from '../machines/nodeMachine.js';
 import { encodeFrame, parseClientFrame, parseFrame, type ClientFrame, type OutgoingFrame, type ServerFrame, wireFrame } from '../machines/protocol.js';
 import type { RelayEmitted } from '../machines/relayMachine.js';
@@ -26,10 +27,12 @@ import { currentSocket, isAlive, memberSocket, type Draft, type Message, type Pr
 export interface StepReport {
   completions: Array<{ process: number; id: string | null; members: string[]; event: ElectionCompleted }>;
   problems: string[];
+  /** Nodes that refused the relay's `welcome.timing` (machines/timing.ts): their configuration is unsafe. */
+  timingRefusals: Array<{ process: number; detail: string }>;
 }
 
 export function emptyReport(): StepReport {
-  return { completions: [], problems: [] };
+  return { completions: [], problems: [], timingRefusals: [] };
 }
 
 interface FeedOptions {
@@ -60,6 +63,7 @@ export class Host {
     if (outcome.nonceShift !== 0) this.shiftNonces(draft, index, outcome.nonceShift);
     process.timers = applyTimerOps(process.timers, outcome.timerOps);
     for (const emitted of outcome.emitted) {
+      if (emitted.type === 'timingRefused') report.timingRefusals.push({ process: index, detail: emitted.detail });
       if (emitted.type !== 'electionCompleted') continue;
       const { context } = this.model.nodes.snapshot(outcome.state);
       report.completions.push({ process: index, id: context.id, members: [...context.members], event: emitted });
@@ -140,7 +144,7 @@ export class Host {
       nodeOpen: true,
       relay: 'pending',
       id: null,
-      alive: true,
+      alive: ANSWERED_AT_JOIN,
       pinged: false,
       cut: false,
     });
@@ -281,12 +285,13 @@ export class Host {
       for (const socket of process.sockets) {
         if (socket.relay !== 'member') continue;
         const reachable = isAlive(process) && socket.nodeOpen && !socket.cut;
-        if (!socket.alive) {
+        if (judgeHeartbeat(socket.alive).kind === 'drop') {
           socket.relay = 'closed';
           this.feedRelay(draft, report, { type: 'disconnect', id: socket.id });
           if (reachable) socket.down.push({ kind: 'closed', due: this.delay });
           continue;
         }
+        // Pinged (judgeHeartbeat): a running process answers before time moves on, a frozen one on thaw.
         socket.alive = reachable && !process.frozen;
         socket.pinged = reachable && process.frozen;
       }

@@ -5,6 +5,7 @@
  */
 import type { NodeEmitted } from '../machines/nodeMachine.js';
 import { memberCapacity } from '../machines/protocol.js';
+import { heartbeatIntervalFor } from '../machines/timing.js';
 import { DEFAULT_LIMITS } from '../relay/limits.js';
 import { NodeActors, RelayActors, type TimerOp } from './actors.js';
 import { ticksOf, validateConfig, type CheckConfig, type Ticks } from './config.js';
@@ -28,6 +29,10 @@ export function createModel(config: CheckConfig): Model {
     relay: new RelayActors(machines.relay, config, {
       maxMembers: memberCapacity(DEFAULT_LIMITS.maxPayloadBytes),
       forwardTimeoutMs: config.forwardTimeoutMs,
+      // As relay/ringHost.ts: every welcome tells the node the relay's timing (unless modelling an older relay).
+      ...(config.relayTellsTiming
+        ? { timing: { leaderTimeoutMs: config.timing.leaderTimeoutMs, heartbeatMs: heartbeatIntervalFor(config.timing.leaderTimeoutMs) } }
+        : {}),
     }),
   };
 }

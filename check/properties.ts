@@ -14,6 +14,8 @@
  *   that are members in the completing node's view (plus itself), with the lap's term.
  * - agreement when quiescent (defined in `isQuiescent`): checkAgreement over every live process,
  *   with the relay's member list.
+ * - timing: no node refuses the relay's `welcome.timing` (a configuration whose lease the relay's
+ *   heartbeat would not outlast is caught there, before any node leads with it).
  * - nothing-lost: no machine throws, every frame sent or delivered survives encode/parse, the
  *   relay refuses no frame of a well-behaved node (but for a stale target), no delivery to a
  *   member without a socket.
@@ -25,7 +27,7 @@ import type { StepReport } from './host.js';
 import type { Model } from './model.js';
 import { currentSocket, isAlive, isRunning, type World } from './world.js';
 
-export type PropertyName = 'lease' | 'one-leader-per-term' | 'validity' | 'agreement' | 'nothing-lost';
+export type PropertyName = 'lease' | 'one-leader-per-term' | 'validity' | 'agreement' | 'nothing-lost' | 'timing';
 
 export interface Violation {
   property: PropertyName;
@@ -51,6 +53,8 @@ export function checkStep(model: Model, world: World, report: StepReport): Viola
 /** What a step did: nothing-lost and validity. */
 export function checkReport(report: StepReport): Violation | null {
   if (report.problems.length > 0) return { property: 'nothing-lost', message: report.problems.join('; ') };
+  const [refusal] = report.timingRefusals;
+  if (refusal !== undefined) return { property: 'timing', message: `#${refusal.process} refused the relay's timing at welcome: ${refusal.detail}` };
   for (const { process, id, members, event } of report.completions) {
     const live = new Set(members);
     if (id !== null) live.add(id);

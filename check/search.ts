@@ -7,6 +7,7 @@
  * deterministic).
  */
 import { hashWorld } from './canonical.js';
+import { emptyReport } from './host.js';
 import { initialWorld, type Model } from './model.js';
 import { checkReport, checkStep, checkWorld, highestTerm, type Violation } from './properties.js';
 import { Stepper, type Step } from './steps.js';
@@ -107,7 +108,7 @@ export function search(model: Model, options: SearchOptions = {}): SearchOutcome
         visited.set(key, reached);
         parents.push(index);
         choices.push(choice);
-        const violation = checkStep(model, after, { completions: [], problems: [] });
+        const violation = checkStep(model, after, emptyReport());
         if (violation !== null) return { stats: { ...stats(), maxDepth: depth + 1 }, violation: { ...violation, steps: traceTo(reached) }, truncated: false };
         if (highestTerm(model, after) > termCap) capped += 1;
         else next.push({ world: after, index: reached });

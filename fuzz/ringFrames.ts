@@ -13,7 +13,7 @@
  *
  * Every shot carries its kind, so a run can say what it threw.
  */
-import { LIMITS, TERM_STEP_LIMIT, type Candidate, type ClientId } from '../machines/protocol.js';
+import { LIMITS, TERM_CATCH_UP, type Candidate, type ClientId } from '../machines/protocol.js';
 import type { Rng } from '../sim/rng.js';
 import type { RingKnowledge } from './ringKnowledge.js';
 import { textShot as text, type Shot } from './shot.js';
@@ -222,7 +222,7 @@ function hostileShot(rng: Rng, context: ShotContext): Shot {
   const self = knowledge.self ?? 'n1';
   const kind = rng.pick(HOSTILE_KINDS);
   // Terms just above the ring's, or as far above as the relay lets a frame go.
-  const term = rng.chance(0.5) ? knowledge.highestTerm + rng.int(1, 3) : knowledge.highestTerm + rng.int(1, TERM_STEP_LIMIT);
+  const term = rng.chance(0.5) ? knowledge.highestTerm + rng.int(1, 3) : knowledge.highestTerm + rng.int(1, TERM_CATCH_UP);
   const label = `hostile:${kind}`;
   switch (kind) {
     case 'selfLeader':
@@ -240,7 +240,7 @@ function hostileShot(rng: Rng, context: ShotContext): Shot {
       return text(label, JSON.stringify({ type: 'newLeader', to: pickMember(rng, knowledge), leaderId: leader, rank: knowledge.ranks.get(leader) ?? rng.int(0, 1_000_000), term }));
     }
     case 'termPastCeiling':
-      return text(label, JSON.stringify({ type: 'newLeader', to: 'all', leaderId: self, rank: 1, term: Math.min(Number.MAX_SAFE_INTEGER, knowledge.highestTerm + TERM_STEP_LIMIT * rng.int(2, 1000)) }));
+      return text(label, JSON.stringify({ type: 'newLeader', to: 'all', leaderId: self, rank: 1, term: Math.min(Number.MAX_SAFE_INTEGER, knowledge.highestTerm + TERM_CATCH_UP * rng.int(2, 1000)) }));
     case 'election': {
       // A lap in someone's name (or ours), to next or to one member.
       const initiator = rng.chance(0.5) ? self : pickMember(rng, knowledge);

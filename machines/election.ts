@@ -66,27 +66,49 @@ export function initiateElection(view: ElectionView): { frame: ElectionFrame; ro
   };
 }
 
-export function decideElection(view: ElectionView, frame: ElectionFrame): ElectionDecision {
-  const { term } = frame;
-  if (term < view.term || (view.leader !== null && term <= view.leader.term)) {
-    return { kind: 'drop', reason: 'stale' };
-  }
-  const sameRound = view.round !== null && view.round.term === term;
-  if (sameRound && frame.initiator < view.round!.initiator) return { kind: 'drop', reason: 'extinct' };
+/** What a frame comes to, without building the forwarded frame or picking the winner (guards ask this). */
+export type ElectionOutcome = { kind: 'drop'; reason: DropReason } | { kind: 'forward' } | { kind: 'complete' };
 
-  const round: ElectionRound = { term, initiator: frame.initiator };
+const FORWARD: ElectionOutcome = { kind: 'forward' };
+const COMPLETE: ElectionOutcome = { kind: 'complete' };
+const DROPPED: Record<DropReason, ElectionOutcome> = {
+  stale: { kind: 'drop', reason: 'stale' },
+  extinct: { kind: 'drop', reason: 'extinct' },
+  lapped: { kind: 'drop', reason: 'lapped' },
+  unfollowable: { kind: 'drop', reason: 'unfollowable' },
+};
+
+/** Who counts as live when a lap completes: the completing node and every member it knows. */
+function liveFor(view: ElectionView): { has(id: ClientId): boolean } {
+  return { has: (id: ClientId) => id === view.self.id || view.members.has(id) };
+}
+
+/** The rule itself: `decideElection` builds on it, and guards read it alone (it allocates nothing). */
+export function electionOutcome(view: ElectionView, frame: ElectionFrame): ElectionOutcome {
+  const { term } = frame;
+  if (term < view.term || (view.leader !== null && term <= view.leader.term)) return DROPPED.stale;
+  const sameRound = view.round !== null && view.round.term === term;
+  if (sameRound && frame.initiator < view.round!.initiator) return DROPPED.extinct;
+
   const selfIndex = frame.eligible.findIndex((entry) => entry.id === view.self.id);
   if (selfIndex !== -1) {
     // The frame has been all the way round. Only the first live entry closes the lap, and only
     // if no greater initiator passed through since; anything else is a leftover to drop.
-    const live = { has: (id: ClientId) => id === view.self.id || view.members.has(id) };
+    const live = liveFor(view);
     const firstLive = frame.eligible.find((entry) => live.has(entry.id));
-    if (!sameRound || firstLive?.id !== view.self.id) return { kind: 'drop', reason: 'lapped' };
-    return { kind: 'complete', winner: { ...winnerOf(frame.eligible, live), term }, round, eligible: frame.eligible };
+    return sameRound && firstLive?.id === view.self.id ? COMPLETE : DROPPED.lapped;
   }
-  if (frame.initiator === view.self.id && frame.eligible.length === 0) {
-    // A resigning node's own frame that found nobody to stand: nothing to elect.
-    return { kind: 'drop', reason: 'lapped' };
+  // A resigning node's own frame that found nobody to stand: nothing to elect.
+  if (frame.initiator === view.self.id && frame.eligible.length === 0) return DROPPED.lapped;
+  return FORWARD;
+}
+
+export function decideElection(view: ElectionView, frame: ElectionFrame): ElectionDecision {
+  const outcome = electionOutcome(view, frame);
+  if (outcome.kind === 'drop') return outcome;
+  const round: ElectionRound = { term: frame.term, initiator: frame.initiator };
+  if (outcome.kind === 'complete') {
+    return { kind: 'complete', winner: { ...winnerOf(frame.eligible, liveFor(view)), term: frame.term }, round, eligible: frame.eligible };
   }
   const { from: _stampedByRelay, ...rest } = frame;
   const eligible = view.standing ? [...frame.eligible, view.self] : frame.eligible;

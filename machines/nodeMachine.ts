@@ -16,15 +16,15 @@
  * trip has been confirmed for a whole lease: the node drops the link and goes to `disconnected`,
  * so a leader stops leading before the relay can have dropped it (docs/GUARANTEES.md).
  *
- * Election frames are judged once: `judgmentOf` decides a frame (forward, complete or drop, with
- * the reason) and remembers the verdict for that event, so the guards of the `election`
- * transitions and their actions all read the same one; each outcome is a transition of its own.
+ * Election frames are judged by one rule (machines/election.ts): the guards of the `election`
+ * transitions read its outcome, the chosen transition's action its whole verdict (`judgmentOf`),
+ * from the same context; each outcome is a transition of its own. No state outside the context.
  *
  * Timers are XState delays (visible in the inspector, driven by a SimulatedClock in tests); their
  * jitter comes from a seeded PRNG kept in context, so the machine stays pure.
  */
 import { assign, emit, enqueueActions, fromCallback, not, raise, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
-import { decideElection, initiateElection, supersedes, type DropReason, type ElectionRound, type ElectionView } from './election.js';
+import { decideElection, electionOutcome, initiateElection, supersedes, type DropReason, type ElectionOutcome, type ElectionRound, type ElectionView } from './election.js';
 import {
   MAX_TERM,
   type AnswerLeaderFrame,
@@ -44,60 +44,16 @@ import { jittered } from './random.js';
 import { endsHandshake, endsLease, HEARTBEAT_TIMER, leaseOnConnecting, leaseOnLinkGone, leaseOnPing, leaseOnPong, leaseOnWelcome, type LeaseState } from './lease.js';
 import { MemberList } from './memberList.js';
 import { applyRingChange, successorOf } from './ring.js';
+import { electionTimeoutFor, handOffTimeoutFor, heartbeatIntervalOf, resolveTiming, timingAfterWelcome, type NodeTiming } from './timing.js';
 
-export interface NodeTiming {
-  /** How often a follower asks the leader whether it is alive (CHECK_INTERVAL_MS). */
-  checkIntervalMs: number;
-  /** How long a follower waits for `answerLeader` before it starts an election (LEADER_TIMEOUT_MS). */
-  leaderTimeoutMs: number;
-  /** How long a lap may take before the node starts a fresh one (ELECTION_TIMEOUT_MS), on top of `electionHopMs` per member. */
-  electionTimeoutMs: number;
-  /**
-   * Time allowed per ring member on top of `electionTimeoutMs`: a lap visits every member, so a
-   * fixed timeout that suits 5 nodes would restart (and so never finish) every lap of 1000.
-   */
-  electionHopMs: number;
-  /**
-   * The lease: with no round trip to the relay confirmed for this long the link is dead, and a
-   * leader steps down. Pings go out three times per lease. Default: a third of `leaderTimeoutMs`,
-   * so a cut-off leader steps down before a follower's leader timeout can fire and before the
-   * relay (pinging every half leader timeout) can drop it.
-   */
-  heartbeatTimeoutMs: number;
-  /** Spread of the check and election timers, as a fraction of their base (0.2 = ±20%). */
-  jitter: number;
-}
-
-export const DEFAULT_TIMING: NodeTiming = {
-  checkIntervalMs: 1000,
-  leaderTimeoutMs: 5000,
-  electionTimeoutMs: 3000,
-  electionHopMs: 20,
-  heartbeatTimeoutMs: Math.round(5000 / 3),
-  jitter: 0.2,
-};
-
-/** The timing a node runs with: defaults, the caller's overrides, and a lease derived from the leader timeout unless given. */
-export function resolveTiming(timing: Partial<NodeTiming> = {}): NodeTiming {
-  const merged = { ...DEFAULT_TIMING, ...timing };
-  if (timing.heartbeatTimeoutMs === undefined) merged.heartbeatTimeoutMs = Math.round(merged.leaderTimeoutMs / 3);
-  return merged;
-}
-
-/** How long a node waits for a lap over `members` members to finish, before jitter. */
-export function electionTimeoutFor(timing: NodeTiming, members: number): number {
-  return timing.electionTimeoutMs + timing.electionHopMs * Math.max(1, members);
-}
-
-/** How often a node pings the relay: three pings per lease, so one lost pong does not end it. */
-export function heartbeatIntervalOf(timing: NodeTiming): number {
-  return Math.max(10, Math.floor(timing.heartbeatTimeoutMs / 3));
-}
-
-/** How long a leaving leader waits for its hand-off lap before it leaves anyway. */
-export function handOffTimeoutFor(timing: NodeTiming, members: number): number {
-  return 2 * electionTimeoutFor(timing, members);
-}
+export {
+  DEFAULT_TIMING,
+  electionTimeoutFor,
+  handOffTimeoutFor,
+  heartbeatIntervalOf,
+  resolveTiming,
+  type NodeTiming,
+} from './timing.js';
 
 export interface NodeInput {
   rank: number;
@@ -112,7 +68,14 @@ export interface NodeContext extends LeaseState {
   rank: number;
   /** This node's own metadata, as the relay has it: what the ring is told when this node leads. */
   meta: Meta | undefined;
+  /** The timing in force: the host's, then the relay's leader timeout from each `welcome.timing`. */
   timing: NodeTiming;
+  /**
+   * The lease the host fixed (`timing.heartbeatTimeoutMs` given), or null when it is derived from
+   * the leader timeout and so follows the relay's. A fixed lease the relay's heartbeat would not
+   * outlast is refused at `welcome` (machines/timing.ts, `timingAfterWelcome`).
+   */
+  fixedLeaseMs: number | null;
   /** Assigned by the relay in `welcome`; kept across reconnects so it can be resumed. */
   id: ClientId | null;
   /** Ring order, as `welcome` and each `ring` change told it. */
@@ -194,6 +157,12 @@ export type NodeEmitted =
   | { type: 'leaseLapsed'; seq: number }
   /** A leaving leader's hand-off lap did not produce another leader in time; it leaves anyway. */
   | { type: 'handOffTimedOut' }
+  /** The relay's `welcome.timing` changed this node's leader timeout or lease: it follows the relay's. */
+  | { type: 'timingFollowed'; leaderTimeoutMs: number; leaseMs: number; previous: { leaderTimeoutMs: number; leaseMs: number } }
+  /** The relay's heartbeat is not longer than this node's fixed lease: it leaves rather than join unsafely. */
+  | { type: 'timingRefused'; detail: string }
+  /** An election this node was asked to start cannot be held: no term above the highest it knows is left. */
+  | { type: 'termsExhausted'; term: number }
   /**
    * A requested election waits: the node is `awaiting`, where a leader the relay does not know
    * (it restarted) may still hold its lease; the backup timer starts the election.
@@ -315,36 +284,30 @@ export type ElectionJudgment =
   | { kind: 'drop'; reason: DropReason };
 
 /**
- * The last verdict, with the frame and the context it was reached in. XState evaluates an event's
- * guards one after another against the same context object, then runs the chosen transition's
- * actions, synchronously: the guards decide the frame once however many of them ask, and the
- * actions carry out the verdict the guards reached, even if an exit action changed the context in
- * between. (Before, a raised event carried the verdict: a whole extra microstep per hop. One slot,
- * not a WeakMap by frame: a WeakMap entry per frame costs the garbage collector more than it saves.)
+ * The verdict on one election frame in this context. Guards ask only for its kind
+ * (`outcomeOf`, which builds nothing); the chosen transition's action asks for the whole verdict
+ * here, against the context it runs in. That is the context the guards read: the only actions
+ * that run between a guard and the transition's own (exit actions of the states it leaves) emit,
+ * and none changes what the rule reads (id, members, term, leader, round, standing).
  */
-let lastJudged: { frame: ElectionFrame; context: NodeContext; judgment: ElectionJudgment } | null = null;
-
-/** The one place an election frame is judged. */
 export function judgmentOf(context: NodeContext, frame: ElectionFrame): ElectionJudgment {
-  if (lastJudged !== null && lastJudged.frame === frame && lastJudged.context === context) return lastJudged.judgment;
-  const judgment: ElectionJudgment = followable(frame.term) ? decideElection(viewOf(context), frame) : { kind: 'drop', reason: 'unfollowable' };
-  lastJudged = { frame, context, judgment };
-  return judgment;
+  return followable(frame.term) ? decideElection(viewOf(context), frame) : { kind: 'drop', reason: 'unfollowable' };
+}
+
+const UNFOLLOWABLE: ElectionOutcome = { kind: 'drop', reason: 'unfollowable' };
+
+/** For guards: what the frame comes to in this context, without building the forwarded frame. */
+function outcomeOf(context: NodeContext, event: NodeEvent): ElectionOutcome | null {
+  if (event.type !== 'election') return null;
+  return followable(event.term) ? electionOutcome(viewOf(context), event) : UNFOLLOWABLE;
 }
 
 type Judged<K extends ElectionJudgment['kind']> = Extract<ElectionJudgment, { kind: K }>;
 
-/** For guards: the frame's verdict in this context, if it is `kind`. */
-function judgedAs<K extends ElectionJudgment['kind']>(context: NodeContext, event: NodeEvent, kind: K): Judged<K> | null {
-  if (event.type !== 'election') return null;
-  const judgment = judgmentOf(context, event);
-  return judgment.kind === kind ? (judgment as Judged<K>) : null;
-}
-
-/** For actions: the verdict this event's guards reached (the context may have moved on since). */
+/** For actions: the frame's verdict, if it is `kind`. */
 function verdictOf<K extends ElectionJudgment['kind']>(context: NodeContext, event: NodeEvent, kind: K): Judged<K> | null {
   if (event.type !== 'election') return null;
-  const judgment = lastJudged !== null && lastJudged.frame === event ? lastJudged.judgment : judgmentOf(context, event);
+  const judgment = judgmentOf(context, event);
   return judgment.kind === kind ? (judgment as Judged<K>) : null;
 }
 
@@ -369,6 +332,8 @@ export const nodeMachine = setup({
     isLeaderSelf: ({ context }) => !context.leaving && context.leader !== null && context.leader.id === context.id,
     knowsLiveLeader: ({ context }) => context.leader !== null && context.members.has(context.leader.id),
     isLeaving: ({ context }) => context.leaving,
+    refusesRelayTiming: ({ context, event }) =>
+      event.type === 'welcome' && timingAfterWelcome(context.timing, context.fixedLeaseMs, event.timing).kind === 'refuse',
     /**
      * The timer of the latest confirmed ping, or of any later one, ends the lease: a whole lease
      * has passed since the last ping the relay answered. (Timers of older pings were cancelled
@@ -376,9 +341,10 @@ export const nodeMachine = setup({
      */
     isLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsLease(context, event.seq),
     isHandshakeLeaseEnd: ({ context, event }) => event.type === 'lease.expired' && endsHandshake(context, event.seq),
-    forwardsElection: ({ context, event }) => judgedAs(context, event, 'forward') !== null,
-    completesElection: ({ context, event }) => judgedAs(context, event, 'complete') !== null,
-    wonByMe: ({ context, event }) => judgedAs(context, event, 'complete')?.winner.id === context.id && !context.leaving,
+    forwardsElection: ({ context, event }) => outcomeOf(context, event)?.kind === 'forward',
+    completesElection: ({ context, event }) => outcomeOf(context, event)?.kind === 'complete',
+    wonByMe: ({ context, event }) =>
+      !context.leaving && outcomeOf(context, event)?.kind === 'complete' && verdictOf(context, event, 'complete')?.winner.id === context.id,
     /** My win, announced by the node that completed the lap: my id and rank, in a term whose frame I joined. */
     announcesSelf: ({ context, event }) => {
       const leader = announcedLeader(event);
@@ -463,6 +429,25 @@ export const nodeMachine = setup({
     }),
     closeLink: command({ type: 'close' }),
 
+    // ---- the relay's timing (machines/timing.ts) ----
+    followRelayTiming: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'welcome') return;
+      const verdict = timingAfterWelcome(context.timing, context.fixedLeaseMs, event.timing);
+      if (verdict.kind !== 'follow' || verdict.timing === context.timing) return;
+      const { timing } = verdict;
+      enqueue.emit({
+        type: 'timingFollowed',
+        leaderTimeoutMs: timing.leaderTimeoutMs,
+        leaseMs: timing.heartbeatTimeoutMs,
+        previous: { leaderTimeoutMs: context.timing.leaderTimeoutMs, leaseMs: context.timing.heartbeatTimeoutMs },
+      });
+      enqueue.assign({ timing });
+    }),
+    reportTimingRefused: emit(({ context, event }) => {
+      const verdict = event.type === 'welcome' ? timingAfterWelcome(context.timing, context.fixedLeaseMs, event.timing) : null;
+      return { type: 'timingRefused' as const, detail: verdict?.kind === 'refuse' ? verdict.detail : 'unexpected' };
+    }),
+
     // ---- membership ----
     rememberWelcome: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'welcome') return;
@@ -474,8 +459,10 @@ export const nodeMachine = setup({
       if ((leader !== context.leader || context.unreported !== null) && liveNow !== null) {
         enqueue.emit({ type: 'leaderChanged', leader: liveNow, previous: lastReported(context) });
       }
-      const relayTerm = event.term !== undefined && followable(event.term) ? event.term : 0;
-      const toldTerm = event.leader !== null && followable(event.leader.term) ? event.leader.term : 0;
+      // Every term the relay tells counts, followable or not: a node never elects below a term it
+      // was told (an unfollowable one leaves it no election to hold: see startElection).
+      const relayTerm = Math.min(event.term ?? 0, MAX_TERM);
+      const toldTerm = event.leader === null ? 0 : Math.min(event.leader.term, MAX_TERM);
       enqueue.assign({
         id: event.clientId,
         members,
@@ -533,6 +520,12 @@ export const nodeMachine = setup({
     // it (typing it here makes TypeScript lose the types of the whole actions record).
     startElection: enqueueActions(({ context, enqueue }, params: unknown) => {
       const reason = params as ElectionReason;
+      // The next term would be one no node follows: holding the election cannot elect anyone, and
+      // electing below the term this node knows would send the fencing token backwards.
+      if (!followable(context.term + 1)) {
+        enqueue.emit({ type: 'termsExhausted', term: context.term });
+        return;
+      }
       // A resigning leader's lap does not carry it (unless nobody else is in the ring); if that lap
       // fails, its next one does: a ring with a leader that wanted to step down beats one with none.
       // A leaving node never stands.
@@ -575,8 +568,8 @@ export const nodeMachine = setup({
     }),
     reportDroppedElection: emit(({ context, event }) => {
       const frame = event as ElectionFrame;
-      const judged = verdictOf(context, event, 'drop');
-      return { type: 'frameDropped' as const, frame, reason: judged?.reason ?? 'unexpected' };
+      const outcome = outcomeOf(context, event);
+      return { type: 'frameDropped' as const, frame, reason: outcome?.kind === 'drop' ? outcome.reason : 'unexpected' };
     }),
 
     // ---- leadership and checks ----
@@ -626,6 +619,7 @@ export const nodeMachine = setup({
     rank: input.rank,
     meta: input.meta,
     timing: resolveTiming(input.timing),
+    fixedLeaseMs: input.timing?.heartbeatTimeoutMs ?? null,
     id: null,
     members: MemberList.EMPTY,
     leader: null,
@@ -651,7 +645,11 @@ export const nodeMachine = setup({
         // The upgrade request's round trip took a whole lease: drop the link and dial again
         // (machines/lease.ts, `endsHandshake`), rather than trust a welcome that may be stale.
         'lease.expired': { guard: 'isHandshakeLeaseEnd', actions: ['endHandshake', 'dropLink'] },
-        welcome: { target: 'online', actions: ['rememberWelcome', 'confirmHandshake', 'scheduleHeartbeat'] },
+        welcome: [
+          // A lease the relay's heartbeat would not outlast cannot be run safely: leave, with the reason.
+          { guard: 'refusesRelayTiming', target: 'left', actions: ['reportTimingRefused', 'markLeaving'] },
+          { target: 'online', actions: ['followRelayTiming', 'rememberWelcome', 'confirmHandshake', 'scheduleHeartbeat'] },
+        ],
         leave: { target: 'left', actions: 'markLeaving' },
       },
     },

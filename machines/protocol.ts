@@ -6,6 +6,7 @@
  * is the human-readable copy of this file and must change with it.
  */
 import type { MemberList } from './memberList.js';
+import type { RelayTiming } from './timing.js';
 
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -30,12 +31,15 @@ export const LIMITS = {
 export const MAX_TERM = Number.MAX_SAFE_INTEGER;
 
 /**
- * How far above the highest term it has seen the relay lets a frame's term go. Honest terms grow
- * by one per election, so they never come near it; a single frame with an absurd term can lift
- * the ring's terms by at most this much, and the term space (2^53) takes 2^21 such frames to use
- * up, so no one frame can leave the ring without a next term.
+ * How much, in all, one relay run lets frames lift a ring's terms beyond what an election needs
+ * (machines/relayMachine.ts, `judgeTerm`). An election needs one term above the highest the relay
+ * has let through, an announcement or an answer none; more is a catch-up: members that know terms
+ * this relay never saw (it restarted without `--state-file`, or a node's own election frame was
+ * lost on the way). Honest catch-ups are as small as the elections missed; a hostile member can
+ * spend the whole allowance once, and after that lifts the term by at most one per frame, so the
+ * term space (2^53) cannot be used up.
  */
-export const TERM_STEP_LIMIT = 2 ** 32;
+export const TERM_CATCH_UP = 2 ** 32;
 
 /**
  * The most bytes one `eligible` entry can take on the wire, `{"id":"<64 chars>","rank":<16 digits>},`:
@@ -208,6 +212,11 @@ export interface WelcomeFrame {
   term?: number;
   /** `observer` for a connection that joined with `?role=observer`; members get no `role`. */
   role?: 'observer';
+  /**
+   * The relay's timing (machines/timing.ts): a node's lease must be shorter than `heartbeatMs`,
+   * and a node follows the relay's `leaderTimeoutMs`. Optional on the wire: older relays leave it out.
+   */
+  timing?: RelayTiming;
 }
 
 /**
@@ -390,6 +399,20 @@ function candidateList(entries: unknown[]): Candidate[] {
 }
 
 /** A `meta` field: absent, or a JSON object whose encoding fits twice the join limit (it may be re-escaped). */
+/** `welcome.timing`: three positive integers, in ms. */
+function relayTiming(value: unknown): RelayTiming {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FieldError('field "timing" must be an object {leaderTimeoutMs, heartbeatMs, forwardTimeoutMs}');
+  }
+  const record = value as Record<string, unknown>;
+  const positive = (field: keyof RelayTiming) => {
+    const ms = count(record, field);
+    if (ms < 1) throw new FieldError(`field "timing.${field}" must be at least 1`);
+    return ms;
+  };
+  return { leaderTimeoutMs: positive('leaderTimeoutMs'), heartbeatMs: positive('heartbeatMs'), forwardTimeoutMs: positive('forwardTimeoutMs') };
+}
+
 function optionalMeta(record: Record<string, unknown>, field: string): Meta | undefined {
   const value = record[field];
   if (value === undefined) return undefined;
@@ -471,6 +494,7 @@ const PARSERS: Record<FrameType, (record: Record<string, unknown>) => Frame> = {
     };
     if (record.term !== undefined) welcome.term = count(record, 'term');
     if (record.role === 'observer') welcome.role = 'observer';
+    if (record.timing !== undefined) welcome.timing = relayTiming(record.timing);
     return welcome;
   },
   ring(record) {

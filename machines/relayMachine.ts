@@ -15,9 +15,10 @@ import { emit, enqueueActions, not, setup, type ActorRefFrom } from 'xstate';
 import { opensElection, supersedes } from './election.js';
 import { MemberList } from './memberList.js';
 import { ProfileBook, type MemberProfile } from './relayProfiles.js';
+import type { RelayTiming } from './timing.js';
 import {
   PROTOCOL_VERSION,
-  TERM_STEP_LIMIT,
+  TERM_CATCH_UP,
   isValidClientId,
   type ClientFrame,
   type ClientId,
@@ -26,6 +27,7 @@ import {
   type LeaderInfo,
   type Meta,
   type OutgoingFrame,
+  type OutgoingWelcome,
   type Role,
 } from './protocol.js';
 
@@ -39,6 +41,11 @@ export interface RelayInput {
   forwardTimeoutMs: number;
   /** Terms at or below this were used before this relay started (0 when unknown). */
   termFloor?: number;
+  /**
+   * The leader timeout and heartbeat the host runs with (machines/timing.ts): told to every
+   * member in `welcome.timing`, with `forwardTimeoutMs`. Left out, welcomes carry no timing.
+   */
+  timing?: Omit<RelayTiming, 'forwardTimeoutMs'>;
 }
 
 export { ProfileBook, type MemberProfile } from './relayProfiles.js';
@@ -52,6 +59,8 @@ interface Held {
 export interface RelayContext {
   maxMembers: number;
   forwardTimeoutMs: number;
+  /** What `welcome.timing` tells members, or null when the host gave no timing. */
+  timing: RelayTiming | null;
   /**
    * Members in ring order (join order). A `MemberList`: a join appends without copying the list
    * (versions share one backing array, as in the node machine), and a position is one lookup.
@@ -69,6 +78,8 @@ export interface RelayContext {
   departedLeader: LeaderInfo | null;
   /** The highest term in any frame the relay let through (or the floor it started with). */
   highestTerm: number;
+  /** What is left of this run's catch-up allowance (TERM_CATCH_UP; `judgeTerm`). */
+  catchUpLeft: number;
   /** Ids handed out so far, for fresh ids. */
   issued: number;
   /** The ring's current lap: the greatest (term, initiator) sent to `next` since the last announcement. */
@@ -190,9 +201,33 @@ function ringOrderFrom(members: MemberList, start: number): ClientId[] {
   return ordered;
 }
 
-/** The highest term a frame may carry now. */
-export function termCeiling(context: Pick<RelayContext, 'highestTerm'>): number {
-  return context.highestTerm + TERM_STEP_LIMIT;
+/**
+ * The most a frame's term may exceed the ring's highest term without a catch-up: one for an
+ * election (the next election's term), none for an announcement or an answer (they name a term
+ * some lap already carried through this relay).
+ */
+export function termStepOf(frame: ClientFrame): number {
+  return frame.type === 'election' ? 1 : 0;
+}
+
+/** Whether a frame's term may go through, and what is left of the catch-up allowance after it. */
+export type TermJudgment = { ok: true; catchUpLeft: number } | { ok: false; ceiling: number };
+
+/**
+ * The term rule. A frame may carry any term up to the ring's highest term plus its step
+ * (`termStepOf`); beyond that only by drawing the excess from the run's catch-up allowance
+ * (TERM_CATCH_UP), which members that know terms this relay never saw need once (a restart
+ * without a state file, an election frame of theirs that was lost). So within one relay run the
+ * highest term is at most the floor, plus the allowance, plus one per frame let through: honest
+ * terms grow by one per lap, and no member can exhaust the term space (docs/PROTOCOL.md, Terms).
+ */
+export function judgeTerm(context: Pick<RelayContext, 'highestTerm' | 'catchUpLeft'>, frame: ClientFrame): TermJudgment {
+  const term = termOf(frame);
+  if (term === null) return { ok: true, catchUpLeft: context.catchUpLeft };
+  const excess = term - (context.highestTerm + termStepOf(frame));
+  if (excess <= 0) return { ok: true, catchUpLeft: context.catchUpLeft };
+  if (excess <= context.catchUpLeft) return { ok: true, catchUpLeft: context.catchUpLeft - excess };
+  return { ok: false, ceiling: context.highestTerm + termStepOf(frame) + context.catchUpLeft };
 }
 
 function termOf(frame: ClientFrame): number | null {
@@ -203,6 +238,13 @@ function termOf(frame: ClientFrame): number | null {
 function leadsLap(lap: RelayContext['lap'], frame: ElectionFrame): boolean {
   if (lap === null || frame.term > lap.term) return true;
   return frame.term === lap.term && frame.initiator >= lap.initiator;
+}
+
+/** The `welcome` for `id`: the ring's members, its leader and term, and the relay's timing when it has one. */
+function welcomeOf(context: RelayContext, id: ClientId, members: MemberList): OutgoingWelcome {
+  const welcome: OutgoingWelcome = { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm };
+  if (context.timing !== null) welcome.timing = context.timing;
+  return welcome;
 }
 
 /**
@@ -250,11 +292,7 @@ export const relayMachine = setup({
       (event.type === 'disconnect' && context.observers.has(event.id)) || (event.type === 'frame' && context.observers.has(event.from)),
     isMember: ({ context, event }) =>
       (event.type === 'disconnect' && context.members.has(event.id)) || (event.type === 'frame' && context.members.has(event.from)),
-    termOutOfRange: ({ context, event }) => {
-      if (event.type !== 'frame') return false;
-      const term = termOf(event.frame);
-      return term !== null && term > termCeiling(context);
-    },
+    termOutOfRange: ({ context, event }) => event.type === 'frame' && !judgeTerm(context, event.frame).ok,
     /**
      * An election frame listing more candidates than the ring can hold members. An honest lap
      * lists each member once, plus any that left during it: only padding (or a full ring with
@@ -326,7 +364,7 @@ export const relayMachine = setup({
         enqueue.emit({
           type: 'deliver',
           to: [id],
-          frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members: context.members, leader: context.leader, term: context.highestTerm, role },
+          frame: { ...welcomeOf(context, id, context.members), role },
         });
         return;
       }
@@ -337,7 +375,7 @@ export const relayMachine = setup({
       enqueue.emit({
         type: 'deliver',
         to: [id],
-        frame: { type: 'welcome', clientId: id, protocol: PROTOCOL_VERSION, members, leader: context.leader, term: context.highestTerm },
+        frame: welcomeOf(context, id, members),
       });
       // Everyone before the joiner: the previous member list itself when nobody watches (no copy of N ids per join;
       // the welcome above carries the list itself too, and the host encodes it as an array).
@@ -377,11 +415,14 @@ export const relayMachine = setup({
     }),
     rejectTerm: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'frame') return;
+      const judged = judgeTerm(context, event.frame);
+      const ceiling = judged.ok ? context.highestTerm : judged.ceiling;
+      const step = termStepOf(event.frame) === 1 ? 'an election may go one above it' : 'an announcement or answer may not go above it';
       enqueue.emit({
         type: 'rejected',
         to: event.from,
         code: 'bad_term',
-        detail: `term ${termOf(event.frame)} is more than ${TERM_STEP_LIMIT} above the highest term this relay has seen (${context.highestTerm})`,
+        detail: `term ${termOf(event.frame)} is above ${ceiling}: the highest term this relay has let through is ${context.highestTerm} (${step}), and the ring's catch-up allowance has ${context.catchUpLeft} left`,
       });
     }),
     rejectLongLap: enqueueActions(({ context, event, enqueue }) => {
@@ -409,6 +450,9 @@ export const relayMachine = setup({
       let { bypassed, holding, lap, serial, leader, departedLeader, settledTerm } = context;
       const term = termOf(frame);
       const highestTerm = term === null ? context.highestTerm : Math.max(context.highestTerm, term);
+      // `termOutOfRange` let it through: what it drew from the catch-up allowance, if anything.
+      const judged = judgeTerm(context, frame);
+      const catchUpLeft = judged.ok ? judged.catchUpLeft : context.catchUpLeft;
 
       // A member that sends anything is alive and reading: the ring stops routing around it.
       if (bypassed.includes(from)) {
@@ -465,7 +509,7 @@ export const relayMachine = setup({
           departedLeader = null;
         }
       }
-      enqueue.assign({ bypassed, holding, lap, serial, leader, departedLeader, highestTerm, settledTerm });
+      enqueue.assign({ bypassed, holding, lap, serial, leader, departedLeader, highestTerm, settledTerm, catchUpLeft });
       if (highestTerm !== context.highestTerm || leader !== context.leader) enqueue.emit({ type: 'termsChanged', highestTerm, leader });
       if (to.length > 0) enqueue.emit({ type: 'deliver', to, frame });
     }),
@@ -495,6 +539,7 @@ export const relayMachine = setup({
   context: ({ input }) => ({
     maxMembers: input.maxMembers,
     forwardTimeoutMs: input.forwardTimeoutMs,
+    timing: input.timing === undefined ? null : { ...input.timing, forwardTimeoutMs: input.forwardTimeoutMs },
     members: MemberList.EMPTY,
     observers: MemberList.EMPTY,
     profiles: ProfileBook.empty,
@@ -502,6 +547,7 @@ export const relayMachine = setup({
     leader: null,
     departedLeader: null,
     highestTerm: input.termFloor ?? 0,
+    catchUpLeft: TERM_CATCH_UP,
     issued: 0,
     lap: null,
     settledTerm: 0,

@@ -22,8 +22,11 @@
  * - `id_taken`: the id asked for (`joinRing({ id })`, `?id=`) is held by a live member of the ring
  *   (HTTP 409): never a silently different id. Final before the first welcome; once joined, retried
  *   (the relay may not yet have noticed that this node's previous connection is gone).
+ * - `timing`: the relay welcomed this node, but its heartbeat (`welcome.timing`) is not longer
+ *   than the lease this node was given (`timing.heartbeatTimeoutMs`): a cut-off leader could lead
+ *   on after the relay dropped it, so the node leaves instead (docs/GUARANTEES.md, The numbers).
  */
-export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout' | 'id_taken';
+export type RelayConnectionErrorCode = 'bad-url' | 'unreachable' | 'unauthorized' | 'not-websocket' | 'refused' | 'timeout' | 'id_taken' | 'timing';
 
 export interface RelayConnectionErrorDetails {
   /** The relay's address as given (a `token` in its query masked). */
@@ -64,7 +67,7 @@ const ID_TAKEN_CLOSE_CODE = 4409;
 
 /** One connection attempt that did not end in an open socket. */
 export interface FailedAttempt {
-  code: Exclude<RelayConnectionErrorCode, 'bad-url'>;
+  code: Exclude<RelayConnectionErrorCode, 'bad-url' | 'timing'>;
   /** What happened, for people (and the `reconnecting` log line): "connect ECONNREFUSED 127.0.0.1:1". */
   detail: string;
   status?: number;

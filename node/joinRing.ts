@@ -16,7 +16,7 @@ import { nodeMachine, reportedLeaderOf, resolveTiming as resolveNodeTiming, type
 import { isMeta, isValidClientId, isValidHost, isValidRingName, LIMITS, type ClientId, type LeaderInfo, type Meta } from '../machines/protocol.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { badRelayUrl, type RelayConnectionError } from './connectFailure.js';
+import { badRelayUrl, maskToken, RelayConnectionError } from './connectFailure.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, JoinDeadline } from './joinDeadline.js';
 import { DueClock } from './dueClock.js';
 import { LeaseEnd } from './leaseEnd.js';
@@ -203,8 +203,13 @@ export async function joinRing(options: JoinRingOptions): Promise<RingNode> {
   return member;
 }
 
+/** The timings the caller set (undefined ones left out). */
+function givenTiming(timing: RingTimingOptions | undefined): Partial<RingTiming> {
+  return Object.fromEntries(Object.entries(timing ?? {}).filter(([, value]) => value !== undefined));
+}
+
 function resolveTiming(timing: RingTimingOptions | undefined): RingTiming {
-  const given: Partial<RingTiming> = Object.fromEntries(Object.entries(timing ?? {}).filter(([, value]) => value !== undefined));
+  const given = givenTiming(timing);
   const { reconnectInitialDelayMs, reconnectMaxDelayMs, ...node } = given;
   return {
     ...resolveNodeTiming(node),
@@ -381,7 +386,9 @@ class RingMember implements RingNode {
     });
     this.link = connection.link;
 
-    const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = this.timing;
+    // Only the timings the caller gave: the machine resolves the rest, and a lease left out follows
+    // the relay's leader timeout (welcome.timing) rather than being fixed at this node's.
+    const { reconnectInitialDelayMs: _initial, reconnectMaxDelayMs: _max, ...nodeTiming } = givenTiming(options.timing);
     this.actor = createActor(memberMachine, {
       // The machine knows its own metadata (what the relay stamps on its announcements), so a lap
       // it completes and wins is reported at once, metadata included.
@@ -392,6 +399,11 @@ class RingMember implements RingNode {
     relaySlot.bind(this.actor, connection.callback);
     this.actor.on('*', (event) => {
       if (event.type === 'leaderChanged') this.highestTerm = Math.max(this.highestTerm, event.leader.term);
+      if (event.type === 'timingRefused') {
+        // After the machine's step: it is leaving (`left`), and finish() stops it.
+        const error = new RelayConnectionError('timing', `joinRing: refusing the relay's timing: ${event.detail}`, { relay: maskToken(relayUrls(options.relay)!.join(',')) });
+        queueMicrotask(() => this.finish({ reason: 'fatal', error }));
+      }
       this.pending.push(event as NodeEmitted);
     });
     this.actor.subscribe({

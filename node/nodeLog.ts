@@ -27,6 +27,9 @@ const LEVEL_OF: Record<NodeEmitted['type'], Level> = {
   leaseLapsed: 'warn',
   handOffTimedOut: 'warn',
   electionDeferred: 'info',
+  timingFollowed: 'warn',
+  timingRefused: 'error',
+  termsExhausted: 'error',
 };
 
 /** Returns the function that logs one emitted event. */
@@ -101,6 +104,18 @@ export function createNodeLog(logger: Logger, fields: () => NodeLogFields): (eve
         return;
       case 'handOffTimedOut':
         logger.warn(base, 'leaving without a hand-off: no other leader was announced in time');
+        return;
+      case 'timingFollowed':
+        logger.warn(
+          { ...base, leaderTimeoutMs: event.leaderTimeoutMs, leaseMs: event.leaseMs, ownLeaderTimeoutMs: event.previous.leaderTimeoutMs, ownLeaseMs: event.previous.leaseMs },
+          "following the relay's timing: its leader timeout differs from this node's",
+        );
+        return;
+      case 'timingRefused':
+        logger.error({ ...base, detail: event.detail }, "refusing the relay's timing: leaving");
+        return;
+      case 'termsExhausted':
+        logger.error({ ...base }, 'cannot start an election: no term above the highest known is left');
         return;
     }
   };

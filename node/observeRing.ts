@@ -9,6 +9,7 @@ import { createActor } from 'xstate';
 import { observerMachine, watchedLeaderOf, type ObserverActor, type ObserverEmitted } from '../machines/observerMachine.js';
 import type { RelayCommand } from '../machines/nodeMachine.js';
 import type { ClientId, LeaderInfo } from '../machines/protocol.js';
+import { DEFAULT_LEADER_TIMEOUT_MS, leaseFor } from '../machines/timing.js';
 import { processFields, type Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { badRelayUrl, type RelayConnectionError } from './connectFailure.js';
@@ -94,13 +95,13 @@ class Observer implements RingObserver {
     this.deadline = new JoinDeadline(relayUrls(options.relay)!.join(','), Boolean(options.token));
     this.welcomed = new Promise((resolve, reject) => (this.settleWelcome = { resolve, reject }));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    const leaderTimeoutMs = options.leaderTimeoutMs ?? 5000;
+    const leaderTimeoutMs = options.leaderTimeoutMs ?? DEFAULT_LEADER_TIMEOUT_MS;
     const connection = createRelayConnection({
       url: relayUrls(options.relay)!,
       token: options.token,
       join: { ring: options.ring, role: 'observer' },
       logger: this.logger,
-      heartbeatTimeoutMs: Math.round(leaderTimeoutMs / 3),
+      heartbeatTimeoutMs: leaseFor(leaderTimeoutMs),
       backoff: DEFAULT_BACKOFF,
       logFields: () => ({ clientId: this.actor?.getSnapshot().context.id ?? null, role: 'observer' }),
       onFatal: (error) => this.fail(error),

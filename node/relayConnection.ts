@@ -19,6 +19,7 @@ import { WebSocket, type RawData } from 'ws';
 import { fromCallback, type AnyEventObject, type CallbackLogicFunction } from 'xstate';
 import { encodeFrame, parseFrame, type WelcomeFrame } from '../machines/protocol.js';
 import type { RelayCommand, RelayConnectionEvent } from '../machines/nodeMachine.js';
+import { handshakeTimeoutFor } from '../machines/timing.js';
 import type { Logger } from '../runtime/logger.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import {
@@ -115,7 +116,7 @@ export function createRelayConnection(options: RelayConnectionOptions) {
       sendBack({ type: 'relay.connecting' });
       const ws = new WebSocket(url, {
         headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
-        handshakeTimeout: Math.max(options.heartbeatTimeoutMs, 1000),
+        handshakeTimeout: handshakeTimeoutFor(options.heartbeatTimeoutMs),
         maxPayload: MAX_INBOUND_BYTES,
       });
       socket = ws;

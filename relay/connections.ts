@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { InspectionEvent } from 'xstate';
 import type { WebSocket } from 'ws';
 import { DEFAULT_RING, encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
+import { ANSWERED_AT_JOIN, judgeHeartbeat } from '../machines/liveness.js';
 import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
 import type { RelayMetrics } from './metrics.js';
@@ -160,7 +161,7 @@ export class ConnectionHub implements Carrier<Connection> {
       outbox: createOutbox(tcp, () => socket.readyState === socket.OPEN),
       remote,
       lines: new LineBudget(),
-      alive: true,
+      alive: ANSWERED_AT_JOIN,
       bucket:
         this.limits.rateLimitPerSecond > 0
           ? TokenBucket.perSecond(this.limits.rateLimitPerSecond, this.limits.rateBurst, performance.now())
@@ -392,12 +393,13 @@ export class ConnectionHub implements Carrier<Connection> {
 
   private pingAll(): void {
     for (const connection of this.bySerial.values()) {
-      if (!connection.alive) {
+      const verdict = judgeHeartbeat(connection.alive);
+      if (verdict.kind === 'drop') {
         this.leave(connection, 'heartbeat');
         connection.socket.terminate();
         continue;
       }
-      connection.alive = false;
+      connection.alive = verdict.answered;
       try {
         connection.socket.ping();
       } catch {

@@ -3,6 +3,10 @@
  * docs/PROTOCOL.md agree on the numbers.
  */
 import { memberCapacity } from '../machines/protocol.js';
+import { DEFAULT_RELAY_TIMING } from '../machines/timing.js';
+
+// The timing is machines/timing.ts's; these names stay for the relay's callers and tests.
+export { DEFAULT_LEADER_TIMEOUT_MS, heartbeatIntervalFor } from '../machines/timing.js';
 
 export interface RelayLimits {
   /** Largest frame a client may send, in bytes (ws `maxPayload`); larger ones close the socket with 1009. */
@@ -18,6 +22,12 @@ export interface RelayLimits {
    * next one is dropped, so a frozen peer is gone within two intervals (one leader timeout).
    */
   heartbeatIntervalMs: number;
+  /**
+   * The ring's leader timeout `L` that the heartbeat and forward timeout derive from
+   * (machines/timing.ts). Told to every member in `welcome.timing`, with the heartbeat and the
+   * forward timeout in force, so a node runs the lease that fits them.
+   */
+  leaderTimeoutMs: number;
   /**
    * The most members the ring admits. Never more than an election frame naming every member can
    * carry within `maxPayloadBytes` (`memberCapacity`): every ring the relay admits can elect.
@@ -38,19 +48,18 @@ export interface RelayLimits {
   forwardTimeoutMs: number;
 }
 
-export const DEFAULT_LEADER_TIMEOUT_MS = 5000;
-
 export const DEFAULT_LIMITS: RelayLimits = {
   maxPayloadBytes: 1024 * 1024,
   rateLimitPerSecond: 1000,
   rateBurst: 2000,
   maxBacklogBytes: 4 * 1024 * 1024,
-  heartbeatIntervalMs: heartbeatIntervalFor(DEFAULT_LEADER_TIMEOUT_MS),
+  heartbeatIntervalMs: DEFAULT_RELAY_TIMING.heartbeatMs,
+  leaderTimeoutMs: DEFAULT_RELAY_TIMING.leaderTimeoutMs,
   maxMembers: 10_000,
   maxConnections: 10_000,
   maxConnectionsPerAddress: 1_000,
   maxRings: 1_000,
-  forwardTimeoutMs: heartbeatIntervalFor(DEFAULT_LEADER_TIMEOUT_MS),
+  forwardTimeoutMs: DEFAULT_RELAY_TIMING.forwardTimeoutMs,
 };
 
 /** The limits in force: the ring never admits more members than an election frame can name. */
@@ -58,10 +67,6 @@ export function effectiveLimits(limits: RelayLimits): RelayLimits {
   return { ...limits, maxMembers: Math.min(limits.maxMembers, memberCapacity(limits.maxPayloadBytes)) };
 }
 
-/** Two heartbeat intervals make one leader timeout: the longest a frozen peer can stay in the ring. */
-export function heartbeatIntervalFor(leaderTimeoutMs: number): number {
-  return Math.max(25, Math.floor(leaderTimeoutMs / 2));
-}
 
 /** WebSocket close codes the relay uses (docs/PROTOCOL.md, "Close codes"). */
 export const CLOSE_CODES = {

@@ -100,6 +100,7 @@ export class RingHost<C extends RingConnection> {
       input: {
         maxMembers: limits.maxMembers,
         forwardTimeoutMs: limits.forwardTimeoutMs,
+        timing: { leaderTimeoutMs: limits.leaderTimeoutMs, heartbeatMs: limits.heartbeatIntervalMs },
         ...(options.termFloor === undefined ? {} : { termFloor: options.termFloor }),
       },
       ...(options.inspect ? { inspect: options.inspect } : {}),

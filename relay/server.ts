@@ -15,7 +15,8 @@ import { DEFAULT_RING, isValidClientId, isValidHost, isValidRingName, parseMeta,
 import { refuseUpgrade } from './auth.js';
 import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
-import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, effectiveLimits, heartbeatIntervalFor, type RefusalReason, type RelayLimits } from './limits.js';
+import { relayTimingFor } from '../machines/timing.js';
+import { DEFAULT_LIMITS, effectiveLimits, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
 import { TermStore } from './termStore.js';
 
@@ -77,11 +78,12 @@ export interface RunningRelay {
 
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
   const host = options.host ?? '0.0.0.0';
-  const leaderTimeoutMs = options.leaderTimeoutMs ?? DEFAULT_LEADER_TIMEOUT_MS;
+  const timing = relayTimingFor(options.leaderTimeoutMs);
   const limits = effectiveLimits({
     ...DEFAULT_LIMITS,
-    heartbeatIntervalMs: heartbeatIntervalFor(leaderTimeoutMs),
-    forwardTimeoutMs: heartbeatIntervalFor(leaderTimeoutMs),
+    leaderTimeoutMs: timing.leaderTimeoutMs,
+    heartbeatIntervalMs: timing.heartbeatMs,
+    forwardTimeoutMs: timing.forwardTimeoutMs,
     ...options.limits,
   });
   const token = options.token === '' ? undefined : options.token;

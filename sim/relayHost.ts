@@ -9,9 +9,11 @@
  * it sends it, the relay's here as it delivers it (once for all its recipients).
  */
 import { createActor } from 'xstate';
+import { ANSWERED_AT_JOIN, judgeHeartbeat } from '../machines/liveness.js';
 import { encodeFrame, parseFrame, type ClientFrame, type ClientId, type OutgoingFrame, type ServerFrame } from '../machines/protocol.js';
 import { hasRoom, relayMachine, type RelayActor, type RelayEmitted, type Recipients } from '../machines/relayMachine.js';
-import { effectiveLimits, heartbeatIntervalFor, DEFAULT_LIMITS } from '../relay/limits.js';
+import { heartbeatIntervalFor } from '../machines/timing.js';
+import { effectiveLimits, DEFAULT_LIMITS } from '../relay/limits.js';
 import type { Socket } from './network.js';
 import { ProcessClock } from './nodeClock.js';
 import type { Scheduler } from './scheduler.js';
@@ -73,7 +75,12 @@ export class SimRelay {
     this.clock = new ProcessClock(scheduler, 1, (at) => scheduler.at(at, () => this.run(() => undefined)));
     this.actor = createActor(relayMachine, {
       clock: this.clock,
-      input: { maxMembers: limits.maxMembers, forwardTimeoutMs: limits.forwardTimeoutMs, termFloor: options.termFloor },
+      input: {
+        maxMembers: limits.maxMembers,
+        forwardTimeoutMs: limits.forwardTimeoutMs,
+        termFloor: options.termFloor,
+        timing: { leaderTimeoutMs: options.leaderTimeoutMs, heartbeatMs: this.heartbeatMs },
+      },
     });
     this.actor.on('*', (event) => this.carryOut(event as RelayEmitted));
     this.actor.subscribe({ error: (error) => events.broken(`the relay machine threw: ${String(error)}`) });
@@ -94,7 +101,7 @@ export class SimRelay {
     if (this.stopped) return null;
     this.clock.sync();
     if (!hasRoom(this.context)) return null;
-    const side: RelaySide = { socket, id: null, alive: true, open: true };
+    const side: RelaySide = { socket, id: null, alive: ANSWERED_AT_JOIN, open: true };
     this.sides.set(socket.serial, side);
     this.run(() => this.actor.send({ type: 'connect', connection: socket.serial, resume, host: null }));
     return side.id === null ? null : side;
@@ -220,12 +227,13 @@ export class SimRelay {
     this.scheduler.after(this.heartbeatMs, () => {
       if (this.stopped) return;
       for (const side of [...this.sides.values()]) {
-        if (!side.alive) {
+        const verdict = judgeHeartbeat(side.alive);
+        if (verdict.kind === 'drop') {
           this.events.trace(`relay: heartbeat drops ${side.id}`);
           this.drop(side, 'heartbeat');
           continue;
         }
-        side.alive = false;
+        side.alive = verdict.answered;
         side.socket.down.send(() => this.events.pingFor(side));
       }
       this.scheduleHeartbeat();

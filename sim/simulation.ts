@@ -18,7 +18,8 @@ import { electionTimeoutFor, resolveTiming, type NodeEmitted, type NodeTiming } 
 import { type ClientFrame, type ClientId, type LeaderInfo, type ServerFrame } from '../machines/protocol.js';
 import { DEFAULT_BACKOFF } from '../node/backoff.js';
 import { checkAgreement } from '../runtime/agreement.js';
-import { DEFAULT_LIMITS, heartbeatIntervalFor } from '../relay/limits.js';
+import { forwardTimeoutFor, heartbeatIntervalFor } from '../machines/timing.js';
+import { DEFAULT_LIMITS } from '../relay/limits.js';
 import { FAULT_KINDS, injectFault, isSequentialFailover, type FaultKind, type FaultWorld } from './faults.js';
 import { Network, type DelayRange } from './network.js';
 import { SimNode, type NodeWorld } from './nodeHost.js';
@@ -211,7 +212,7 @@ class Simulation implements NodeWorld, FaultWorld {
     };
     this.timing = resolveTiming(options.timing);
     this.heartbeatMs = heartbeatIntervalFor(this.timing.leaderTimeoutMs);
-    this.forwardTimeoutMs = options.forwardTimeoutMs ?? heartbeatIntervalFor(this.timing.leaderTimeoutMs);
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? forwardTimeoutFor(this.timing.leaderTimeoutMs);
     this.kinds = [...(options.faults ?? [])];
     this.sequential = isSequentialFailover(this.kinds);
     this.faultCount = options.faultCount ?? (this.sequential ? 3 : this.kinds.length > 0 ? 8 : 0);

@@ -38,8 +38,17 @@ describe('npm run check', () => {
     expect(output).not.toContain('NOT complete');
   });
 
-  it('catches a lease longer than the relay heartbeat, and the trace replays to the same violation', async () => {
+  it("catches a lease longer than the relay heartbeat at the first welcome: the node refuses the relay's timing", () => {
     const config = PLANTS['long-lease']!.configure!(defaultConfig({ nodes: 3, faults: 1, faultKinds: ['cut'], plant: 'long-lease' }));
+    const outcome = search(createModel(config));
+    expect(outcome.violation?.property).toBe('timing');
+    expect(outcome.violation?.message).toMatch(/refused the relay's timing at welcome: this node's lease \(600 ms\) is not shorter than the relay's heartbeat \(400 ms/);
+  });
+
+  it('catches a lease longer than the relay heartbeat with a relay that tells no timing, and the trace replays to the same violation', async () => {
+    const config = PLANTS['long-lease']!.configure!(
+      defaultConfig({ nodes: 3, faults: 1, faultKinds: ['cut'], plant: 'long-lease', relayTellsTiming: false }),
+    );
     const outcome = search(createModel(config));
     expect(outcome.violation?.property).toBe('lease');
     const { steps, ...violation } = outcome.violation!;

@@ -11,7 +11,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createActor, fromCallback, type Actor } from 'xstate';
 import { DEFAULT_CLI_PATH } from '../cli/supervisor.js';
 import { relayMachine, type RelayActor } from '../machines/relayMachine.js';
+import { ANSWERED_AT_JOIN, judgeHeartbeat } from '../machines/liveness.js';
 import { nodeMachine, type NodeTiming, type RelayCommand, type RelayConnectionEvent } from '../machines/nodeMachine.js';
+import { relayTimingFor, resolveTiming, type RelayTiming } from '../machines/timing.js';
 import { wireFrame, type ServerFrame } from '../machines/protocol.js';
 import type { RingControl } from '../runtime/control.js';
 import { createInspection, type Inspection } from '../runtime/inspection.js';
@@ -31,7 +33,8 @@ interface Member {
   inspection: Inspection;
   deliver: ((event: RelayConnectionEvent) => void) | null;
   frozen: boolean;
-  evictTimer: NodeJS.Timeout | null;
+  /** The relay's liveness rule (machines/liveness.ts): answered the last heartbeat's ping, or joined since. */
+  answered: boolean;
 }
 
 export class InProcessRing implements RingControl {
@@ -44,13 +47,30 @@ export class InProcessRing implements RingControl {
   private connections = 0;
   private nextRank: number;
   private seed = 1;
+  private readonly relayTiming: RelayTiming;
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     private readonly inspectUrl: string | undefined,
     private readonly timing: Partial<NodeTiming> = FAST_TIMING,
   ) {
     this.nextRank = 5;
+    this.relayTiming = relayTimingFor(resolveTiming(timing).leaderTimeoutMs);
     this.startRelay();
+    this.heartbeat = setInterval(() => this.pingAll(), this.relayTiming.heartbeatMs);
+  }
+
+  /** The relay's heartbeat: a member that did not answer the previous ping leaves; a running one answers at once, a frozen one on thaw. */
+  private pingAll(): void {
+    for (const member of this.members) {
+      if (member.id === null || !this.ids().includes(member.id)) continue;
+      const verdict = judgeHeartbeat(member.answered);
+      if (verdict.kind === 'drop') {
+        this.relay.send({ type: 'disconnect', id: member.id });
+        continue;
+      }
+      member.answered = verdict.answered || !member.frozen;
+    }
   }
 
   /** Adds nodes one after another (ring order = join order) and waits until each has joined. */
@@ -79,7 +99,6 @@ export class InProcessRing implements RingControl {
     const member = this.byId(id);
     this.members = this.members.filter((other) => other !== member);
     member.deliver = null;
-    if (member.evictTimer) clearTimeout(member.evictTimer);
     member.actor.stop();
     member.inspection.stop();
     this.relay.send({ type: 'disconnect', id });
@@ -87,16 +106,15 @@ export class InProcessRing implements RingControl {
 
   async freeze(id: string): Promise<void> {
     const member = this.byId(id);
+    // It stops answering the relay's pings: the heartbeat drops it within a leader timeout.
     member.frozen = true;
-    // As the relay's ping/pong would: a frozen member leaves the ring after about a leader timeout.
-    member.evictTimer = setTimeout(() => this.relay.send({ type: 'disconnect', id }), this.timing.leaderTimeoutMs ?? 1000);
   }
 
   async unfreeze(id: string): Promise<void> {
     const member = this.byId(id);
     member.frozen = false;
-    if (member.evictTimer) clearTimeout(member.evictTimer);
-    member.evictTimer = null;
+    // The ping it owed is answered as it wakes.
+    member.answered = true;
     if (!this.ids().includes(id)) {
       member.deliver?.({ type: 'relay.closed', reason: 'evicted while frozen' });
       this.later(() => this.join(member), 50);
@@ -127,8 +145,8 @@ export class InProcessRing implements RingControl {
 
   close(): void {
     for (const timer of this.timers) clearTimeout(timer);
+    clearInterval(this.heartbeat);
     for (const member of this.members) {
-      if (member.evictTimer) clearTimeout(member.evictTimer);
       member.actor.stop();
       member.inspection.stop();
     }
@@ -142,7 +160,11 @@ export class InProcessRing implements RingControl {
   private startRelay(): void {
     this.relayInspection = createInspection({ url: this.inspectUrl, name: 'relay', logger });
     const relay = createActor(relayMachine, {
-      input: { maxMembers: 1000, forwardTimeoutMs: this.timing.leaderTimeoutMs ?? 1000 },
+      input: {
+        maxMembers: 1000,
+        forwardTimeoutMs: this.relayTiming.forwardTimeoutMs,
+        timing: { leaderTimeoutMs: this.relayTiming.leaderTimeoutMs, heartbeatMs: this.relayTiming.heartbeatMs },
+      },
       inspect: this.relayInspection.inspect,
     });
     relay.on('deliver', ({ to, frame }) => {
@@ -166,7 +188,7 @@ export class InProcessRing implements RingControl {
 
   private spawn(rank: number): Member {
     const inspection = createInspection({ url: this.inspectUrl, name: `node rank ${rank}`, logger });
-    const member: Member = { id: null, rank, actor: null as never, inspection, deliver: null, frozen: false, evictTimer: null };
+    const member: Member = { id: null, rank, actor: null as never, inspection, deliver: null, frozen: false, answered: ANSWERED_AT_JOIN };
     const connection = fromCallback<RelayCommand>(({ sendBack, receive }) => {
       member.deliver = (event) => sendBack(event);
       receive((command) => {
@@ -195,6 +217,7 @@ export class InProcessRing implements RingControl {
     if (!this.members.includes(member)) return;
     const connection = ++this.connections;
     this.connecting.set(connection, member);
+    member.answered = ANSWERED_AT_JOIN;
     member.deliver?.({ type: 'relay.connecting' });
     this.relay.send({ type: 'connect', connection, resume: member.id, host: null });
   }

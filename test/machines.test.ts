@@ -505,11 +505,54 @@ describe('node machine: one decision per election frame', () => {
   });
 });
 
+describe("node machine: the relay's timing (welcome.timing)", () => {
+  const RELAY = { leaderTimeoutMs: 5000, heartbeatMs: 2500, forwardTimeoutMs: 2500 };
+  const startWith = (timing: Record<string, number>) => initialTransition(machine, { rank: 5, seed: 1, timing })[0];
+
+  it('follows the relay\'s leader timeout, and the lease derived from it, when its own differs', () => {
+    const { snapshot, emitted } = step(startWith({ leaderTimeoutMs: 15_000 }), { ...welcome('n2', ['n1', 'n2'], null), timing: RELAY });
+    expect(snapshot.value).toEqual({ online: 'awaiting' });
+    expect(snapshot.context.timing).toMatchObject({ leaderTimeoutMs: 5000, heartbeatTimeoutMs: 1667 });
+    expect(emitted).toContainEqual({ type: 'timingFollowed', leaderTimeoutMs: 5000, leaseMs: 1667, previous: { leaderTimeoutMs: 15_000, leaseMs: 5000 } });
+  });
+
+  it('keeps a lease it was given when it is shorter than the relay\'s heartbeat', () => {
+    const { snapshot } = step(startWith({ heartbeatTimeoutMs: 900 }), { ...welcome('n2', ['n1', 'n2'], null), timing: RELAY });
+    expect(snapshot.context.timing).toMatchObject({ leaderTimeoutMs: 5000, heartbeatTimeoutMs: 900 });
+  });
+
+  it('refuses to join, and says why, when its given lease is not shorter than the relay\'s heartbeat', () => {
+    const [snapshot, actions] = transition(machine, startWith({ heartbeatTimeoutMs: 2500 }), { ...welcome('n2', ['n1', 'n2'], null), timing: RELAY });
+    expect(snapshot.value).toBe('left');
+    expect(snapshot.context.id).toBeNull();
+    const emitted = actions.filter((action) => (action.type as string) === 'xstate.emit').map((action) => (action.params as { event: { type: string; detail?: string } }).event);
+    expect(emitted).toContainEqual({ type: 'timingRefused', detail: expect.stringMatching(/lease \(2500 ms\) is not shorter than the relay's heartbeat \(2500 ms/) });
+  });
+
+  it('changes nothing when the relay tells no timing (an older relay)', () => {
+    const own = startWith({ leaderTimeoutMs: 15_000 });
+    const { snapshot, emitted } = step(own, welcome('n2', ['n1', 'n2'], null));
+    expect(snapshot.context.timing).toBe(own.context.timing);
+    expect(emitted.filter((event) => event.type.startsWith('timing'))).toEqual([]);
+  });
+});
+
 describe('node machine: terms and leaders it cannot follow', () => {
   it('starts its first election above the highest term the relay reports', () => {
     let { snapshot } = step(start(), { ...welcome('n2', ['n1', 'n2'], null), term: 41 });
     snapshot = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' }).snapshot;
     expect(snapshot.context.round).toEqual({ term: 42, initiator: 'n2' });
+  });
+
+  it('never elects below a term it was told, even one no election can follow: it holds no election at all', () => {
+    for (const told of [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1]) {
+      const { snapshot } = step(start(), { ...welcome('n2', ['n1', 'n2'], null), term: told });
+      expect(snapshot.context.term).toBe(told);
+      const fired = step(snapshot, { type: 'xstate.after.backupTimeout.node.online.awaiting' });
+      expect(fired.sent).toEqual([]);
+      expect(fired.emitted).toContainEqual({ type: 'termsExhausted', term: told });
+      expect(step(fired.snapshot, { type: 'startElection' }).sent).toEqual([]);
+    }
   });
 
   it('drops frames and announcements of a term after which no election could follow', () => {

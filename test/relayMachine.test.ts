@@ -5,7 +5,7 @@
  */
 import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { TERM_STEP_LIMIT, memberCapacity, wireFrame, type ClientFrame, type ElectionFrame, type ServerFrame } from '../machines/protocol.js';
+import { TERM_CATCH_UP, memberCapacity, wireFrame, type ClientFrame, type ElectionFrame, type ServerFrame } from '../machines/protocol.js';
 import { nextClientId, recipients, relayMachine, type RelayEmitted, type RelayInput } from '../machines/relayMachine.js';
 
 /** An emission as a host carries it out: recipients as an array, a welcome's members as on the wire. */
@@ -139,26 +139,73 @@ describe('relay machine: routing', () => {
 });
 
 describe('relay machine: terms', () => {
-  it('refuses a term more than the step limit above the highest it has seen, and lets every next term through', () => {
+  it('lets an election go one term above the highest it has let through and an announcement none, past that only from the catch-up allowance', () => {
     const ring = relay();
     ring.join();
     ring.join();
-    const huge = Number.MAX_SAFE_INTEGER;
-    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: huge });
-    ring.send('n1', lap('n1', huge, [['n1', 1]]));
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: Number.MAX_SAFE_INTEGER });
+    ring.send('n1', lap('n1', Number.MAX_SAFE_INTEGER, [['n1', 1]]));
     expect(ring.of('rejected').map((event) => event.code)).toEqual(['bad_term', 'bad_term']);
+    expect(ring.of('rejected')[0]!.detail).toMatch(/highest term this relay has let through is 0 .*catch-up allowance has 4294967296 left/);
     expect(ring.context().leader).toBeNull();
-    // The furthest one frame can lift the ring is the step limit; the term after it still passes.
-    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: TERM_STEP_LIMIT });
-    ring.send('n2', lap('n2', TERM_STEP_LIMIT + 1, [['n2', 1]]));
+    // A member that knows terms this relay never saw (it restarted without a state file) catches up once...
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n1', rank: 1, term: 40 });
+    expect(ring.context()).toMatchObject({ highestTerm: 40, catchUpLeft: TERM_CATCH_UP - 40 });
+    // ...and from there an election needs one more term, an announcement or an answer none: no allowance used.
+    ring.send('n2', lap('n2', 41, [['n2', 1]]));
+    ring.send('n1', { type: 'newLeader', to: 'all', leaderId: 'n2', rank: 1, term: 41 });
+    ring.send('n2', { type: 'answerLeader', to: 'n1', nonce: '1', term: 41 });
+    expect(ring.context()).toMatchObject({ highestTerm: 41, catchUpLeft: TERM_CATCH_UP - 40 });
     expect(ring.of('rejected')).toHaveLength(2);
-    expect(ring.context().highestTerm).toBe(TERM_STEP_LIMIT + 1);
+  });
+
+  it('a hostile member spends the catch-up allowance once, then lifts the term by at most one per frame: the term space cannot be used up', () => {
+    const ring = relay();
+    const hostile = Array.from({ length: 48 }, () => ring.join()!);
+    // Finding 2's attack: every socket announces itself 2^32 above the last.
+    let term = 0;
+    for (const id of hostile) {
+      term = ring.context().highestTerm + TERM_CATCH_UP;
+      ring.send(id, { type: 'newLeader', to: id, leaderId: id, rank: 1, term });
+    }
+    expect(ring.context()).toMatchObject({ highestTerm: TERM_CATCH_UP, catchUpLeft: 0 });
+    expect(ring.of('rejected')).toHaveLength(47);
+    expect(new Set(ring.of('rejected').map((event) => event.code))).toEqual(new Set(['bad_term']));
+    // Now one above is refused for an announcement, two above for an election; one above for an election passes.
+    const before = ring.of('rejected').length;
+    ring.send(hostile[0]!, { type: 'newLeader', to: 'all', leaderId: hostile[0]!, rank: 1, term: TERM_CATCH_UP + 1 });
+    ring.send(hostile[1]!, lap(hostile[1]!, TERM_CATCH_UP + 2, [[hostile[1]!, 1]]));
+    expect(ring.of('rejected')).toHaveLength(before + 2);
+    // 2,000 frames, each as high as it may go: the ring's term rises by one per frame, no more.
+    const frames = 2_000;
+    for (let sent = 0; sent < frames; sent += 1) {
+      const id = hostile[sent % hostile.length]!;
+      ring.send(id, lap(id, ring.context().highestTerm + 1, [[id, 1]]));
+    }
+    expect(ring.context().highestTerm).toBe(TERM_CATCH_UP + frames);
+    expect(ring.of('rejected')).toHaveLength(before + 2);
+    // An honest member still elects in the next term, and a joiner is told the term to elect above.
+    const honest = ring.join()!;
+    expect(ring.deliveries().find((event) => event.to[0] === honest && event.frame.type === 'welcome')!.frame).toMatchObject({ term: TERM_CATCH_UP + frames });
+    ring.send(honest, lap(honest, TERM_CATCH_UP + frames + 1, [[honest, 7]]));
+    ring.send(honest, { type: 'newLeader', to: 'all', leaderId: honest, rank: 7, term: TERM_CATCH_UP + frames + 1 });
+    expect(ring.context().leader).toMatchObject({ id: honest, term: TERM_CATCH_UP + frames + 1 });
+    expect(ring.of('rejected')).toHaveLength(before + 2);
   });
 
   it('starts from a term floor when it has one', () => {
     const ring = relay({ termFloor: 41 });
     ring.join();
     expect(ring.deliveries()[0]!.frame).toMatchObject({ type: 'welcome', term: 41 });
+  });
+
+  it('tells every joiner its timing in welcome when the host gave one, and nothing when not (as an older relay)', () => {
+    const timed = relay({ timing: { leaderTimeoutMs: 5000, heartbeatMs: 2500 } });
+    timed.join();
+    expect(timed.deliveries()[0]!.frame).toMatchObject({ type: 'welcome', timing: { leaderTimeoutMs: 5000, heartbeatMs: 2500, forwardTimeoutMs: FORWARD_TIMEOUT } });
+    const untimed = relay();
+    untimed.join();
+    expect(untimed.deliveries()[0]!.frame).not.toHaveProperty('timing');
   });
 });
 
