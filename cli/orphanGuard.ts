@@ -8,6 +8,7 @@
  * guard does nothing.
  */
 import { readFileSync } from 'node:fs';
+import { isProcessRunning } from '../runtime/processRunning.js';
 
 export const SUPERVISOR_PID_ENV = 'RINGLEADER_SUPERVISOR_PID';
 const CHECK_EVERY_MS = 500;
@@ -44,7 +45,7 @@ export function exitWithLauncher(env: NodeJS.ProcessEnv): void {
   const grandparent = isNpm(shellPid) ? null : parentOf(shellPid);
   const npmPid = grandparent !== null && isNpm(grandparent) ? grandparent : null;
   const check = () => {
-    if (process.ppid === shellPid && (npmPid === null || isAlive(npmPid))) return;
+    if (process.ppid === shellPid && (npmPid === null || isProcessRunning(npmPid))) return;
     clearInterval(timer);
     process.kill(process.pid, 'SIGTERM');
   };
@@ -72,12 +73,3 @@ function isNpm(pid: number): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, someone else's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

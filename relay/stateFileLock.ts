@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { StateFileError } from './stateFile.js';
+import { isProcessRunning } from '../runtime/processRunning.js';
 
 interface LockOwner {
   pid: number;
@@ -116,21 +117,12 @@ function heldBy(owner: LockOwner | null, lockPath: string): string | null {
       'one relay per state file. If that relay is gone, delete the lock file'
     );
   }
-  if (owner.pid === process.pid ? held.has(lockPath) : isRunning(owner.pid)) {
+  if (owner.pid === process.pid ? held.has(lockPath) : isProcessRunning(owner.pid)) {
     return `is in use by the relay with pid ${owner.pid} (lock file ${lockPath}); one relay per state file. If that process is not a relay, delete the lock file`;
   }
   return null;
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes a stale lock unless it changed since it was read (another relay took it over first). */
 function removeIfUnchanged(lockPath: string, found: LockOwner | null): void {
