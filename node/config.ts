@@ -50,7 +50,7 @@ export const nodeOptionSpecs = {
     kind: 'integer',
     min: 3,
     default: DEFAULT_TIMING.leaderTimeoutMs,
-    help: 'silence from the leader that starts an election, ms (a third of it is the relay-silence bound)',
+    help: "silence from the leader that starts an election, ms (a third of it is the lease); a relay that tells its own (welcome.timing) is followed instead",
   },
   electionTimeoutMs: {
     flag: 'election-timeout-ms',

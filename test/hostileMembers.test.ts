@@ -5,7 +5,6 @@
  * the ring must still elect, and the relay must say what happened without flooding its log.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TERM_STEP_LIMIT } from '../machines/protocol.js';
 import { DEADLINE_MS, describeViews, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
 import { waitFor } from '../runtime/waitFor.js';
 import { getJson, killRelayProcesses, metric, RelayProcess, TestClient } from './relayHelpers.js';
@@ -24,30 +23,45 @@ afterEach(async () => {
 });
 
 describe('a member with a valid frame and bad intentions', () => {
-  it('cannot wedge the ring with an absurd term: the relay bounds each jump, and the ring elects above it once the member is gone', async () => {
+  it('cannot wedge the ring with an absurd term: past the catch-up allowance it lifts the term by one per frame at most, and the ring elects above it once the member is gone', async () => {
     const ring = await startRing({ ranks: [30, 20, 10] });
     const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
     const hostile = await member(ring.relayUrl);
 
-    // The term after which no election could follow is refused outright.
+    // The term after which no election could follow is refused outright; the error says what is left.
     hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: Number.MAX_SAFE_INTEGER });
-    expect((await hostile.error('bad_term')).detail).toMatch(/more than 4294967296 above the highest term/);
+    const refused = (await hostile.error('bad_term')).detail;
+    const left = Number(/catch-up allowance has (\d+) left/.exec(refused)?.[1]);
+    expect(left).toBeGreaterThan(0);
     // An announcement addressed to its sender alone changes nothing the relay reports.
-    hostile.send({ type: 'newLeader', to: hostile.id, leaderId: hostile.id, rank: 99, term: before.leader.term + 5 });
+    hostile.send({ type: 'newLeader', to: hostile.id, leaderId: hostile.id, rank: 99, term: before.leader.term });
     await hostile.next((frame) => frame.type === 'newLeader' && frame.to === hostile.id);
     expect((await getJson(`${ring.relayHttpUrl}/status`)).leader).toEqual(before.leader);
 
-    // The largest jump allowed: the ring follows the hostile member as leader of that term...
-    const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + TERM_STEP_LIMIT;
+    // It spends the whole allowance in one frame: the ring follows it as leader of that term...
+    const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + left;
     hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump });
     await waitFor(async () => ((await getJson(`${ring.relayHttpUrl}/status`)).leader?.id === hostile.id ? true : undefined), 'the relay to report the hostile leader', DEADLINE_MS);
-    // ...until it leaves: the ring elects a real leader in the next term, which the relay lets through.
+    // ...and from then on an announcement cannot go above the ring's term, an election only one above it.
+    hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump + 1 });
+    expect((await hostile.error('bad_term')).detail).toMatch(/allowance has 0 left/);
+    const errors = () => hostile.frames.filter((frame) => frame.type === 'error').length;
+    const refusedSoFar = errors();
+    const frames = 200;
+    for (let sent = 1; sent <= frames; sent += 1) {
+      hostile.send({ type: 'election', to: hostile.id, initiator: hostile.id, term: jump + sent, eligible: [{ id: hostile.id, rank: 1 }] });
+    }
+    hostile.send({ type: 'election', to: hostile.id, initiator: hostile.id, term: jump + frames + 2, eligible: [{ id: hostile.id, rank: 1 }] });
+    await hostile.error('bad_term');
+    expect(errors()).toBe(refusedSoFar + 1);
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).highestTerm).toBe(jump + frames);
+    // Once it leaves, the ring elects a real leader above the terms it heard of (the elections the
+    // member addressed to itself reached nobody), which the relay lets through.
     hostile.close();
-    const after = await waitForAgreement(ring, (a) => a.leader.term > jump && a.nodes.length === 3, 'a real leader above the jump');
+    const after = await waitForAgreement(ring, (a) => a.leader.term > jump && a.nodes.length === 3, 'a real leader above the hostile announcement');
     expect(after.leader.id).not.toBe(hostile.id);
     const status = await getJson(`${ring.relayHttpUrl}/status`);
     expect(status.leader).toEqual(after.leader);
-    expect(status.highestTerm).toBeGreaterThan(jump);
     // A newcomer is told the real leader and the term floor, never the departed member.
     const newcomer = await member(ring.relayUrl);
     expect(newcomer.frames[0]).toMatchObject({ type: 'welcome', leader: after.leader, term: status.highestTerm });
