@@ -99,7 +99,9 @@ export const RELAY_OPTIONS = {
     flag: 'state-file',
     env: 'RELAY_STATE_FILE',
     kind: 'string',
-    help: 'keep each ring\'s highest term and leader in this JSON file, so a restarted relay never lets a ring reuse a term (unset: nothing kept)',
+    help:
+      'keep each ring\'s highest term and leader in this JSON file, so a restarted relay never lets a ring reuse a term (unset: nothing kept); ' +
+      'locked by <file>.lock (one relay per file); names at most --max-rings rings, the lowest-term ones folded into one floor',
   },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'pino log level' },
   inspectUrl: {
@@ -116,7 +118,8 @@ const SUMMARY =
   'The WebSocket relay of the ring: assigns client ids, routes frames (next/all/<id>), announces\n' +
   'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.\n' +
   'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 bad configuration, 3 the --state-file\n' +
-  'cannot be read, is corrupt or of another version, or cannot be written (terms are never reset silently).';
+  'cannot be read, is corrupt or of another version, is in use by another relay, or cannot be written\n' +
+  '(terms are never reset silently).';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(RELAY_OPTIONS, argv, env);
@@ -165,10 +168,17 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 1;
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const ended = await new Promise<NodeJS.Signals | Error>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
+    // The relay stopped itself: a term could not be recorded (it logged why, and forwarded nothing of it).
+    relay.closed.catch((error: Error) => resolve(error));
   });
+  if (ended instanceof Error) {
+    process.stderr.write(`ringleader relay: ${ended.message}\n`);
+    return STATE_FILE_EXIT_CODE;
+  }
+  const signal = ended;
   logger.info({ signal }, 'relay shutting down');
   // A second signal while closing means "now".
   const force = () => process.exit(1);

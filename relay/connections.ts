@@ -87,10 +87,15 @@ export interface ConnectionHubOptions {
   terms?: RingTerms | undefined;
 }
 
-/** What the hub needs of a state file: a floor per ring, and recording that must not return unless it recorded. */
+/**
+ * Where rings keep their terms across restarts (the state file, relay/termStore.ts; any store of
+ * the same shape). A ring holds what its machine decided after a term change (the frame that
+ * raised it first) until `record` resolves; other rings go on meanwhile.
+ */
 export interface RingTerms {
   floor(ring: string): number;
-  record(ring: string, highestTerm: number, leader: LeaderInfo | null): void;
+  /** Resolves once recorded durably; rejects when it cannot (the relay then stops before forwarding). */
+  record(ring: string, highestTerm: number, leader: LeaderInfo | null): Promise<void>;
 }
 
 /** How long a peer we closed gets to finish the closing handshake before its socket is destroyed. */

@@ -62,7 +62,15 @@ export class RingHost<C extends RingConnection> {
   /** When the reported leader left (performance.now()), until the machine says the failover ended. */
   private leaderLostAt: number | null = null;
   readonly metrics: RingMetrics;
-  private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
+  private readonly recordTerms: ((highestTerm: number, leader: LeaderInfo | null) => Promise<void>) | undefined;
+  /**
+   * What members are sent after a `termsChanged` whose record is not durable yet (the frame that
+   * raised the term first), in order: sent only once every record before it resolved. Other
+   * rings are not held.
+   */
+  private readonly held: Array<(() => void) | PendingRecord> = [];
+  /** A record failed: the relay is stopping, and this ring carries out nothing more. */
+  private halted = false;
   /** The frame the machine is deciding on and the text it came in, so its delivery can reuse that text. */
   private inbound: Received | null = null;
   private readonly welcomes = new WelcomeEncoder();
@@ -78,11 +86,11 @@ export class RingHost<C extends RingConnection> {
       inspect?: ((event: InspectionEvent) => void) | undefined;
       /**
        * Keeps the ring's highest term and reported leader across restarts (the state file).
-       * Called synchronously before the frame that changed them is delivered; it must not return
-       * unless they are recorded: a throw here would only be logged and the frame delivered, so
-       * the relay's recorder ends the process instead (failStopTerms in relay/server.ts).
+       * Everything the machine decides after the change (the frame that raised the term first)
+       * is held until the promise resolves; if it rejects, none of it is carried out and the ring
+       * halts (the relay stops: failStopTerms in relay/server.ts). Other rings go on meanwhile.
        */
-      recordTerms?: ((highestTerm: number, leader: LeaderInfo | null) => void) | undefined;
+      recordTerms?: ((highestTerm: number, leader: LeaderInfo | null) => Promise<void>) | undefined;
     } = {},
   ) {
     this.recordTerms = options.recordTerms;
@@ -149,16 +157,81 @@ export class RingHost<C extends RingConnection> {
   }
 
   stop(): void {
+    this.halted = true;
+    this.held.length = 0;
     this.actor.stop();
+  }
+
+  /** Frames and rejections held behind records not yet durable, and the records (0: not waiting on the state file). */
+  get heldDecisions(): number {
+    return this.held.length;
   }
 
   // ---- what the machine decided ----
 
   private carryOut(event: RelayEmitted): void {
+    if (this.halted) return;
+    if (event.type === 'termsChanged' && this.recordTerms !== undefined) {
+      let recorded: Promise<void>;
+      try {
+        recorded = this.recordTerms(event.highestTerm, event.leader);
+      } catch (error) {
+        // A store that throws instead of rejecting fails the same way: nothing after it goes out.
+        recorded = Promise.reject(error);
+      }
+      this.hold(recorded);
+      return;
+    }
+    // Only what members receive waits (frames and rejections, in order); who is a member is
+    // bookkept at once, as the machine already decided it (a member admitted meanwhile can leave).
+    if (this.held.length === 0 || (event.type !== 'deliver' && event.type !== 'rejected')) {
+      this.attempt(event.type, () => this.apply(event));
+    } else if (event.type === 'deliver') {
+      const { to, frame } = event;
+      // Framed now: the text it came in is only at hand while the machine decides on it.
+      const message = this.message(frame);
+      this.held.push(() => this.send(to, frame, message));
+    } else {
+      this.held.push(() => this.apply(event));
+    }
+  }
+
+  private attempt(type: string, action: () => void): void {
     try {
-      this.apply(event);
+      action();
     } catch (error) {
-      this.log.error({ err: error, type: event.type, ring: this.name }, 'carrying out a relay decision failed');
+      this.log.error({ err: error, type, ring: this.name }, 'carrying out a relay decision failed');
+    }
+  }
+
+  /** Holds what follows until `recorded` resolves; never carries it out if it rejects. */
+  private hold(recorded: Promise<void>): void {
+    const pending: PendingRecord = { durable: false };
+    this.held.push(pending);
+    recorded.then(
+      () => {
+        pending.durable = true;
+        this.release();
+      },
+      () => {
+        // The relay reports it once (failStopTerms); here, only: nothing after it goes out.
+        this.halted = true;
+        this.held.length = 0;
+      },
+    );
+  }
+
+  /** Carries out held decisions in order, up to the first record that is not durable yet. */
+  private release(): void {
+    while (this.held.length > 0 && !this.halted) {
+      const next = this.held[0]!;
+      if (typeof next !== 'function') {
+        if (!next.durable) return;
+        this.held.shift();
+        continue;
+      }
+      this.held.shift();
+      this.attempt('held', next);
     }
   }
 
@@ -243,7 +316,7 @@ export class RingHost<C extends RingConnection> {
         this.log.info({ clientId: event.id, ring }, 'member is passing frames on again');
         return;
       case 'termsChanged':
-        this.recordTerms?.(event.highestTerm, event.leader);
+        // Without a state file there is nothing to record (with one, carryOut holds behind it).
         return;
     }
   }
@@ -272,11 +345,18 @@ export class RingHost<C extends RingConnection> {
    * a `welcome`'s member list is the last one's text plus the joiner (welcomeMessage.ts).
    */
   private deliver(to: Recipients, frame: OutgoingFrame): void {
+    this.send(to, frame, this.message(frame));
+  }
+
+  /** The frame's bytes, framed once for all its recipients. */
+  private message(frame: OutgoingFrame): Buffer {
     const { inbound } = this;
-    const message =
-      frame.type === 'welcome'
-        ? this.welcomes.message(frame)
-        : ((inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame)));
+    return frame.type === 'welcome'
+      ? this.welcomes.message(frame)
+      : ((inbound === null ? null : forwardedMessage(inbound, frame)) ?? textMessage(encodeFrame(frame)));
+  }
+
+  private send(to: Recipients, frame: OutgoingFrame, message: Buffer): void {
     if (frame.type === 'welcome' || frame.type === 'ring' || frame.type === 'error') this.relayMetrics.relayFramesSent[frame.type] += to.length;
     else this.relayMetrics.forwarded[frame.type] += 1;
     for (const id of to) {
@@ -284,4 +364,9 @@ export class RingHost<C extends RingConnection> {
       if (connection !== undefined) this.carrier.write(connection, message);
     }
   }
+}
+
+/** A record the ring waits on before carrying out what the machine decided after it. */
+interface PendingRecord {
+  durable: boolean;
 }

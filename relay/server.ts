@@ -16,7 +16,7 @@ import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type
 import { createHttpHandler } from './http.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS, effectiveLimits, heartbeatIntervalFor, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
-import { STATE_FILE_EXIT_CODE, TermStore } from './stateFile.js';
+import { TermStore } from './termStore.js';
 
 export interface RelayOptions {
   /** 0 (the default here) picks a free ephemeral port; the CLI defaults to 8080. */
@@ -37,9 +37,12 @@ export interface RelayOptions {
   termFloor?: number;
   /**
    * Keep each ring's highest term and reported leader in this file across restarts
-   * (relay/stateFile.ts). An untrustworthy file makes startRelay throw StateFileError; a failed
-   * write while running logs fatal and ends the process with STATE_FILE_EXIT_CODE, since
-   * forwarding a frame whose term was not recorded could let a later relay reuse that term.
+   * (relay/stateFile.ts, relay/termStore.ts). A file that cannot be trusted, is locked by another
+   * relay or cannot be written makes startRelay throw StateFileError. A failed write while
+   * running stops the relay before it forwards the frame whose term it could not record (a later
+   * relay could reuse that term): it logs fatal once, closes, and `closed` rejects with the
+   * StateFileError. The file names at most `limits.maxRings` rings (more are folded into one
+   * shared floor; docs/GUARANTEES.md).
    */
   stateFile?: string | undefined;
 }
@@ -58,6 +61,12 @@ export interface RunningRelay {
   metrics(): string;
   /** Closes every socket with 1001 and stops listening. Safe to call more than once. */
   close(): Promise<void>;
+  /**
+   * Settles once the relay has closed: resolves after close(); rejects (with a StateFileError)
+   * when the relay stopped itself because it could not record a term in its state file. Handle
+   * it when you use a state file: left unhandled, Node ends the process, as `ringleader relay` does.
+   */
+  readonly closed: Promise<void>;
 }
 
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
@@ -72,12 +81,24 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const token = options.token === '' ? undefined : options.token;
   const logger = options.logger ?? createLogger({ component: 'relay', level: options.logLevel ?? 'info' });
   // Before anything is opened: an untrustworthy file stops the start with nothing to clean up.
-  const store = options.stateFile === undefined ? undefined : TermStore.open(options.stateFile);
-  if (store !== undefined) logger.info({ stateFile: store.path }, 'terms kept in the state file');
+  const store = options.stateFile === undefined ? undefined : await TermStore.open(options.stateFile, { maxRings: limits.maxRings });
+  if (store !== undefined) logger.info({ stateFile: store.path, rings: store.size, maxRings: limits.maxRings }, 'terms kept in the state file');
+  let settleClosed!: { resolve: () => void; reject: (error: Error) => void };
+  const closed = new Promise<void>((resolve, reject) => {
+    settleClosed = { resolve, reject };
+  });
+  let failure: Error | null = null;
+  let closeRelay: () => Promise<void> = async () => {};
+  const stopOnFailedRecord = (error: Error, ring: string, highestTerm: number) => {
+    if (failure !== null) return;
+    failure = error;
+    logger.fatal({ err: error, ring, highestTerm, stateFile: options.stateFile }, 'could not record the term in the state file: the relay stops before forwarding it');
+    void closeRelay();
+  };
   const inspection = createInspection({ url: options.inspectUrl, name: 'relay', logger });
   const metrics = new RelayMetrics();
   const hub = new ConnectionHub({
-    terms: store === undefined ? undefined : failStopTerms(store, logger),
+    terms: store === undefined ? undefined : failStopTerms(store, stopOnFailedRecord),
     limits,
     logger,
     metrics,
@@ -133,13 +154,21 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   // Garbage on the HTTP port (not even a request line) closes that socket, never the server.
   server.on('clientError', (_error, socket: Duplex) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Not listening: release the state file's lock and what the hub holds, then say why.
+    await hub.closeAll();
+    inspection.stop();
+    await store?.close();
+    throw error;
+  }
   server.on('error', (error) => logger.error({ err: error }, 'relay server error'));
   hub.startHeartbeat();
 
@@ -150,6 +179,22 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   announcer.info({ port, url, host, auth: token !== undefined, limits }, 'relay listening');
 
   let closing: Promise<void> | null = null;
+  closeRelay = () => {
+    closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await hub.closeAll();
+      sockets.close();
+      server.closeAllConnections();
+      await stopped;
+      inspection.stop();
+      await store?.close();
+      logger.info({ port }, 'relay stopped');
+      if (failure === null) settleClosed.resolve();
+      else settleClosed.reject(failure);
+    })();
+    return closing;
+  };
   return {
     url,
     port,
@@ -157,19 +202,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     status: ((ring?: string) => hub.status(ring ?? DEFAULT_RING)) as RunningRelay['status'],
     rings: () => hub.ringList(),
     metrics: () => metrics.render(),
-    close() {
-      closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await hub.closeAll();
-        sockets.close();
-        server.closeAllConnections();
-        await stopped;
-        inspection.stop();
-        logger.info({ port }, 'relay stopped');
-      })();
-      return closing;
-    },
+    close: () => closeRelay(),
+    closed,
   };
 }
 
@@ -201,21 +235,18 @@ function readJoinRequest(url: URL, rawTarget: string): { ok: true; request: Join
 }
 
 /**
- * The store as rings use it: a write that fails ends the process before the frame that raised
- * the term is forwarded. Going on would promise a floor the next relay cannot know.
+ * The store as rings use it: a record that fails stops the relay (`stop`), while the ring that
+ * asked holds the frame that raised the term, so it is never forwarded. Going on would promise a
+ * floor the next relay cannot know.
  */
-function failStopTerms(store: TermStore, logger: Logger): RingTerms {
+function failStopTerms(store: RingTerms, stop: (error: Error, ring: string, highestTerm: number) => void): RingTerms {
   return {
     floor: (ring) => store.floor(ring),
-    record: (ring, highestTerm, leader) => {
-      try {
-        store.record(ring, highestTerm, leader);
-      } catch (error) {
-        logger.fatal({ err: error, ring, highestTerm, stateFile: store.path }, 'could not record the term in the state file: stopping before forwarding it');
-        process.stderr.write(`ringleader relay: ${(error as Error).message}\n`);
-        process.exit(STATE_FILE_EXIT_CODE);
-      }
-    },
+    record: (ring, highestTerm, leader) =>
+      store.record(ring, highestTerm, leader).catch((error: Error) => {
+        stop(error, ring, highestTerm);
+        throw error;
+      }),
   };
 }
 

@@ -1,17 +1,27 @@
 /**
- * The relay's state file (`--state-file`): per ring, the highest term the relay let through and
- * the leader it last reported, so a restarted relay tells joiners a floor (`welcome.term`) and a
- * ring never elects a term it used before. The file is the only memory that outlives the relay:
- * reading it never guesses (a file it cannot trust stops the relay; terms are never reset), and
- * writing it replaces the whole file atomically, so a crash leaves the old version or the new one.
+ * The relay's state file (`--state-file`): its format, reading it, and writing a new version of it.
+ * Per ring, the highest term the relay let through and the leader it last reported, so a
+ * restarted relay tells joiners a floor (`welcome.term`) and a ring never elects a term it used
+ * before; plus `othersFloor`, the highest term of every ring the file no longer names (the file is
+ * bounded: relay/termStore.ts folds rings into it), which every ring not named starts above.
+ * The file is the only memory that outlives the relay: reading it never guesses (a file it cannot
+ * trust stops the relay; terms are never reset), and writing it replaces the whole file
+ * atomically, or fails loudly, so a crash or a full disk leaves the old version or the new one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAX_TERM, isValidClientId, type LeaderInfo } from '../machines/protocol.js';
 
-export const STATE_FILE_VERSION = 1;
+/**
+ * 1: rings only. 2: rings and `othersFloor`. A file is written as version 1 while no ring was
+ * folded (so an older relay still reads it), as 2 once one was: an older relay must refuse that
+ * file rather than forget the folded rings' terms.
+ */
+export const STATE_FILE_VERSION = 2;
 
-/** `ringleader relay` exits with this when the state file cannot be trusted or written (2 is bad configuration). */
+/** `ringleader relay` exits with this when the state file cannot be trusted, locked or written (2 is bad configuration). */
 export const STATE_FILE_EXIT_CODE = 3;
 
 /** What the file keeps of a leader: who and in which term (no metadata: that is the member's to give). */
@@ -23,11 +33,13 @@ export interface RingRecord {
 }
 
 export interface RelayState {
-  version: typeof STATE_FILE_VERSION;
-  rings: Record<string, RingRecord>;
+  /** Rings by name (a Map: a ring named "__proto__" is a ring like any other). */
+  rings: Map<string, RingRecord>;
+  /** Every ring not in `rings` used no term above this (0: none was ever folded). */
+  othersFloor: number;
 }
 
-/** The file exists but cannot be trusted, or cannot be written: the relay must not go on guessing. */
+/** The file exists but cannot be trusted, locked or written: the relay must not go on guessing. */
 export class StateFileError extends Error {
   override name = 'StateFileError';
   constructor(
@@ -71,18 +83,26 @@ export function parseState(path: string, text: string): RelayState {
     throw new StateFileError(path, `is not valid JSON (${(error as Error).message}); it may be truncated or corrupt`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StateFileError(path, 'is not a JSON object');
-  const { version, rings } = value as Record<string, unknown>;
-  if (version !== STATE_FILE_VERSION) throw new StateFileError(path, `has version ${JSON.stringify(version)}; this relay reads version ${STATE_FILE_VERSION}`);
+  const { version, rings, othersFloor } = value as Record<string, unknown>;
+  if (version !== 1 && version !== 2) throw new StateFileError(path, `has version ${JSON.stringify(version)}; this relay reads versions 1 and 2`);
   if (typeof rings !== 'object' || rings === null || Array.isArray(rings)) throw new StateFileError(path, '"rings" is not an object');
-  // Entries, not assignment: a ring named "__proto__" must stay a ring.
-  const checked: Array<[string, RingRecord]> = [];
+  if (version === 2 && !isTerm(othersFloor)) throw new StateFileError(path, `othersFloor ${JSON.stringify(othersFloor)} is not a term`);
+  const checked = new Map<string, RingRecord>();
   for (const [name, record] of Object.entries(rings)) {
     const problem = recordProblem(record);
     if (problem !== null) throw new StateFileError(path, `ring ${JSON.stringify(name)}: ${problem}`);
     const { highestTerm, leader } = record as RingRecord;
-    checked.push([name, { highestTerm, leader: leader === null ? null : { id: leader.id, rank: leader.rank, term: leader.term } }]);
+    checked.set(name, { highestTerm, leader: leader === null ? null : { id: leader.id, rank: leader.rank, term: leader.term } });
   }
-  return { version: STATE_FILE_VERSION, rings: Object.fromEntries(checked) };
+  return { rings: checked, othersFloor: version === 2 ? (othersFloor as number) : 0 };
+}
+
+/** The file's text: one ring per line, so a person can read it and it stays small (about 80 bytes a ring). */
+export function formatState(state: RelayState): string {
+  const folded = state.othersFloor > 0;
+  const head = folded ? `{"version":2,"othersFloor":${state.othersFloor},"rings":{` : '{"version":1,"rings":{';
+  const lines = [...state.rings].map(([name, record]) => `${JSON.stringify(name)}:${JSON.stringify(record)}`);
+  return lines.length === 0 ? `${head}}}\n` : `${head}\n${lines.join(',\n')}\n}}\n`;
 }
 
 /** Reads the file; a missing one is a fresh start, anything else untrustworthy throws StateFileError. */
@@ -92,77 +112,63 @@ export function readStateFile(path: string): RelayState {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { version: STATE_FILE_VERSION, rings: {} };
+    if (code === 'ENOENT') return { rings: new Map(), othersFloor: 0 };
     throw new StateFileError(path, `cannot be read (${code ?? (error as Error).message})`);
   }
   return parseState(path, text);
 }
 
 /**
- * Replaces the file with `state`: a temp file in the same directory (same file system, so the
- * rename is atomic), fsynced, renamed over the target, then the directory fsynced so the rename
- * itself survives a power cut. Synchronous on purpose: the caller must not go on before it is done.
+ * How a write reaches the disk: one `write(2)` at a time, which may write less than asked (a full
+ * disk writes what fits, then fails). Injectable so tests can make it short without a full disk.
  */
-export function writeStateFile(path: string, state: RelayState): void {
+export type WriteChunk = (file: FileHandle, data: Buffer, offset: number, length: number, position: number) => Promise<number>;
+
+const writeChunk: WriteChunk = async (file, data, offset, length, position) => (await file.write(data, offset, length, position)).bytesWritten;
+
+/** The temp files a write leaves if the relay dies mid-way: `.<name>.<pid>.<random>.tmp` beside the file. */
+export function isTempFileOf(path: string, entry: string): boolean {
+  return entry.startsWith(`.${basename(path)}.`) && entry.endsWith('.tmp');
+}
+
+/**
+ * Replaces the file with `state`: a new temp file in the same directory (same file system, so the
+ * rename is atomic), written whole, fsynced, renamed over the target, then the directory fsynced
+ * so the rename itself survives a power cut. The temp file is created exclusively under a name
+ * nobody can guess (a file or symlink planted there is never followed or overwritten), and every
+ * byte must be written or the write fails: a short write never becomes the file.
+ * Asynchronous: the fsyncs run off the event loop, so other rings go on meanwhile.
+ */
+export async function writeStateFile(path: string, state: RelayState, write: WriteChunk = writeChunk): Promise<void> {
   const directory = dirname(path);
-  const temp = join(directory, `.${basename(path)}.${process.pid}.tmp`);
+  const temp = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`);
+  const data = Buffer.from(formatState(state), 'utf8');
+  let created = false;
   try {
-    const file = openSync(temp, 'w', 0o600);
+    const file = await open(temp, 'wx', 0o600);
+    created = true;
     try {
-      writeSync(file, `${JSON.stringify(state, null, 2)}\n`);
-      fsyncSync(file);
+      let written = 0;
+      while (written < data.length) {
+        const count = await write(file, data, written, data.length - written, written);
+        if (!(count > 0)) throw new StateFileError(path, `cannot be written (short write: ${written} of ${data.length} bytes; is the disk full?)`);
+        written += count;
+      }
+      await file.sync();
     } finally {
-      closeSync(file);
+      await file.close();
     }
-    renameSync(temp, path);
-    const folder = openSync(directory, 'r');
+    await rename(temp, path);
+    created = false;
+    const folder = await open(directory, 'r');
     try {
-      fsyncSync(folder);
+      await folder.sync();
     } finally {
-      closeSync(folder);
+      await folder.close();
     }
   } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // Already renamed, or never created.
-    }
+    if (created) await unlink(temp).catch(() => {});
+    if (error instanceof StateFileError) throw error;
     throw new StateFileError(path, `cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-}
-
-/** The loaded file, as the relay's rings read and advance it. */
-export class TermStore {
-  private constructor(
-    readonly path: string,
-    private state: RelayState,
-  ) {}
-
-  /** Loads `path` (missing: fresh) and checks it can be written now, not at the first election. */
-  static open(path: string): TermStore {
-    const store = new TermStore(path, readStateFile(path));
-    writeStateFile(path, store.state);
-    return store;
-  }
-
-  /** Terms at or below this were used by the ring `ring` before (0 when it never had one). */
-  floor(ring: string): number {
-    return Object.hasOwn(this.state.rings, ring) ? this.state.rings[ring]!.highestTerm : 0;
-  }
-
-  /** Records what `ring` reached; writes only when it differs from what the file holds. Throws StateFileError. */
-  record(ring: string, highestTerm: number, leader: LeaderInfo | null): void {
-    const next: RingRecord = { highestTerm, leader: leader === null ? null : { id: leader.id, rank: leader.rank, term: leader.term } };
-    const current = Object.hasOwn(this.state.rings, ring) ? this.state.rings[ring] : undefined;
-    if (current !== undefined && sameRecord(current, next)) return;
-    const state: RelayState = { version: STATE_FILE_VERSION, rings: { ...this.state.rings, [ring]: next } };
-    writeStateFile(this.path, state);
-    this.state = state;
-  }
-}
-
-function sameRecord(a: RingRecord, b: RingRecord): boolean {
-  if (a.highestTerm !== b.highestTerm) return false;
-  if (a.leader === null || b.leader === null) return a.leader === b.leader;
-  return a.leader.id === b.leader.id && a.leader.rank === b.leader.rank && a.leader.term === b.leader.term;
 }
