@@ -26,7 +26,7 @@ export function decodeRingRecord(key: string, ring: string, text: string): RingR
   }
   try {
     const state = parseState(key, JSON.stringify({ version: STATE_FILE_VERSION, rings: { [ring]: value } }));
-    return state.rings[ring]!;
+    return state.rings.get(ring)!;
   } catch (error) {
     if (error instanceof StateFileError) throw new Error(`etcd key ${key}: ${error.message.replace(`state file ${key}: `, '')}`);
     throw error;
