@@ -25,7 +25,7 @@ export function decodeRingRecord(key: string, ring: string, text: string): RingR
     throw new Error(`etcd key ${key}: not valid JSON (${(error as Error).message})`);
   }
   try {
-    const state = parseState(key, JSON.stringify({ version: STATE_FILE_VERSION, rings: { [ring]: value } }));
+    const state = parseState(key, JSON.stringify({ version: STATE_FILE_VERSION, othersFloor: 0, rings: { [ring]: value } }));
     return state.rings.get(ring)!;
   } catch (error) {
     if (error instanceof StateFileError) throw new Error(`etcd key ${key}: ${error.message.replace(`state file ${key}: `, '')}`);
