@@ -77,10 +77,12 @@ export const CLOSE_CODES = {
   backlogFull: 4009,
   /** The ring filled up between the upgrade and the join (normally refused earlier, with HTTP 503). */
   tryAgainLater: 1013,
+  /** With --store: this relay no longer serves the ring (its etcd lease could have run out, or another relay owns it); reconnect to another relay of the list. */
+  ringMoved: 4010,
 } as const;
 
 /** Why an upgrade (or a join right after it) was refused, as counted in /metrics. */
-export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'too_many_rings', 'bad_request', 'unauthorized'] as const;
+export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'too_many_rings', 'bad_request', 'unauthorized', 'redirected', 'no_active_relay', 'store_unavailable'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** Why a member left the ring, as logged and counted in /metrics. */
