@@ -90,7 +90,8 @@ export class InProcessRing {
   private crashables: CrashableNode[] = [];
 
   constructor(
-    readonly relayUrl: string,
+    /** One relay, or several on one store (`joinRing` tries them in turn and follows 307s). */
+    readonly relayUrl: string | string[],
     readonly timing: Partial<RingTiming> = {},
   ) {}
 
@@ -132,6 +133,7 @@ export class InProcessRing {
 
   /** Adds a crashable member; it takes part like any other and is watched through its machine's events. */
   async addCrashable(rank: number): Promise<CrashableNode> {
+    if (typeof this.relayUrl !== 'string') throw new Error('crashable members join one relay');
     const node = await joinCrashable(this.relayUrl, rank, this.timing);
     const member: Member = { leader: node.leader(), id: () => node.id() };
     this.members.push(member);

@@ -17,6 +17,7 @@ import { searchLeaderTimeout } from './freeze.js';
 import { IDLE_CLIENT_PATH } from './idleClient.js';
 import { measureProcessFailover } from './processFailover.js';
 import { measureRawFailover } from './rawFailover.js';
+import { etcdAvailable, measureRelayHa } from './relayHa.js';
 import { measureRelayRestart } from './relayRestart.js';
 import { measureConnectionMemory } from './relayMemory.js';
 import { formatNumber, renderHeader, renderTable, withBaseline, writeJson, type Report, type Row } from './report.js';
@@ -423,6 +424,27 @@ class Runner {
           { label: "the new relay's own start-up", summary: summarize(result.startupMs) },
         ),
       );
+    });
+    if (!etcdAvailable()) {
+      this.progress('  failover.relay-ha.10 skipped: no etcd on PATH (apt-get install etcd-server)');
+      return;
+    }
+    await this.step('relay HA: 3 relays on etcd, the serving one SIGKILLed, 10 in-process nodes', async () => {
+      const trials = this.options.quick ? 1 : 3;
+      const result = await measureRelayHa({ nodes: 10, trials, progress: (line) => this.progress(`  ${line}`) });
+      const restart = this.rows.find((row) => row.key === 'failover.relay-restart.10');
+      this.rows.push({
+        ...withBaseline(
+          {
+            key: 'failover.relay-ha.10',
+            label: 'Relay SIGKILL with 2 standbys on etcd (--store, TTL 8 s), 10 in-process nodes: kill → all agreeing on a leader of a higher term',
+            unit: 'ms',
+            summary: summarize(result.agreedMs),
+          },
+          restart === undefined ? undefined : { label: 'failover.relay-restart.10 (one relay restarted on its state file)', summary: restart.summary },
+        ),
+        note: `a standby served ${summarize(result.takeoverMs).median.toFixed(0)} ms (median) after the kill; the same node led again in ${result.kept} of ${trials} trials (in a higher term)`,
+      });
     });
   }
 

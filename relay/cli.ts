@@ -10,6 +10,8 @@ import { sizeHeapForRelay } from './heap.js';
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_LIMITS } from './limits.js';
 import { listeningFields, RELAY_LISTENING, startRelay } from './server.js';
 import { STATE_FILE_EXIT_CODE, StateFileError } from './stateFile.js';
+import { DEFAULT_STORE_PREFIX, StoreConfigError } from './store/storeConfig.js';
+import { AdvertiseUrlInUseError, StoreUnreachableError } from './store/storeErrors.js';
 
 export const RELAY_OPTIONS = {
   port: { flag: 'port', env: 'PORT', kind: 'integer', default: 8080, min: 0, max: 65535, help: 'TCP port for WebSocket and HTTP; 0 picks a free one' },
@@ -104,6 +106,21 @@ export const RELAY_OPTIONS = {
       'keep each ring\'s highest term and leader in this JSON file, so a restarted relay never lets a ring reuse a term (unset: nothing kept); ' +
       'locked by <file>.lock (one relay per file); names at most --max-rings rings, the lowest-term ones folded into one floor',
   },
+  store: {
+    flag: 'store',
+    env: 'RELAY_STORE',
+    kind: 'string',
+    help:
+      'etcd://host:2379[,host:2379...]: run several relays on one etcd; each ring is served by one of them at a time, the others redirect its joins (307) ' +
+      'and take it over within the lease TTL (8 s) + 1 s when it stops; etcd keeps the terms (not with --state-file); needs --advertise-url',
+  },
+  storePrefix: { flag: 'store-prefix', env: 'RELAY_STORE_PREFIX', kind: 'string', default: DEFAULT_STORE_PREFIX, help: 'where this deployment\'s keys live in etcd (with --store)' },
+  advertiseUrl: {
+    flag: 'advertise-url',
+    env: 'RELAY_ADVERTISE_URL',
+    kind: 'string',
+    help: 'ws://host:port: how members reach this relay, where standbys redirect joiners (with --store; one per relay)',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'pino log level' },
   inspectUrl: {
     flag: 'inspect-url',
@@ -120,7 +137,9 @@ const SUMMARY =
   'joins and leaves, drops dead or frozen peers, and serves /healthz, /status and /metrics.\n' +
   'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 bad configuration or --port already in use,\n' +
   '3 the --state-file cannot be read, is corrupt or of another version, is in use by another relay, or\n' +
-  'cannot be written (terms are never reset silently).';
+  'cannot be written (terms are never reset silently), 4 --store: etcd unreachable at start, 5 --store:\n' +
+  'another live relay uses this --advertise-url. With --store, a relay that can no longer be sure it owns\n' +
+  'a ring closes that ring\'s sockets (4010) and goes on as a standby.';
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { options, help } = parseOptions(RELAY_OPTIONS, argv, env);
@@ -155,8 +174,17 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       inspectUrl: options.inspectUrl,
       // An empty RELAY_STATE_FILE= (as compose passes an unset variable) means none.
       stateFile: options.stateFile === '' ? undefined : options.stateFile,
+      store: options.store === '' ? undefined : options.store,
+      storePrefix: options.storePrefix,
+      advertiseUrl: options.advertiseUrl === '' ? undefined : options.advertiseUrl,
     });
   } catch (error) {
+    if (error instanceof StoreConfigError) throw new ConfigError(error.message);
+    if (error instanceof StoreUnreachableError || error instanceof AdvertiseUrlInUseError) {
+      logger.fatal({ err: error }, `relay could not start: ${error.message}`);
+      process.stderr.write(`ringleader relay: ${error.message}\n`);
+      return error.exitCode;
+    }
     if (error instanceof StateFileError) {
       logger.fatal({ err: error, stateFile: error.path }, `relay could not start: ${error.message}`);
       process.stderr.write(`ringleader relay: ${error.message}\n`);

@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { InspectionEvent } from 'xstate';
 import type { WebSocket } from 'ws';
-import { DEFAULT_RING, encodeFrame, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
+import { DEFAULT_RING, encodeFrame, isValidRingName, parseClientFrame, type ClientId, type ErrorCode, type LeaderInfo, type Meta, type Role, type ServerFrame } from '../machines/protocol.js';
 import { ANSWERED_AT_JOIN, judgeHeartbeat } from '../machines/liveness.js';
 import type { Logger } from '../runtime/logger.js';
 import { CLOSE_CODES, type LeaveReason, type RefusalReason, type RelayLimits } from './limits.js';
@@ -57,6 +57,10 @@ export type { MemberDetails } from './ringHost.js';
 export interface RelayStatus extends RingStatus {
   uptimeSeconds: number;
   limits: RelayLimits;
+  /** Only with --store: whether this relay serves the ring now (a standby answers with no members). */
+  serving?: boolean;
+  /** Only with --store: the advertise URL of the relay that serves the ring (this one's when serving), null while none is known to. */
+  activeRelay?: string | null;
 }
 
 /** One line of `/rings`. */
@@ -88,6 +92,19 @@ export interface ConnectionHubOptions {
   termFloor?: number;
   /** The state file: each ring's own floor, and where rings record what they reach (relay/stateFile.ts). */
   terms?: RingTerms | undefined;
+  /**
+   * The etcd store (--store): which rings this relay serves. A ring is hosted only while it is
+   * served; its floor and records go to the owner (and `terms` is not used). A record the owner
+   * refuses stops that ring here (the relay goes on): another relay owns it.
+   */
+  owner?: RingOwner | undefined;
+}
+
+/** What the hub needs of a store that decides which relay serves each ring (relay/store/etcdRelayStore.ts). */
+export interface RingOwner extends RingTerms {
+  /** Judged at every call on the relay's monotonic clock: false as soon as its lease may have run out. */
+  serving(ring: string): boolean;
+  ownership(ring: string): { serving: boolean; activeRelay: string | null };
 }
 
 /**
@@ -115,19 +132,56 @@ export class ConnectionHub implements Carrier<Connection> {
   private readonly inspect: ((event: InspectionEvent) => void) | undefined;
   private readonly termFloor: number | undefined;
   private readonly terms: RingTerms | undefined;
+  private readonly owner: RingOwner | undefined;
   private readonly writer = new OutboxWriter();
   private heartbeat: NodeJS.Timeout | null = null;
   private serial = 0;
 
-  constructor({ limits, logger, metrics, inspect, termFloor, terms }: ConnectionHubOptions) {
+  constructor({ limits, logger, metrics, inspect, termFloor, terms, owner }: ConnectionHubOptions) {
     this.limits = limits;
     this.log = logger;
     this.metrics = metrics;
     this.debug = logger.isLevelEnabled('debug');
     this.inspect = inspect;
     this.termFloor = termFloor;
-    this.terms = terms;
-    this.ring(DEFAULT_RING, true);
+    this.owner = owner;
+    this.terms = owner ?? terms;
+    if (owner === undefined) this.ring(DEFAULT_RING, true);
+  }
+
+  /**
+   * This relay no longer serves `ring` (--store): close its sockets with 4010 so members go to
+   * the relay that serves it now, and forget its machine: nothing more is delivered for it here,
+   * and a later claim starts from etcd's record. Safe to call for a ring not hosted.
+   */
+  stopRing(name: string, reason: string): void {
+    const ring = this.rings.get(name);
+    if (ring === undefined) return;
+    this.rings.delete(name);
+    this.metrics.rings.delete(name);
+    ring.stop();
+    let closed = 0;
+    for (const connection of [...this.bySerial.values()]) {
+      if (connection.ring !== ring) continue;
+      connection.leaveReason = 'close';
+      connection.closeCode = CLOSE_CODES.ringMoved;
+      this.drop(connection, { code: CLOSE_CODES.ringMoved, reason: 'ring moved to another relay' });
+      closed += 1;
+    }
+    this.log.warn({ ring: name, reason, closed }, 'ring no longer served by this relay: its sockets closed (4010)');
+  }
+
+  /** This relay serves `ring` now (--store): its machine starts at the next join, from the floor etcd held. */
+  ringServed(name: string): void {
+    // A host left from an earlier period would carry terms older than the record just read.
+    if (this.rings.has(name)) this.stopRing(name, 'claimed again');
+  }
+
+  /** Whether `ring` may be carried on here now; stops it at once when the owner says not (a frame or ping that came before the 'stopped' event). */
+  private served(ring: RingHost<Connection>): boolean {
+    if (this.owner === undefined || this.owner.serving(ring.name)) return this.rings.get(ring.name) === ring;
+    this.stopRing(ring.name, 'this relay can no longer be sure it owns the ring');
+    return false;
   }
 
   startHeartbeat(): void {
@@ -150,6 +204,12 @@ export class ConnectionHub implements Carrier<Connection> {
 
   /** Takes over a freshly upgraded socket and asks its ring's machine to admit it. */
   accept(socket: WebSocket, tcp: Socket, request: JoinRequest, remote: string): void {
+    if (this.owner !== undefined && !this.owner.serving(request.ring)) {
+      // The ring moved between the upgrade's check and now.
+      socket.close(CLOSE_CODES.ringMoved, 'ring moved to another relay');
+      setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
+      return;
+    }
     const serial = ++this.serial;
     const ring = this.ring(request.ring, true);
     const connection: Connection = {
@@ -180,6 +240,19 @@ export class ConnectionHub implements Carrier<Connection> {
     socket.on('pong', () => {
       connection.alive = true;
     });
+    // With --store, members' lease pings are answered here (autoPong is off): a relay that may
+    // have lost the ring renews no member's lease on it, even for a ping read before its lease
+    // timer fired (waking from a freeze).
+    if (this.owner !== undefined) {
+      socket.on('ping', (data: Buffer) => {
+        if (connection.gone || !this.served(ring)) return;
+        try {
+          socket.pong(data);
+        } catch {
+          // Closing; its close event removes it.
+        }
+      });
+    }
     socket.on('error', (error: Error & { code?: string }) => this.socketError(connection, error));
     socket.on('close', (code: number) => this.leave(connection, 'close', code));
     ring.connect(connection, { resume: request.resume, id: request.id, host: request.host, role: request.role, meta: request.meta });
@@ -187,6 +260,16 @@ export class ConnectionHub implements Carrier<Connection> {
 
   /** `/status` of a ring, or null when the relay has no ring of that name. */
   status(ringName: string = DEFAULT_RING): RelayStatus | null {
+    const { owner } = this;
+    if (owner !== undefined) {
+      if (!isValidRingName(ringName)) return null;
+      const ownership = owner.ownership(ringName);
+      const ring = ownership.serving ? this.rings.get(ringName) : undefined;
+      // A standby (or a served ring nobody joined yet): no members, the floor this relay knows.
+      const base: RingStatus =
+        ring?.status() ?? { protocol: 1, ring: ringName, members: [], memberDetails: [], observers: [], leader: null, highestTerm: owner.floor(ringName) };
+      return { ...base, uptimeSeconds: this.metrics.uptimeSeconds, limits: this.limits, serving: ownership.serving, activeRelay: ownership.activeRelay };
+    }
     const ring = this.rings.get(ringName);
     if (ring === undefined) return null;
     return { ...ring.status(), uptimeSeconds: this.metrics.uptimeSeconds, limits: this.limits };
@@ -194,7 +277,8 @@ export class ConnectionHub implements Carrier<Connection> {
 
   /** `/rings`: every ring the relay keeps, the default first. */
   ringList(): RingSummary[] {
-    return [...this.rings.values()].map((ring) => {
+    const { owner } = this;
+    return [...this.rings.values()].filter((ring) => owner === undefined || owner.serving(ring.name)).map((ring) => {
       const { members, observers, leader, highestTerm } = ring.context;
       return { name: ring.name, members: members.length, observers: observers.length, leader, highestTerm };
     });
@@ -222,6 +306,7 @@ export class ConnectionHub implements Carrier<Connection> {
     this.bySerial.clear();
     await Promise.all(closing);
     for (const ring of this.rings.values()) ring.stop();
+    if (this.owner !== undefined) this.rings.clear();
   }
 
   // ---- rings ----
@@ -229,13 +314,24 @@ export class ConnectionHub implements Carrier<Connection> {
   private ring(name: string, create: boolean): RingHost<Connection> {
     let ring = this.rings.get(name);
     if (ring === undefined && create) {
-      const { terms } = this;
+      const { terms, owner } = this;
       const floor = Math.max(this.termFloor ?? 0, terms?.floor(name) ?? 0);
-      ring = new RingHost<Connection>(name, this.limits, this, this.log, this.metrics, {
+      const host: RingHost<Connection> = new RingHost<Connection>(name, this.limits, this, this.log, this.metrics, {
         ...(floor === 0 ? {} : { termFloor: floor }),
         inspect: this.inspect,
-        recordTerms: terms === undefined ? undefined : (highestTerm, leader) => terms.record(name, highestTerm, leader),
+        recordTerms:
+          terms === undefined
+            ? undefined
+            : owner === undefined
+              ? (highestTerm, leader) => terms.record(name, highestTerm, leader)
+              : (highestTerm, leader) =>
+                  // etcd refused (another relay owns the ring) or could not say: this ring stops here, the relay goes on.
+                  owner.record(name, highestTerm, leader).catch((error: Error) => {
+                    if (this.rings.get(name) === host) this.stopRing(name, `could not record term ${highestTerm}: ${error.message}`);
+                    throw error;
+                  }),
       });
+      ring = host;
       this.rings.set(name, ring);
       if (name !== DEFAULT_RING) this.log.info({ ring: name, rings: this.rings.size }, 'ring opened');
     }
@@ -295,6 +391,7 @@ export class ConnectionHub implements Carrier<Connection> {
 
   private handle(connection: Connection, data: Buffer, isBinary: boolean): void {
     if (connection.gone || connection.id === null) return;
+    if (this.owner !== undefined && !this.served(connection.ring)) return;
     if (connection.bucket !== null && !connection.bucket.take(performance.now())) {
       this.flooded(connection);
       return;

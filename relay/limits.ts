@@ -84,10 +84,12 @@ export const CLOSE_CODES = {
   tryAgainLater: 1013,
   /** The `?id=` asked for was taken between the upgrade and the join (normally refused earlier, with HTTP 409). */
   idTaken: 4409,
+  /** With --store: this relay no longer serves the ring (its etcd lease could have run out, or another relay owns it); reconnect to another relay of the list. */
+  ringMoved: 4010,
 } as const;
 
 /** Why an upgrade (or a join right after it) was refused, as counted in /metrics. */
-export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'too_many_rings', 'bad_request', 'unauthorized', 'id_taken'] as const;
+export const REFUSAL_REASONS = ['ring_full', 'too_many_connections', 'too_many_from_address', 'too_many_rings', 'bad_request', 'unauthorized', 'id_taken', 'redirected', 'no_active_relay', 'store_unavailable'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** Why a member left the ring, as logged and counted in /metrics. */

@@ -62,6 +62,11 @@ export class RelayMetrics {
   readonly rejected = zeroes<ErrorCode>(ERROR_CODES);
   /** Per ring, by name; the default ring is there from the start. */
   readonly rings = new Map<string, RingMetrics>();
+  /** With --store: rings this relay started serving (claimed in etcd), and stopped serving. */
+  ownershipClaimed = 0;
+  ownershipStopped = 0;
+  /** With --store: rings served now (null without a store: the gauge is left out). */
+  ringsServed: number | null = null;
   private readonly startedAt = Date.now();
 
   get uptimeSeconds(): number {
@@ -121,6 +126,14 @@ export class RelayMetrics {
       lines.push(`${failover}_sum{ring="${ring}"} ${histogram.sum}`, `${failover}_count{ring="${ring}"} ${histogram.count}`);
     }
 
+    if (this.ringsServed !== null) {
+      metric('ringleader_relay_ownership_claimed_total', 'counter', 'Rings this relay started serving (it took their ownership key in etcd).');
+      lines.push(`ringleader_relay_ownership_claimed_total ${this.ownershipClaimed}`);
+      metric('ringleader_relay_ownership_stopped_total', 'counter', 'Rings this relay stopped serving (lease no longer sure, another owner, a record etcd refused, shutdown).');
+      lines.push(`ringleader_relay_ownership_stopped_total ${this.ownershipStopped}`);
+      metric('ringleader_relay_rings_served', 'gauge', 'Rings this relay serves now.');
+      lines.push(`ringleader_relay_rings_served ${this.ringsServed}`);
+    }
     metric('ringleader_relay_uptime_seconds', 'gauge', 'Seconds since the relay started.');
     lines.push(`ringleader_relay_uptime_seconds ${this.uptimeSeconds}`);
     return `${lines.join('\n')}\n`;

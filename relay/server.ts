@@ -12,13 +12,15 @@ import { createInspection } from '../runtime/inspection.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { presentedToken, tokenMatches } from '../runtime/token.js';
 import { DEFAULT_RING, isValidClientId, isValidHost, isValidRingName, parseMeta, type Meta } from '../machines/protocol.js';
-import { refuseUpgrade } from './auth.js';
+import { redirectUpgrade, refuseUpgrade } from './auth.js';
 import { ConnectionHub, type JoinRequest, type RingTerms, type RelayStatus, type RingSummary } from './connections.js';
 import { createHttpHandler } from './http.js';
-import { relayTimingFor } from '../machines/timing.js';
+import { leaseFor, relayTimingFor } from '../machines/timing.js';
 import { DEFAULT_LIMITS, effectiveLimits, type RefusalReason, type RelayLimits } from './limits.js';
 import { RelayMetrics } from './metrics.js';
 import { TermStore } from './termStore.js';
+import { EtcdRelayStore } from './store/etcdRelayStore.js';
+import { StoreConfigError } from './store/storeConfig.js';
 
 export interface RelayOptions {
   /** 0 (the default here) picks a free ephemeral port; the CLI defaults to 8080. */
@@ -48,6 +50,20 @@ export interface RelayOptions {
    * shared floor; docs/GUARANTEES.md).
    */
   stateFile?: string | undefined;
+  /**
+   * `etcd://host:2379[,host:2379...]`: share rings with every relay on this store and prefix
+   * (relay/store/etcdRelayStore.ts). Each ring is served by one relay at a time; the others
+   * answer its joins with 307 to it and take it over when it stops. Needs `advertiseUrl`; not
+   * with `stateFile` (etcd keeps the terms). startRelay throws StoreConfigError (exit code 2),
+   * StoreUnreachableError (4) or AdvertiseUrlInUseError (5), each with its `exitCode`.
+   */
+  store?: string | undefined;
+  /** Where this deployment's keys live in etcd. Default `ringleader/`. */
+  storePrefix?: string | undefined;
+  /** How members reach this relay, `ws://host:port` (where standbys redirect joiners). */
+  advertiseUrl?: string | undefined;
+  /** The etcd lease's TTL in whole seconds (default 8: docs/GUARANTEES.md). */
+  storeLeaseTtlSeconds?: number | undefined;
 }
 
 export interface RunningRelay {
@@ -89,6 +105,25 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const token = options.token === '' ? undefined : options.token;
   const logger = options.logger ?? createLogger({ component: 'relay', level: options.logLevel ?? 'info' });
   // Before anything is opened: an untrustworthy file stops the start with nothing to clean up.
+  if (options.store !== undefined && options.stateFile !== undefined) {
+    throw new StoreConfigError('--store and --state-file exclude each other: with --store, etcd keeps every ring\'s terms (leave --state-file out)');
+  }
+  if (options.store !== undefined && options.advertiseUrl === undefined) {
+    throw new StoreConfigError('--store needs --advertise-url ws://host:port (how members reach this relay; standbys redirect joiners there)');
+  }
+  // The nodes' lease W on their relay link is a third of the leader timeout (machines/nodeMachine.ts):
+  // the relay stops serving at least W (and the clock allowance) before etcd may hand a ring over.
+  const relayStore =
+    options.store === undefined
+      ? undefined
+      : await EtcdRelayStore.open({
+          store: options.store,
+          prefix: options.storePrefix,
+          advertiseUrl: options.advertiseUrl!,
+          nodeLeaseMs: leaseFor(timing.leaderTimeoutMs),
+          logger,
+          leaseTtlSeconds: options.storeLeaseTtlSeconds,
+        });
   const store = options.stateFile === undefined ? undefined : await TermStore.open(options.stateFile, { maxRings: limits.maxRings });
   if (store !== undefined) logger.info({ stateFile: store.path, rings: store.size, maxRings: limits.maxRings }, 'terms kept in the state file');
   let settleClosed!: { resolve: () => void; reject: (error: Error) => void };
@@ -107,12 +142,27 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const metrics = new RelayMetrics();
   const hub = new ConnectionHub({
     terms: store === undefined ? undefined : failStopTerms(store, stopOnFailedRecord),
+    owner: relayStore,
     limits,
     logger,
     metrics,
     inspect: inspection.inspect,
     ...(options.termFloor === undefined ? {} : { termFloor: options.termFloor }),
   });
+
+  if (relayStore !== undefined) {
+    metrics.ringsServed = 0;
+    relayStore.onEvent((event) => {
+      if (event.type === 'serving') {
+        metrics.ownershipClaimed += 1;
+        hub.ringServed(event.ring);
+      } else if (event.type === 'stopped') {
+        metrics.ownershipStopped += 1;
+        hub.stopRing(event.ring, event.reason);
+      }
+      metrics.ringsServed = relayStore.servedRings().length;
+    });
+  }
 
   const server = createServer(
     createHttpHandler({ status: (ring) => hub.status(ring ?? DEFAULT_RING), rings: () => hub.ringList(), metrics: () => metrics.render() }),
@@ -122,13 +172,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     maxPayload: limits.maxPayloadBytes,
     clientTracking: false,
     perMessageDeflate: false,
+    // With --store the hub answers pings itself, only for rings this relay still serves.
+    autoPong: relayStore === undefined,
   });
 
-  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 409 | 503, message: string, fields: Record<string, unknown>) => {
+  const refuse = (socket: Duplex, reason: RefusalReason, status: 400 | 401 | 409 | 503, message: string, fields: Record<string, unknown>, retryAfterSeconds?: number) => {
     metrics.refused[reason] += 1;
     if (reason === 'unauthorized') metrics.rejected.unauthorized += 1;
     logger.warn({ clientId: null, code: reason, ...fields }, `rejected join: ${message}`);
-    refuseUpgrade(socket, status, message);
+    refuseUpgrade(socket, status, message, retryAfterSeconds);
   };
 
   // Every path, query and header ends in an HTTP answer or an upgraded socket: an exception here
@@ -163,21 +215,50 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       refuse(socket, 'bad_request', 400, join.reason, { remote, target: shown(target) });
       return;
     }
-    const refusal = hub.refusal(remote, join.request);
+    if (relayStore === undefined) {
+      admit(request, socket, head, join.request, remote);
+      return;
+    }
+    // Every path ends in an answer: the 307, a 503, or the upgrade.
+    relayStore.want(join.request.ring).then(
+      (ownership) => {
+        if (socket.destroyed) return;
+        if (ownership.serving) {
+          admit(request, socket, head, join.request, remote);
+        } else if (ownership.activeRelay !== null) {
+          metrics.refused.redirected += 1;
+          logger.debug({ ring: join.request.ring, remote, to: ownership.activeRelay }, 'join redirected to the relay that serves the ring');
+          redirectUpgrade(socket, ownership.activeRelay + (request.url ?? '/'), `ring ${join.request.ring} is served by ${ownership.activeRelay}`);
+        } else {
+          refuse(socket, 'no_active_relay', 503, `no relay serves ring ${join.request.ring} at this instant (one takes it over within seconds); try again`, { remote, ring: join.request.ring }, 1);
+        }
+      },
+      (error: Error) => {
+        if (socket.destroyed) return;
+        refuse(socket, 'store_unavailable', 503, `this relay cannot ask its store who serves the ring: ${error.message}`, { remote, ring: join.request.ring }, 1);
+      },
+    ).catch((error: unknown) => {
+      logger.error({ err: error }, 'answering an upgrade failed');
+      socket.destroy();
+    });
+  };
+
+  function admit(request: IncomingMessage, socket: Duplex, head: Buffer, join: JoinRequest, remote: string): void {
+    const refusal = hub.refusal(remote, join);
     if (refusal !== null) {
-      refuse(socket, refusal, refusal === 'id_taken' ? 409 : 503, REFUSALS[refusal](limits, join.request.id), { remote, ring: join.request.ring });
+      refuse(socket, refusal, refusal === 'id_taken' ? 409 : 503, REFUSALS[refusal](limits, join.id), { remote, ring: join.ring });
       return;
     }
     sockets.handleUpgrade(request, socket, head, (websocket) => {
       try {
-        hub.accept(websocket, socket as Socket, join.request, remote);
+        hub.accept(websocket, socket as Socket, join, remote);
       } catch (error) {
         // A bug in admitting one socket costs that socket, never the relay.
-        logger.error({ err: error, remote, ring: join.request.ring }, 'could not admit an upgraded socket');
+        logger.error({ err: error, remote, ring: join.ring }, 'could not admit an upgraded socket');
         websocket.terminate();
       }
     });
-  };
+  }
   // CONNECT is no method of the relay's; with no listener Node would drop the socket unanswered.
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
@@ -210,10 +291,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     await hub.closeAll();
     inspection.stop();
     await store?.close();
+    await relayStore?.close();
     throw error;
   }
   server.on('error', (error) => logger.error({ err: error }, 'relay server error'));
   hub.startHeartbeat();
+  // The default ring is always there without a store; with one, every relay stands by for it
+  // from the start, so one serves it and the others take it over when that one stops.
+  if (relayStore !== undefined) await relayStore.want(DEFAULT_RING);
 
   const port = (server.address() as AddressInfo).port;
   const url = `ws://${urlHost(host)}:${port}`;
@@ -225,6 +310,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await hub.closeAll();
+      // Gives the etcd lease back: standbys take the rings over at once, not a TTL later.
+      await relayStore?.close();
       sockets.close();
       server.closeAllConnections();
       await stopped;
