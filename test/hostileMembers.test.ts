@@ -5,7 +5,7 @@
  * the ring must still elect, and the relay must say what happened without flooding its log.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TERM_STEP_LIMIT } from '../machines/protocol.js';
+import { TERM_CATCH_UP } from '../machines/protocol.js';
 import { DEADLINE_MS, describeViews, startRing, stopRings, waitForAgreement } from './e2eHarness.js';
 import { waitFor } from '../runtime/waitFor.js';
 import { getJson, killRelayProcesses, metric, RelayProcess, TestClient } from './relayHelpers.js';
@@ -24,24 +24,31 @@ afterEach(async () => {
 });
 
 describe('a member with a valid frame and bad intentions', () => {
-  it('cannot wedge the ring with an absurd term: the relay bounds each jump, and the ring elects above it once the member is gone', async () => {
+  it('cannot wedge the ring with an absurd term: past the catch-up allowance only the next term goes through, and the ring elects above it once the member is gone', async () => {
     const ring = await startRing({ ranks: [30, 20, 10] });
     const before = await waitForAgreement(ring, (a) => a.nodes.length === 3);
     const hostile = await member(ring.relayUrl);
 
     // The term after which no election could follow is refused outright.
     hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: Number.MAX_SAFE_INTEGER });
-    expect((await hostile.error('bad_term')).detail).toMatch(/more than 4294967296 above the highest term/);
+    expect((await hostile.error('bad_term')).detail).toMatch(/^term 9007199254740991 is above \d+: the highest term this relay has let through is \d+/);
     // An announcement addressed to its sender alone changes nothing the relay reports.
-    hostile.send({ type: 'newLeader', to: hostile.id, leaderId: hostile.id, rank: 99, term: before.leader.term + 5 });
+    hostile.send({ type: 'newLeader', to: hostile.id, leaderId: hostile.id, rank: 99, term: before.leader.term });
     await hostile.next((frame) => frame.type === 'newLeader' && frame.to === hostile.id);
     expect((await getJson(`${ring.relayHttpUrl}/status`)).leader).toEqual(before.leader);
 
-    // The largest jump allowed: the ring follows the hostile member as leader of that term...
-    const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + TERM_STEP_LIMIT;
+    // The largest jump the relay lets through, once per run: the whole catch-up allowance. The
+    // ring follows the hostile member as leader of that term...
+    const jump = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm + TERM_CATCH_UP;
     hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump });
     await waitFor(async () => ((await getJson(`${ring.relayHttpUrl}/status`)).leader?.id === hostile.id ? true : undefined), 'the relay to report the hostile leader', DEADLINE_MS);
-    // ...until it leaves: the ring elects a real leader in the next term, which the relay lets through.
+    // ...and after it, an announcement may not go above the highest term, an election one above.
+    hostile.send({ type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term: jump + 1 });
+    expect((await hostile.error('bad_term')).detail).toMatch(/an announcement or answer may not go above it.*allowance has 0 left/);
+    hostile.send({ type: 'election', to: 'next', initiator: hostile.id, term: jump + 2, eligible: [{ id: hostile.id, rank: 1 }] });
+    expect((await hostile.error('bad_term')).detail).toMatch(new RegExp(`term ${jump + 2} is above ${jump + 1}: .*an election may go one above it`));
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).highestTerm).toBe(jump);
+    // When it leaves, the ring elects a real leader in the next term, which the relay lets through.
     hostile.close();
     const after = await waitForAgreement(ring, (a) => a.leader.term > jump && a.nodes.length === 3, 'a real leader above the jump');
     expect(after.leader.id).not.toBe(hostile.id);
@@ -51,6 +58,54 @@ describe('a member with a valid frame and bad intentions', () => {
     // A newcomer is told the real leader and the term floor, never the departed member.
     const newcomer = await member(ring.relayUrl);
     expect(newcomer.frames[0]).toMatchObject({ type: 'welcome', leader: after.leader, term: status.highestTerm });
+  });
+
+  it("issue 21's attack: many sockets announcing and electing with huge jumps lift the term by at most the allowance plus one per frame, and the ring still elects above it", async () => {
+    const ring = await startRing({ ranks: [30, 20] });
+    const before = await waitForAgreement(ring, (a) => a.nodes.length === 2);
+    const floor = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm as number;
+    const sockets = 12;
+    const framesEach = 20;
+    const hostiles: TestClient[] = [];
+    for (let index = 0; index < sockets; index += 1) hostiles.push(await member(ring.relayUrl));
+    // Each frame asks for 2^32 above the last one sent (the finding's 48 sockets did that 2 million
+    // times): half of them announcements to all, half election laps.
+    let term = floor;
+    for (let round = 0; round < framesEach; round += 1) {
+      for (const hostile of hostiles) {
+        term += 2 ** 32;
+        hostile.send(
+          round % 2 === 0
+            ? { type: 'newLeader', to: 'all', leaderId: hostile.id, rank: 1, term }
+            : { type: 'election', to: 'next', initiator: hostile.id, term, eligible: [{ id: hostile.id, rank: 1 }] },
+        );
+      }
+    }
+    // A frame the relay answers on the same socket after all of them: every verdict has arrived.
+    for (const hostile of hostiles) hostile.send('{not json');
+    await Promise.all(hostiles.map((hostile) => hostile.error('bad_json')));
+    const sent = sockets * framesEach;
+    const refused = hostiles.reduce((sum, hostile) => sum + hostile.frames.filter((frame) => frame.type === 'error' && frame.code === 'bad_term').length, 0);
+    expect(refused).toBeGreaterThan(sent - sockets);
+    // The rule's bound within one relay run: the floor, plus the catch-up allowance (spent once),
+    // plus one per frame let through (the hostile ones, and the honest members' few laps: 100 is plenty).
+    const lifted = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm as number;
+    expect(lifted).toBeLessThanOrEqual(floor + TERM_CATCH_UP + (sent - refused) + 100);
+    for (const hostile of hostiles) hostile.close();
+
+    // The honest members elect above everything the hostile ones got through...
+    const survivor = await waitForAgreement(ring, (a) => a.nodes.length === 2);
+    await ring.crash(survivor.leader.id);
+    const after = await waitForAgreement(ring, (a) => a.nodes.length === 1 && a.leader.term > lifted, 'the survivor to elect above the lifted term');
+    expect(after.leader.id).not.toBe(before.leader.id);
+    // ...and a fresh node, told the floor in welcome, never elects below it.
+    const told = (await getJson(`${ring.relayHttpUrl}/status`)).highestTerm as number;
+    await ring.startNode({ rank: 40 });
+    await waitForAgreement(ring, (a) => a.nodes.length === 2, 'the fresh node to follow');
+    await ring.crash(after.leader.id);
+    const fresh = await waitForAgreement(ring, (a) => a.nodes.length === 1 && a.leader.term > told, 'the fresh node to elect above the term it was told');
+    expect(fresh.leader.rank).toBe(40);
+    expect((await getJson(`${ring.relayHttpUrl}/status`)).highestTerm).toBeLessThan(Number.MAX_SAFE_INTEGER / 2 ** 20);
   });
 
   it('never names a departed leader: welcome and /status say "nobody" until the next announcement', async () => {
