@@ -50,7 +50,7 @@ export const nodeOptionSpecs = {
     kind: 'integer',
     min: 3,
     default: DEFAULT_TIMING.leaderTimeoutMs,
-    help: 'silence from the leader that starts an election, ms (a third of it is the relay-silence bound)',
+    help: 'silence from the leader that starts an election, ms (a third of it is the relay-silence bound); a relay that tells its own (welcome.timing) overrides it',
   },
   electionTimeoutMs: {
     flag: 'election-timeout-ms',
