@@ -23,7 +23,7 @@ describe('ringleader relay (process)', () => {
   it('welcomes each client with a unique id, announces joins and leaves, and serves /status', async () => {
     const relay = await RelayProcess.start();
     const a = await join(relay);
-    expect(a.frames[0]).toEqual({ type: 'welcome', clientId: a.id, protocol: 1, members: [a.id], leader: null, term: 0 });
+    expect(a.frames[0]).toEqual({ type: 'welcome', clientId: a.id, protocol: 1, members: [a.id], leader: null, term: 0, timing: { leaderTimeoutMs: 5000, heartbeatMs: 2500, forwardTimeoutMs: 2500 } });
 
     const b = await join(relay);
     expect(b.id).not.toBe(a.id);
