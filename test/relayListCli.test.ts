@@ -2,18 +2,12 @@
  * `--relay a,b` on the command line, with two real relays of which the first is stopped: `watch`
  * and `node` get in through the second (issue 23: clients that know several relays).
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FAST, TestRing } from './nodeKit.js';
-import { CliProcesses, requireBuiltCli } from './sidecarKit.js';
+import { describe, expect, it } from 'vitest';
+import { FAST } from './nodeKit.js';
+import { cliRingFixture } from './sidecarKit.js';
 
 describe('--relay with two relays, the first stopped', () => {
-  const ring = new TestRing();
-  const processes = new CliProcesses();
-  beforeAll(requireBuiltCli);
-  afterEach(async () => {
-    await processes.cleanUp();
-    await ring.cleanUp();
-  });
+  const { ring, processes } = cliRingFixture();
 
   it('ringleader node joins through the second relay, and watch names its leader from the same list', async () => {
     const stopped = await ring.startRelay();

@@ -9,10 +9,10 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { silentLogger, TestRing, type LogLine } from './nodeKit.js';
-import { alive, CliProcesses, DEADLINE_MS, FAST_ARGS, fencingViolations, readTermLines, requireBuiltCli, SIDECAR_TIMING, TERM_WRITER, writeScript, type CliProcess } from './sidecarKit.js';
+import { alive, cliRingFixture, DEADLINE_MS, FAST_ARGS, fencingViolations, readTermLines, SIDECAR_TIMING, TERM_WRITER, writeScript, type CliProcess } from './sidecarKit.js';
 import { waitFor } from '../runtime/waitFor.js';
 
 const msg = (text: string) => (line: LogLine) => line.msg === text;
@@ -66,13 +66,7 @@ function lines(file: string): string[] {
 }
 
 describe('ringleader run', () => {
-  const ring = new TestRing();
-  const processes = new CliProcesses();
-  beforeAll(requireBuiltCli);
-  afterEach(async () => {
-    await processes.cleanUp();
-    await ring.cleanUp();
-  });
+  const { ring, processes } = cliRingFixture();
 
   /** The relay with the sidecars' timers (TestRing cleans it up). */
   const startRing = async () => {

@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { repoRoot, type LogLine } from './nodeKit.js';
+import { afterEach, beforeAll } from 'vitest';
+import { repoRoot, TestRing, type LogLine } from './nodeKit.js';
 import { waitFor } from '../runtime/waitFor.js';
 
 export const CLI_PATH = join(repoRoot, 'dist', 'cli', 'ringleader.js');
@@ -177,4 +178,19 @@ export function fencingViolations(lines: WrittenLine[]): string[] {
     highest = Math.max(highest, term);
   });
   return problems;
+}
+
+/**
+ * A describe block's relay ring and CLI processes: the built CLI is required before its tests, and
+ * after each test every process it started is stopped, then the ring.
+ */
+export function cliRingFixture(): { ring: TestRing; processes: CliProcesses } {
+  const ring = new TestRing();
+  const processes = new CliProcesses();
+  beforeAll(requireBuiltCli);
+  afterEach(async () => {
+    await processes.cleanUp();
+    await ring.cleanUp();
+  });
+  return { ring, processes };
 }

@@ -11,10 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
-import { silentLogger, TestRing, type LogLine } from './nodeKit.js';
-import { CliProcesses, DEADLINE_MS, FAST_ARGS, killGroup, requireBuiltCli, SIDECAR_TIMING, writeScript, type CliProcess } from './sidecarKit.js';
+import { silentLogger, type LogLine } from './nodeKit.js';
+import { cliRingFixture, DEADLINE_MS, FAST_ARGS, killGroup, SIDECAR_TIMING, writeScript, type CliProcess } from './sidecarKit.js';
 import { waitFor } from '../runtime/waitFor.js';
 
 const until = <T>(check: () => T | undefined | null | false, what: string) => waitFor(check, what, { timeoutMs: DEADLINE_MS });
@@ -76,13 +76,7 @@ type Fault = 'freeze' | 'group kill' | 'kill';
 const FAULTS: Fault[] = ['freeze', 'group kill', 'kill', 'freeze', 'group kill', 'kill', 'freeze', 'group kill', 'kill'];
 
 describe('ringleader run: the command never overlaps its successor\'s', () => {
-  const ring = new TestRing();
-  const processes = new CliProcesses();
-  beforeAll(requireBuiltCli);
-  afterEach(async () => {
-    await processes.cleanUp();
-    await ring.cleanUp();
-  });
+  const { ring, processes } = cliRingFixture();
 
   it('freeze, group kill and kill of the leading sidecar, three times each: a successor runs every time, never beside the old command', async () => {
     ring.relay = await startRelay({ port: 0, host: '127.0.0.1', leaderTimeoutMs: SIDECAR_TIMING.leaderTimeoutMs, logger: silentLogger });

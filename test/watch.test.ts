@@ -3,19 +3,13 @@
  * library nodes: it prints who leads and a new line when that changes, for people and as JSON,
  * and its exit codes (0 on a signal, 1 refused or no relay in time, 2 bad configuration).
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
-import { silentLogger, TestRing } from './nodeKit.js';
-import { CliProcesses, requireBuiltCli } from './sidecarKit.js';
+import { silentLogger } from './nodeKit.js';
+import { cliRingFixture } from './sidecarKit.js';
 
 describe('ringleader watch', () => {
-  const ring = new TestRing();
-  const processes = new CliProcesses();
-  beforeAll(requireBuiltCli);
-  afterEach(async () => {
-    await processes.cleanUp();
-    await ring.cleanUp();
-  });
+  const { ring, processes } = cliRingFixture();
 
   it('--json: prints the leader with its metadata, then the next one after the leader leaves; SIGTERM exits 0', async () => {
     await ring.startRelay();
