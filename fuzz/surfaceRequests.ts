@@ -25,8 +25,8 @@ interface Endpoint {
 
 /** Every endpoint of relay/http.ts and relay/server.ts's upgrade handler. */
 const RELAY_ENDPOINTS: readonly Endpoint[] = [
-  { path: '/', upgrade: true, params: ['role', 'resume', 'host', 'meta', 'token'] },
-  { path: '/rings/', upgrade: true, params: ['role', 'resume', 'host', 'meta', 'token'] },
+  { path: '/', upgrade: true, params: ['role', 'resume', 'id', 'host', 'meta', 'token'] },
+  { path: '/rings/', upgrade: true, params: ['role', 'resume', 'id', 'host', 'meta', 'token'] },
   { path: '/healthz', upgrade: false, params: [] },
   { path: '/status', upgrade: false, params: ['ring'] },
   { path: '/rings', upgrade: false, params: [] },
