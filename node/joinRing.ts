@@ -363,10 +363,12 @@ class RingMember implements RingNode {
     this.welcomed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     this.settleWelcome = settle;
     this.logEvent = createNodeLog(this.logger, () => this.logFields());
-    this.deadline = new JoinDeadline(relayUrls(options.relay)!.join(','), Boolean(options.token));
+    // Checked in joinRing() before this runs: a URL or a non-empty list of them.
+    const relays = relayUrls(options.relay)!;
+    this.deadline = new JoinDeadline(relays.join(','), Boolean(options.token));
 
     const connection = createRelayConnection({
-      url: relayUrls(options.relay)!,
+      url: relays,
       token: options.token,
       join: { ring: options.ring, id: options.id, host: hostLabel(), meta: options.meta },
       logger: this.logger,
@@ -401,7 +403,7 @@ class RingMember implements RingNode {
       if (event.type === 'leaderChanged') this.highestTerm = Math.max(this.highestTerm, event.leader.term);
       if (event.type === 'timingRefused') {
         // After the machine's step: it is leaving (`left`), and finish() stops it.
-        const error = new RelayConnectionError('timing', `joinRing: refusing the relay's timing: ${event.detail}`, { relay: maskToken(relayUrls(options.relay)!.join(',')) });
+        const error = new RelayConnectionError('timing', `joinRing: refusing the relay's timing: ${event.detail}`, { relay: maskToken(relays.join(',')) });
         queueMicrotask(() => this.finish({ reason: 'fatal', error }));
       }
       this.pending.push(event as NodeEmitted);

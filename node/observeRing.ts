@@ -92,12 +92,14 @@ class Observer implements RingObserver {
   constructor(options: ObserveRingOptions) {
     this.logger = options.logger ?? pino({ level: 'warn', base: processFields('ringleader') }, process.stderr);
     this.feed = new LeaderFeed(this.logger);
-    this.deadline = new JoinDeadline(relayUrls(options.relay)!.join(','), Boolean(options.token));
+    // Checked in observeRing() before this runs: a URL or a non-empty list of them.
+    const relays = relayUrls(options.relay)!;
+    this.deadline = new JoinDeadline(relays.join(','), Boolean(options.token));
     this.welcomed = new Promise((resolve, reject) => (this.settleWelcome = { resolve, reject }));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const leaderTimeoutMs = options.leaderTimeoutMs ?? DEFAULT_LEADER_TIMEOUT_MS;
     const connection = createRelayConnection({
-      url: relayUrls(options.relay)!,
+      url: relays,
       token: options.token,
       join: { ring: options.ring, role: 'observer' },
       logger: this.logger,

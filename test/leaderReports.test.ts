@@ -4,11 +4,11 @@
  * the lap included (it knows the winner's id and rank from the frame, its metadata only from the
  * relay). Issue 21, finding 5: that node used to hear of each leader twice, first without meta.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LeaderInfo, RingNode } from '../index.js';
 import { FAST, killChild, repoRoot, spawnWithLines, TestRing, waitFor, type ChildWithLines, type LogLine } from './nodeKit.js';
+import { requireBuiltCli } from './sidecarKit.js';
 
 const cli = join(repoRoot, 'dist', 'cli', 'ringleader.js');
 const FAST_ENV = {
@@ -34,9 +34,7 @@ describe('a new leader is reported once, with its metadata', () => {
     children.push(child);
     return child;
   };
-  beforeAll(() => {
-    if (!existsSync(cli)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
-  });
+  beforeAll(requireBuiltCli);
   afterEach(async () => {
     await Promise.all(children.splice(0).map(killChild));
     await ring.cleanUp();

@@ -2,12 +2,12 @@
  * `ringleader node` as an OS process (dist/cli/ringleader.js) against an in-process relay: its
  * first log line, its signals (SIGUSR2 election, SIGTERM graceful hand-off) and exit codes.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../relay/server.js';
 import { FAST, killChild, repoRoot, silentLogger, spawnWithLines, TestRing, waitFor, type ChildWithLines, type LogLine } from './nodeKit.js';
+import { requireBuiltCli } from './sidecarKit.js';
 
 const cli = join(repoRoot, 'dist', 'cli', 'ringleader.js');
 const FAST_ENV = {
@@ -25,9 +25,7 @@ describe('ringleader node', () => {
     children.push(child);
     return child;
   };
-  beforeAll(() => {
-    if (!existsSync(cli)) throw new Error('dist/cli/ringleader.js is missing: run `npm run build` first (npm test does)');
-  });
+  beforeAll(requireBuiltCli);
   afterEach(async () => {
     await Promise.all(children.splice(0).map(killChild));
     await ring.cleanUp();
